@@ -1,0 +1,83 @@
+/**
+ * Turns registered tools into Temporal activities: `<tool>` executes, `<tool>.compensate` undoes. Each activity
+ * re-validates its input with the tool's schema (the workflow resolved `$ref`s, so this is the first full check),
+ * builds the tool's context from the activity context, and maps bad input to a non-retryable failure.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { z } from 'zod';
+import { compensationActivityName, FailureType, type CompensationCall, type ToolCall } from '../workflows/types';
+import type { ToolRegistry } from './registry';
+import type { ToolContext, ToolDefinition, ToolDeps } from './tool';
+
+export type Activity = (call: ToolCall | CompensationCall) => Promise<unknown>;
+
+/** Formats zod issues as `path: message` lines, the one format every boundary uses. */
+export function formatIssues(error: z.ZodError, prefix: (string | number)[] = []): { path: string; message: string }[] {
+  return error.issues.map((issue) => ({
+    path: [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))].join('.') || '(root)',
+    message: issue.message,
+  }));
+}
+
+function toolContext(call: ToolCall, deps: ToolDeps): ToolContext {
+  const ctx = Context.current();
+  return {
+    jobId: call.jobId,
+    stepId: call.stepId,
+    idempotencyKey: call.idempotencyKey,
+    attempt: ctx.info.attempt,
+    deps,
+    signal: ctx.cancellationSignal,
+    heartbeat: (details) => ctx.heartbeat(details),
+    log: {
+      info: (msg, meta) => ctx.log.info(msg, meta),
+      warn: (msg, meta) => ctx.log.warn(msg, meta),
+    },
+  };
+}
+
+function parseInput(tool: ToolDefinition, input: unknown): unknown {
+  const parsed = tool.input.safeParse(input);
+  if (!parsed.success) {
+    const issues = formatIssues(parsed.error, ['input']);
+    throw ApplicationFailure.create({
+      type: FailureType.InvalidToolInput,
+      nonRetryable: true,
+      message: `${tool.name}: invalid input: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      details: [issues],
+    });
+  }
+  return parsed.data;
+}
+
+/** Builds the activity map a worker registers. */
+export function createActivities(registry: ToolRegistry, deps: ToolDeps): Record<string, Activity> {
+  const activities: Record<string, Activity> = {};
+  for (const tool of registry.list()) {
+    activities[tool.name] = async (call) => {
+      const input = parseInput(tool, call.input);
+      const output = await tool.execute(input, toolContext(call, deps));
+      const checked = tool.output.safeParse(output);
+      if (!checked.success) {
+        // A tool broke its own contract: retrying will not help, and later `$ref`s would read garbage.
+        throw ApplicationFailure.create({
+          type: FailureType.InvalidToolOutput,
+          nonRetryable: true,
+          message: `${tool.name}: output does not match its schema`,
+          details: [formatIssues(checked.error, ['output'])],
+        });
+      }
+      return checked.data;
+    };
+    const compensate = tool.compensate;
+    if (compensate) {
+      activities[compensationActivityName(tool.name)] = async (call) => {
+        const input = parseInput(tool, call.input);
+        await compensate(input, { ...toolContext(call, deps), output: (call as CompensationCall).output });
+        return undefined;
+      };
+    }
+  }
+  return activities;
+}

@@ -1,0 +1,59 @@
+/**
+ * Process configuration from the environment, validated once at start-up; a bad value names its variable.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const list = z
+  .string()
+  .default('')
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+export const configSchema = z.object({
+  AIRLOCK_TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').default('127.0.0.1:7233'),
+  AIRLOCK_NAMESPACE: z.string().min(1).default('default'),
+  AIRLOCK_TASK_QUEUE: z.string().min(1).default('airlock'),
+  AIRLOCK_DATA_DIR: z.string().min(1).default('.airlock'),
+  AIRLOCK_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  AIRLOCK_HTTP_ALLOWED_HOSTS: list,
+  AIRLOCK_SHELL_ALLOWED_ROOTS: list,
+  AIRLOCK_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export interface Config {
+  temporal: { address: string; namespace: string; taskQueue: string; uiPort: number };
+  dataDir: string;
+  http: { allowedHosts: string[] };
+  shell: { allowedRoots: string[] };
+  logLevel: z.infer<typeof configSchema>['AIRLOCK_LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {
+  readonly code = 'invalid_config';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  return {
+    temporal: {
+      address: c.AIRLOCK_TEMPORAL_ADDRESS,
+      namespace: c.AIRLOCK_NAMESPACE,
+      taskQueue: c.AIRLOCK_TASK_QUEUE,
+      uiPort: c.AIRLOCK_TEMPORAL_UI_PORT,
+    },
+    dataDir: resolve(c.AIRLOCK_DATA_DIR),
+    http: { allowedHosts: c.AIRLOCK_HTTP_ALLOWED_HOSTS },
+    shell: { allowedRoots: c.AIRLOCK_SHELL_ALLOWED_ROOTS.map((p) => resolve(p)) },
+    logLevel: c.AIRLOCK_LOG_LEVEL,
+  };
+}
+
+/** Secrets referenced as `{"$secret": "NAME"}` come from AIRLOCK_SECRET_<NAME> on the worker, never from history. */
+export function envSecrets(env: NodeJS.ProcessEnv = process.env) {
+  return (name: string): string | undefined => env[`AIRLOCK_SECRET_${name}`];
+}

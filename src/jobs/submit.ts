@@ -1,0 +1,41 @@
+/**
+ * Starting a job: validate and plan it, then start its workflow. Nothing starts unless the whole job is valid.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import type { ToolRegistry } from '../../activities/registry';
+import type { jobWorkflow } from '../../workflows/job';
+import { airlockAgentKey, airlockStatusKey } from '../../workflows/search-attributes';
+import { JobStatus, type JobInput } from '../../workflows/types';
+import { planJob } from './plan';
+import { jobIdSchema } from './schema';
+
+export interface SubmitOptions {
+  registry: ToolRegistry;
+  taskQueue: string;
+  requester: string;
+  jobId?: string;
+}
+
+export interface Submitted {
+  jobId: string;
+  plan: JobInput;
+  handle: WorkflowHandle<typeof jobWorkflow>;
+}
+
+export async function submitJob(client: Client, raw: unknown, opts: SubmitOptions): Promise<Submitted> {
+  const jobId = jobIdSchema.parse(opts.jobId ?? `job-${randomUUID()}`);
+  const plan = planJob(raw, opts.registry, opts.requester);
+  const handle = await client.workflow.start<typeof jobWorkflow>('jobWorkflow', {
+    workflowId: jobId,
+    taskQueue: opts.taskQueue,
+    args: [plan],
+    // Set at start too, so the job is listable before its first workflow task runs.
+    typedSearchAttributes: new TypedSearchAttributes([
+      { key: airlockStatusKey, value: JobStatus.Running },
+      { key: airlockAgentKey, value: plan.agent },
+    ]),
+  });
+  return { jobId, plan, handle };
+}

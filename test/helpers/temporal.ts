@@ -1,0 +1,56 @@
+/**
+ * One real Temporal dev server per test file (STYLE.md), a workflow bundle built once, and workers on unique task
+ * queues so tests in a file never pick up each other's work.
+ */
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { builtinRegistry } from '../../activities';
+import type { ToolRegistry } from '../../activities/registry';
+import type { ToolDeps } from '../../activities/tool';
+import { startDevServer } from '../../src/temporal/server';
+import { createWorker, workflowsPath } from '../../src/worker';
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** The workflow bundle, built once per test file. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: quietLogger });
+  return bundle;
+}
+
+const noop = () => undefined;
+const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop } as never;
+
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+export function testDeps(overrides: Partial<ToolDeps> = {}): ToolDeps {
+  return {
+    http: { allowedHosts: ['127.0.0.1', 'localhost'], fetch },
+    shell: { allowedRoots: [] },
+    secret: () => undefined,
+    ...overrides,
+  };
+}
+
+export async function startTestServer(): Promise<TestWorkflowEnvironment> {
+  return startDevServer();
+}
+
+/** Creates a worker on a fresh task queue; run it with `worker.runUntil(...)`. */
+export async function testWorker(
+  env: TestWorkflowEnvironment,
+  opts: { registry?: ToolRegistry; deps?: Partial<ToolDeps>; taskQueue?: string } = {},
+): Promise<{ worker: Worker; taskQueue: string }> {
+  const taskQueue = opts.taskQueue ?? uniqueId('tq');
+  const worker = await createWorker({
+    connection: env.nativeConnection,
+    taskQueue,
+    registry: opts.registry ?? builtinRegistry(),
+    deps: testDeps(opts.deps),
+    workflowBundle: await workflowBundle(),
+  });
+  return { worker, taskQueue };
+}

@@ -1,0 +1,188 @@
+import { readFileSync } from 'node:fs';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { builtinRegistry } from '../../activities';
+import { submitJob } from '../../src/jobs/submit';
+import { jobStateQuery } from '../../workflows/messages';
+import { gitOk, gitOut, makeRepo, subjects } from '../helpers/git';
+import { startTestServer, testWorker, uniqueId } from '../helpers/temporal';
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await startTestServer();
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const registry = builtinRegistry();
+let repo: string;
+let cleanup: () => void;
+beforeEach(() => {
+  ({ repo, cleanup } = makeRepo());
+});
+afterEach(() => cleanup?.());
+
+const branchCommitMerge = (repoPath: string, extra: object[] = []) => ({
+  agent: 'release-bot',
+  title: 'Bump version',
+  context: { ticket: 'OPS-1' },
+  steps: [
+    { id: 'branch', action: 'git.create_branch', input: { repo: repoPath, branch: 'bump', from: 'main' } },
+    {
+      id: 'commit',
+      action: 'git.commit',
+      input: {
+        repo: repoPath,
+        branch: { $ref: 'steps.branch.output.branch' },
+        message: 'Bump version to 1.2.3',
+        files: [{ path: 'VERSION', content: '1.2.3\n' }],
+      },
+    },
+    ...extra,
+  ],
+});
+
+test('a job runs its steps in order, resolves $refs, and reports state through the query', async () => {
+  const { worker, taskQueue } = await testWorker(env);
+  const job = branchCommitMerge(repo, [
+    { id: 'merge', action: 'git.merge', input: { repo, source: 'bump', target: 'main' } },
+  ]);
+  await worker.runUntil(async () => {
+    const { handle } = await submitJob(env.client, job, { registry, taskQueue, requester: 'tester', jobId: uniqueId('job') });
+    const result = await handle.result();
+    expect(result.status).toBe('succeeded');
+    expect(Object.keys(result.outputs)).toEqual(['branch', 'commit', 'merge']);
+    const state = await handle.query(jobStateQuery);
+    expect(state.status).toBe('succeeded');
+    expect(state.steps.map((s) => [s.id, s.status])).toEqual([
+      ['branch', 'succeeded'],
+      ['commit', 'succeeded'],
+      ['merge', 'succeeded'],
+    ]);
+    // The $ref was resolved before the commit ran.
+    expect(state.steps[1].input?.branch).toBe('bump');
+  });
+  expect(gitOut(repo, 'show', 'main:VERSION')).toBe('1.2.3');
+  expect(subjects(repo, 'main')[0]).toBe("Merge branch 'bump' into main");
+});
+
+test('a failing third step compensates steps 2 and 1 in reverse and fails with the whole chain', async () => {
+  const { worker, taskQueue } = await testWorker(env);
+  const job = branchCommitMerge(repo, [
+    { id: 'check', action: 'shell.run', input: { argv: ['sh', '-c', 'echo "1 test failed" >&2; exit 3'], cwd: '/tmp' } },
+  ]);
+  const before = gitOut(repo, 'rev-parse', 'main');
+  await worker.runUntil(async () => {
+    const { handle } = await submitJob(env.client, job, { registry, taskQueue, requester: 'tester', jobId: uniqueId('job') });
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const activityFailure = (err as WorkflowFailedError).cause;
+    expect(activityFailure).toBeInstanceOf(ActivityFailure);
+    expect((activityFailure as ActivityFailure).activityType).toBe('shell.run');
+    const appFailure = (activityFailure as ActivityFailure).cause;
+    expect(appFailure).toBeInstanceOf(ApplicationFailure);
+    expect((appFailure as ApplicationFailure).type).toBe('CommandFailed');
+    expect((appFailure as ApplicationFailure).message).toContain('exited 3: 1 test failed');
+
+    const state = await handle.query(jobStateQuery);
+    expect(state.status).toBe('failed');
+    expect(state.compensated).toEqual(['commit', 'branch']);
+    expect(state.steps.map((s) => s.status)).toEqual(['compensated', 'compensated', 'failed']);
+    const { events } = await handle.fetchHistory();
+    const scheduled = events!
+      .filter((e) => e.activityTaskScheduledEventAttributes)
+      .map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
+    expect(scheduled).toEqual(['git.create_branch', 'git.commit', 'shell.run', 'git.commit.compensate', 'git.create_branch.compensate']);
+  });
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/bump')).toBe(false);
+  expect(gitOut(repo, 'rev-parse', 'main')).toBe(before);
+});
+
+test('a compensation that cannot undo leaves the job in compensation_failed', async () => {
+  const { worker, taskQueue } = await testWorker(env);
+  // Someone else commits over the same file between our commit and the failure, so the revert conflicts.
+  const outsider = `git -C ${repo} update-ref refs/heads/bump $(git -C ${repo} commit-tree -p bump -m outsider $(printf '9.9.9\\n' | git -C ${repo} hash-object -w --stdin | xargs -I{} sh -c 'git -C ${repo} read-tree bump && git -C ${repo} update-index --cacheinfo 100644,{},VERSION && git -C ${repo} write-tree'))`;
+  const job = branchCommitMerge(repo, [
+    { id: 'outsider', action: 'shell.run', input: { argv: ['sh', '-c', outsider], cwd: '/tmp', env: { GIT_INDEX_FILE: `${repo}/tmp-index` } } },
+    { id: 'fail', action: 'shell.run', input: { argv: ['false'], cwd: '/tmp' } },
+  ]);
+  await worker.runUntil(async () => {
+    const { handle } = await submitJob(env.client, job, { registry, taskQueue, requester: 'tester', jobId: uniqueId('job') });
+    const err = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const failure = err.cause as ApplicationFailure;
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure.type).toBe('CompensationFailed');
+    expect(failure.message).toContain('compensation of commit failed');
+    const cause = failure.cause as ActivityFailure;
+    expect(cause).toBeInstanceOf(ActivityFailure);
+    expect((cause.cause as ApplicationFailure).type).toBe('GitConflict');
+
+    const state = await handle.query(jobStateQuery);
+    expect(state.status).toBe('compensation_failed');
+    expect(state.steps.find((s) => s.id === 'commit')?.status).toBe('compensation_failed');
+    // The branch compensation still ran after the commit's failed.
+    expect(state.compensated).toEqual(['branch']);
+  });
+});
+
+test('cancelling a job kills the running command and compensates what was done', async () => {
+  const { worker, taskQueue } = await testWorker(env);
+  const pidFile = `${repo}.pid`;
+  const job = {
+    agent: 'release-bot',
+    title: 'Long check',
+    steps: [
+      { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'long', from: 'main' } },
+      // The command records its pid, then becomes `sleep`: the pid must be dead after the cancel.
+      { id: 'wait', action: 'shell.run', input: { argv: ['sh', '-c', `echo $$ > ${pidFile}; exec sleep 60`], cwd: '/tmp' } },
+    ],
+  };
+  await worker.runUntil(async () => {
+    const { handle } = await submitJob(env.client, job, { registry, taskQueue, requester: 'tester', jobId: uniqueId('job') });
+    for (let i = 0; i < 100; i++) {
+      const state = await handle.query(jobStateQuery);
+      if (state.steps[1].status === 'running') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await handle.cancel();
+    const err = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const state = await handle.query(jobStateQuery);
+    expect(state.status).toBe('cancelled');
+    expect(state.compensated).toEqual(['branch']);
+    const desc = await handle.describe();
+    expect(desc.status.name).toBe('CANCELLED');
+  });
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/long')).toBe(false);
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  expect(pid).toBeGreaterThan(0);
+  expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+});
+
+test('jobs are listed from Temporal visibility by status and agent', async () => {
+  const { worker, taskQueue } = await testWorker(env);
+  const agent = uniqueId('agent');
+  await worker.runUntil(async () => {
+    const { handle, jobId } = await submitJob(
+      env.client,
+      { agent, title: 'noop', steps: [{ id: 'b', action: 'git.create_branch', input: { repo, branch: 'x' } }] },
+      { registry, taskQueue, requester: 'tester', jobId: uniqueId('job') },
+    );
+    await handle.result();
+    let ids: string[] = [];
+    for (let i = 0; i < 50 && ids.length === 0; i++) {
+      ids = [];
+      for await (const wf of env.client.workflow.list({ query: `AirlockAgent = '${agent}' AND AirlockStatus = 'succeeded'` })) {
+        ids.push(wf.workflowId);
+      }
+      if (!ids.length) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(ids).toEqual([jobId]);
+  });
+});

@@ -1,0 +1,11 @@
+/**
+ * Custom search attributes, so jobs are listed from Temporal visibility (`AirlockStatus = 'running'`).
+ * The dev server registers them at start (src/temporal/server.ts); a production cluster needs
+ * `temporal operator search-attribute create` once (see README).
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const airlockStatusKey = defineSearchAttributeKey('AirlockStatus', SearchAttributeType.KEYWORD);
+export const airlockAgentKey = defineSearchAttributeKey('AirlockAgent', SearchAttributeType.KEYWORD);
+
+export const searchAttributeKeys = [airlockStatusKey, airlockAgentKey];

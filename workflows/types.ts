@@ -1,0 +1,148 @@
+/**
+ * The job vocabulary shared by the workflow, the worker, the API and the CLI.
+ * Pure types and `as const` enums only: this module is bundled into workflow code.
+ */
+
+/** Risk classes, ordered from least to most dangerous. */
+export const RiskClass = ['read', 'low', 'medium', 'high', 'critical'] as const;
+export type RiskClass = (typeof RiskClass)[number];
+
+/** Job states, exposed by the `jobState` query and the `AirlockStatus` search attribute. */
+export const JobStatus = {
+  Running: 'running',
+  AwaitingApproval: 'awaiting_approval',
+  Succeeded: 'succeeded',
+  Failed: 'failed',
+  Rejected: 'rejected',
+  TimedOut: 'timed_out',
+  Cancelled: 'cancelled',
+  CompensationFailed: 'compensation_failed',
+} as const;
+export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
+
+export const StepStatus = {
+  Pending: 'pending',
+  Running: 'running',
+  Succeeded: 'succeeded',
+  Failed: 'failed',
+  Compensating: 'compensating',
+  Compensated: 'compensated',
+  CompensationFailed: 'compensation_failed',
+} as const;
+export type StepStatus = (typeof StepStatus)[keyof typeof StepStatus];
+
+/** Stable failure `type` strings carried by ApplicationFailure across activities, workflows and clients. */
+export const FailureType = {
+  InvalidToolInput: 'InvalidToolInput',
+  InvalidToolOutput: 'InvalidToolOutput',
+  UnknownTool: 'UnknownTool',
+  RefResolution: 'RefResolution',
+  CommandFailed: 'CommandFailed',
+  CommandTimedOut: 'CommandTimedOut',
+  PathNotAllowed: 'PathNotAllowed',
+  HostNotAllowed: 'HostNotAllowed',
+  HttpClientError: 'HttpClientError',
+  HttpServerError: 'HttpServerError',
+  SecretMissing: 'SecretMissing',
+  GitError: 'GitError',
+  GitConflict: 'GitConflict',
+  GitRefMoved: 'GitRefMoved',
+  CompensationFailed: 'CompensationFailed',
+} as const;
+export type FailureType = (typeof FailureType)[keyof typeof FailureType];
+
+/** Activity options chosen per step at submission (from the tool's definition), so the workflow never imports tools. */
+export interface StepActivityOptions {
+  startToCloseTimeoutMs: number;
+  heartbeatTimeoutMs?: number;
+  maximumAttempts: number;
+}
+
+/** A validated step, ready to run: the plan is computed once at submission and recorded in history. */
+export interface PlannedStep {
+  id: string;
+  action: string;
+  /** Input as submitted; may hold `{"$ref": "steps.<id>.output..."}` objects resolved just before the step runs. */
+  input: Record<string, unknown>;
+  risk: RiskClass;
+  /** Activity type of the compensation, when the tool has one. */
+  compensation?: string;
+  options: StepActivityOptions;
+}
+
+export interface JobBudget {
+  maxActions?: number;
+  maxCost?: number;
+  deadline?: string;
+}
+
+/** The workflow's input: a job after validation and planning. */
+export interface JobInput {
+  agent: string;
+  title: string;
+  requester: string;
+  context: Record<string, unknown>;
+  budget: JobBudget;
+  steps: PlannedStep[];
+  compensationOptions: StepActivityOptions;
+}
+
+/** What an activity receives: the resolved input plus the step's identity. */
+export interface ToolCall {
+  jobId: string;
+  stepId: string;
+  /** `<jobId>/<stepId>`: tools check it before acting, or pass it to the system they call. */
+  idempotencyKey: string;
+  input: Record<string, unknown>;
+}
+
+/** What a compensation receives: the same call, plus the step's output when the step finished. */
+export interface CompensationCall extends ToolCall {
+  output?: unknown;
+}
+
+export interface StepError {
+  message: string;
+  type?: string;
+}
+
+export interface StepState {
+  id: string;
+  action: string;
+  risk: RiskClass;
+  status: StepStatus;
+  attempt?: number;
+  input?: Record<string, unknown>;
+  output?: unknown;
+  error?: StepError;
+  startedAt?: string;
+  endedAt?: string;
+  compensatedAt?: string;
+  compensationError?: StepError;
+}
+
+/** Answer of the `jobState` query. */
+export interface JobState {
+  jobId: string;
+  agent: string;
+  title: string;
+  requester: string;
+  status: JobStatus;
+  steps: StepState[];
+  /** Step ids in the order their compensations ran. */
+  compensated: string[];
+  error?: StepError;
+  startedAt: string;
+  endedAt?: string;
+}
+
+/** Result of a job that succeeded. Failed jobs end the workflow with a failure instead. */
+export interface JobResult {
+  status: typeof JobStatus.Succeeded;
+  outputs: Record<string, unknown>;
+}
+
+/** The activity type of a tool's compensation. */
+export function compensationActivityName(tool: string): string {
+  return `${tool}.compensate`;
+}
