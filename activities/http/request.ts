@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { FailureType } from '../../workflows/types';
 import { defineTool } from '../tool';
 
+const HEARTBEAT_EVERY_MS = 1_000;
+
 /** A header value is a literal or a reference to a named secret, so the secret itself never enters history. */
 const headerValue = z.union([z.string(), z.strictObject({ $secret: z.string().regex(/^[A-Z][A-Z0-9_]*$/) })]);
 
@@ -70,18 +72,26 @@ export const httpRequest = defineTool({
     headers['idempotency-key'] = ctx.idempotencyKey;
 
     const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(input.timeoutSec * 1000)]);
+    // Heartbeats tell Temporal the worker is alive during a slow call, so a dead worker is noticed quickly.
+    const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
     let res: Response;
     try {
       // redirect: manual, so an allowed host cannot bounce the request (and its headers) to another host.
       res = await ctx.deps.http.fetch(url, { method: input.method, headers, body, signal, redirect: 'manual' });
     } catch (err) {
+      clearInterval(beat);
       if (ctx.signal.aborted) throw err;
       throw ApplicationFailure.create({
         type: FailureType.HttpServerError,
         message: `${input.method} ${url.origin}${url.pathname} failed: ${(err as Error).message}`,
       });
     }
-    const raw = Buffer.from(await res.arrayBuffer());
+    let raw: Buffer;
+    try {
+      raw = Buffer.from(await res.arrayBuffer());
+    } finally {
+      clearInterval(beat);
+    }
     const truncated = raw.length > input.maxResponseBytes;
     const text = raw.subarray(0, input.maxResponseBytes).toString('utf8');
     const contentType = res.headers.get('content-type');

@@ -30,6 +30,8 @@ class CappedBuffer {
   }
 }
 
+const shorten = (s: string) => (s.length > 60 ? `${s.slice(0, 57)}...` : s);
+
 function killGroup(pid: number | undefined) {
   if (!pid) return;
   try {
@@ -154,7 +156,7 @@ export const shellRun = defineTool({
         throw ApplicationFailure.create({
           type: FailureType.CommandFailed,
           nonRetryable: true,
-          message: `${input.argv.join(' ')} exited ${exitCode}${tail ? `: ${tail}` : ''}`,
+          message: `${shorten(input.argv.join(' '))} exited ${exitCode}${tail ? `: ${tail}` : ''}`,
           details: [result],
         });
       }

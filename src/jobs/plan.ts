@@ -9,7 +9,7 @@ import type { ToolRegistry } from '../../activities/registry';
 import { COMPENSATION_OPTIONS, DEFAULT_ACTION_RETRY, DEFAULT_ACTION_TIMEOUT_MS, type ToolDefinition } from '../../activities/tool';
 import { findRefs, parseRef } from '../../workflows/refs';
 import { compensationActivityName, type JobInput, type PlannedStep } from '../../workflows/types';
-import { jobSchema } from './schema';
+import { jobSchema, stepSchema, type Step } from './schema';
 
 export interface ValidationIssue {
   path: string;
@@ -27,6 +27,16 @@ export class JobValidationError extends Error {
 
 const startsWith = (path: (string | number)[], prefix: (string | number)[]) =>
   prefix.length <= path.length && prefix.every((p, i) => String(path[i]) === String(p));
+
+/** The well-formed steps of an invalid job, by index (undefined where a step itself is malformed). */
+function stepsOf(raw: unknown): (Step | undefined)[] {
+  const steps = (raw as { steps?: unknown } | null)?.steps;
+  if (!Array.isArray(steps)) return [];
+  return steps.map((s) => {
+    const r = stepSchema.safeParse(s);
+    return r.success ? r.data : undefined;
+  });
+}
 
 /** Walks a zod schema along an output path; false when the schema says the field cannot exist. */
 function outputPathExists(schema: z.ZodType, path: string[]): boolean {
@@ -69,13 +79,14 @@ function stepOptions(tool: ToolDefinition, input: Record<string, unknown>): Plan
 /** Parses and checks a raw job; throws JobValidationError listing every problem. */
 export function planJob(raw: unknown, registry: ToolRegistry, requester: string): JobInput {
   const parsed = jobSchema.safeParse(raw);
-  if (!parsed.success) throw new JobValidationError(formatIssues(parsed.error));
-  const job = parsed.data;
-  const issues: ValidationIssue[] = [];
+  const issues: ValidationIssue[] = parsed.success ? [] : formatIssues(parsed.error);
+  // Check the steps even when the envelope is bad, so one answer names every problem.
+  const rawSteps = parsed.success ? parsed.data.steps : stepsOf(raw);
   const seen = new Map<string, number>();
   const steps: PlannedStep[] = [];
 
-  job.steps.forEach((step, index) => {
+  rawSteps.forEach((step, index) => {
+    if (!step) return; // malformed step: already reported by the schema
     const at = (...p: (string | number)[]) => ['steps', index, ...p].join('.');
     const earlier = seen.get(step.id);
     if (earlier !== undefined) issues.push({ path: at('id'), message: `duplicate step id "${step.id}" (also steps.${earlier}.id)` });
@@ -95,7 +106,7 @@ export function planJob(raw: unknown, registry: ToolRegistry, requester: string)
         issues.push({ path: where, message: `$ref "${ref}" points to no earlier step ("${parsedRef.stepId}")` });
         continue;
       }
-      const targetTool = registry.get(job.steps[target].action);
+      const targetTool = registry.get(rawSteps[target]!.action);
       if (targetTool && !outputPathExists(targetTool.output, parsedRef.outputPath)) {
         issues.push({ path: where, message: `$ref "${ref}": ${targetTool.name} has no output field "${parsedRef.outputPath.join('.')}"` });
       }
@@ -125,7 +136,8 @@ export function planJob(raw: unknown, registry: ToolRegistry, requester: string)
     });
   });
 
-  if (issues.length) throw new JobValidationError(issues);
+  if (!parsed.success || issues.length) throw new JobValidationError(issues);
+  const job = parsed.data;
   return {
     agent: job.agent,
     title: job.title,

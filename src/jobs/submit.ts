@@ -24,9 +24,18 @@ export interface Submitted {
   handle: WorkflowHandle<typeof jobWorkflow>;
 }
 
+/** Validates, plans and starts a job; throws JobValidationError (nothing started) when the job is invalid. */
 export async function submitJob(client: Client, raw: unknown, opts: SubmitOptions): Promise<Submitted> {
+  return startPlannedJob(client, planJob(raw, opts.registry, opts.requester), opts);
+}
+
+/** Starts the workflow of a job already planned by planJob. */
+export async function startPlannedJob(
+  client: Client,
+  plan: JobInput,
+  opts: Pick<SubmitOptions, 'taskQueue' | 'jobId'>,
+): Promise<Submitted> {
   const jobId = jobIdSchema.parse(opts.jobId ?? `job-${randomUUID()}`);
-  const plan = planJob(raw, opts.registry, opts.requester);
   const handle = await client.workflow.start<typeof jobWorkflow>('jobWorkflow', {
     workflowId: jobId,
     taskQueue: opts.taskQueue,

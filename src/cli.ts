@@ -1,0 +1,172 @@
+/**
+ * The `airlock` command line. Each command is a thin shell over the same functions the API and tests use.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { NativeConnection } from '@temporalio/worker';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { builtinRegistry } from '../activities';
+import { connectClient } from './client';
+import { loadConfig, type Config } from './config';
+import { startStack, toolDeps } from './dev/stack';
+import { readJobFile } from './jobs/job-file';
+import { JobValidationError, planJob } from './jobs/plan';
+import { startPlannedJob } from './jobs/submit';
+import { formatTimeline } from './jobs/timeline';
+import { createLogger, installTemporalLogger } from './logger';
+import { createWorker } from './worker';
+import { jobStateQuery } from '../workflows/messages';
+import { JobStatus } from '../workflows/types';
+
+const collect = (value: string, previous: Record<string, string>) => {
+  const eq = value.indexOf('=');
+  if (eq < 1) throw new InvalidArgumentError(`expected name=value, got "${value}"`);
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+};
+
+function quoteVisibility(value: string): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(value)) throw new InvalidArgumentError(`"${value}" has characters a filter cannot hold`);
+  return `'${value}'`;
+}
+
+async function waitForShutdown(stop: () => Promise<void>) {
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await stop();
+}
+
+export function buildCli(config: () => Config = loadConfig): Command {
+  const program = new Command('airlock').description('Durable control plane for AI-agent actions').showHelpAfterError();
+
+  program
+    .command('dev')
+    .description('Run the embedded stack: Temporal dev server (SQLite under the data dir), UI and a worker')
+    .action(async () => {
+      const cfg = config();
+      installTemporalLogger(createLogger(cfg.logLevel), 'warn');
+      const stack = await startStack({ config: cfg, persistent: true, ui: true });
+      console.log(`Temporal server  ${stack.address} (namespace ${cfg.temporal.namespace}, data in ${cfg.dataDir})`);
+      console.log(`Temporal UI      ${stack.uiUrl}`);
+      console.log(`Worker           task queue "${stack.taskQueue}", tools: ${stack.registry.names().join(', ')}`);
+      console.log('Submit a job     npx airlock jobs submit examples/ship-version-bump.json --set repo=... --set workdir=... --wait');
+      console.log('Ctrl-C stops the stack; jobs survive a restart.');
+      await waitForShutdown(stack.stop);
+    });
+
+  program
+    .command('worker')
+    .description('Run a worker against the configured Temporal cluster')
+    .option('--identity <name>', 'worker identity shown in Temporal')
+    .action(async (opts: { identity?: string }) => {
+      const cfg = config();
+      installTemporalLogger(createLogger(cfg.logLevel), 'warn');
+      const connection = await NativeConnection.connect({ address: cfg.temporal.address });
+      const worker = await createWorker({
+        connection,
+        namespace: cfg.temporal.namespace,
+        taskQueue: cfg.temporal.taskQueue,
+        registry: builtinRegistry(),
+        deps: toolDeps(cfg),
+        identity: opts.identity,
+      });
+      console.log(`worker ready on task queue "${cfg.temporal.taskQueue}" at ${cfg.temporal.address}`);
+      await worker.run();
+      await connection.close();
+    });
+
+  program
+    .command('tools')
+    .description('List the registered tools, their risk class and how each stays idempotent')
+    .action(() => {
+      for (const tool of builtinRegistry().list()) {
+        console.log(`${tool.name.padEnd(20)} ${tool.risk.padEnd(8)} ${tool.compensate ? 'undo ' : '     '} ${tool.description}`);
+        console.log(`${''.padEnd(35)} idempotency: ${tool.idempotency}`);
+      }
+    });
+
+  const jobs = program.command('jobs').description('Submit, list, inspect and cancel jobs');
+
+  jobs
+    .command('submit <file>')
+    .description('Submit a job file (JSON); {{name}} placeholders are filled from --set name=value')
+    .option('--set <name=value>', 'fill a {{name}} placeholder', collect, {})
+    .option('--id <jobId>', 'job id (default: job-<uuid>)')
+    .option('--requester <name>', 'who asks for the job', process.env.USER ?? 'cli')
+    .option('--wait', 'wait for the job to end and print its timeline')
+    .action(async (file: string, opts: { set: Record<string, string>; id?: string; requester: string; wait?: boolean }) => {
+      const cfg = config();
+      // Refuse a bad job before touching the cluster.
+      const plan = planJob(readJobFile(file, opts.set), builtinRegistry(), opts.requester);
+      const client = await connectClient(cfg);
+      const { jobId, handle } = await startPlannedJob(client, plan, { taskQueue: cfg.temporal.taskQueue, jobId: opts.id });
+      console.log(jobId);
+      if (opts.wait) {
+        await handle.result().catch(() => undefined);
+        const state = await handle.query(jobStateQuery);
+        console.log(formatTimeline(state));
+        process.exitCode = state.status === JobStatus.Succeeded ? 0 : 1;
+      }
+      await client.connection.close();
+    });
+
+  jobs
+    .command('list')
+    .description('List jobs from Temporal visibility')
+    .option('--status <status>', 'running, awaiting_approval, succeeded, failed, …')
+    .option('--agent <agent>', 'only this agent')
+    .option('--limit <n>', 'at most n jobs', (v) => Number(v), 50)
+    .action(async (opts: { status?: string; agent?: string; limit: number }) => {
+      const cfg = config();
+      const client = await connectClient(cfg);
+      const filters = ["WorkflowType = 'jobWorkflow'"];
+      if (opts.status) filters.push(`AirlockStatus = ${quoteVisibility(opts.status)}`);
+      if (opts.agent) filters.push(`AirlockAgent = ${quoteVisibility(opts.agent)}`);
+      let n = 0;
+      for await (const wf of client.workflow.list({ query: filters.join(' AND ') })) {
+        const status = wf.searchAttributes.AirlockStatus?.[0] ?? wf.status.name;
+        const agent = wf.searchAttributes.AirlockAgent?.[0] ?? '';
+        console.log(`${wf.workflowId}  ${String(status).padEnd(20)} ${String(agent).padEnd(16)} ${wf.startTime.toISOString()}`);
+        if (++n >= opts.limit) break;
+      }
+      await client.connection.close();
+    });
+
+  jobs
+    .command('show <jobId>')
+    .description('Show a job: status, steps, outputs and compensations')
+    .option('--json', 'print the full state as JSON')
+    .action(async (jobId: string, opts: { json?: boolean }) => {
+      const cfg = config();
+      const client = await connectClient(cfg);
+      const state = await client.workflow.getHandle(jobId).query(jobStateQuery);
+      console.log(opts.json ? JSON.stringify(state, null, 2) : formatTimeline(state));
+      await client.connection.close();
+    });
+
+  jobs
+    .command('cancel <jobId>')
+    .description('Cancel a job; what it did is compensated')
+    .action(async (jobId: string) => {
+      const cfg = config();
+      const client = await connectClient(cfg);
+      await client.workflow.getHandle(jobId).cancel();
+      console.log(`cancel requested for ${jobId}`);
+      await client.connection.close();
+    });
+
+  return program;
+}
+
+export function main(argv = process.argv): Promise<unknown> {
+  return buildCli()
+    .parseAsync(argv)
+    .catch((err: unknown) => {
+      if (err instanceof JobValidationError) console.error(err.message);
+      else if (err instanceof WorkflowNotFoundError) console.error(`no such job: ${err.workflowId}`);
+      else console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    });
+}
+
+if (require.main === module) void main();

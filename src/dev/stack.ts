@@ -1,0 +1,81 @@
+/**
+ * The embedded stack behind `airlock dev` and `npm run demo`: a Temporal CLI dev server whose SQLite file lives under
+ * the data dir (so jobs survive a restart), and one worker in this process.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { builtinRegistry, type ToolRegistry } from '../../activities';
+import type { ToolDeps } from '../../activities/tool';
+import { envSecrets, type Config } from '../config';
+import { startDevServer } from '../temporal/server';
+import { createWorker } from '../worker';
+
+export interface Stack {
+  client: Client;
+  address: string;
+  uiUrl?: string;
+  taskQueue: string;
+  registry: ToolRegistry;
+  worker: Worker;
+  /** Resolves when the worker stops. */
+  running: Promise<void>;
+  stop: () => Promise<void>;
+}
+
+export function toolDeps(config: Config): ToolDeps {
+  return {
+    http: { allowedHosts: config.http.allowedHosts, fetch },
+    shell: { allowedRoots: config.shell.allowedRoots },
+    secret: envSecrets(),
+  };
+}
+
+export interface StackOptions {
+  config: Config;
+  /** false: in-memory server on a random port (the demo); true: persistent, on the configured port. */
+  persistent: boolean;
+  ui?: boolean;
+}
+
+export async function startStack({ config, persistent, ui }: StackOptions): Promise<Stack> {
+  let server: TestWorkflowEnvironment;
+  if (persistent) {
+    mkdirSync(config.dataDir, { recursive: true });
+    const port = Number(config.temporal.address.split(':')[1]);
+    server = await startDevServer({
+      dbFilename: join(config.dataDir, 'temporal.sqlite'),
+      port,
+      uiPort: ui ? config.temporal.uiPort : undefined,
+      namespace: config.temporal.namespace,
+    });
+  } else {
+    server = await startDevServer({ namespace: config.temporal.namespace });
+  }
+  const registry = builtinRegistry();
+  const worker = await createWorker({
+    connection: server.nativeConnection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    registry,
+    deps: toolDeps(config),
+  });
+  const running = worker.run();
+  const address = server.connection.options.address;
+  return {
+    client: server.client,
+    address,
+    uiUrl: persistent && ui ? `http://localhost:${config.temporal.uiPort}` : undefined,
+    taskQueue: config.temporal.taskQueue,
+    registry,
+    worker,
+    running,
+    stop: async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running.catch(() => undefined);
+      await server.teardown();
+    },
+  };
+}

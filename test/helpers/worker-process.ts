@@ -1,0 +1,53 @@
+/** A worker in its own OS process (`airlock worker`), so a test can SIGKILL it mid-action. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+const CLI = join(__dirname, '..', '..', 'bin', 'airlock.js');
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** SIGKILL the worker and every process it started (its own process group). */
+  kill: () => Promise<void>;
+  stop: () => Promise<void>;
+}
+
+export async function spawnWorker(opts: { address: string; taskQueue: string; identity: string; env?: Record<string, string> }) {
+  const child = spawn(process.execPath, [CLI, 'worker', '--identity', opts.identity], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      AIRLOCK_TEMPORAL_ADDRESS: opts.address,
+      AIRLOCK_TASK_QUEUE: opts.taskQueue,
+      AIRLOCK_LOG_LEVEL: 'error',
+      ...opts.env,
+    },
+  });
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('worker ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited with ${code}:\n${output}`));
+    });
+  });
+  const signalGroup = async (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
+    }
+    await exited;
+  };
+  return { child, kill: () => signalGroup('SIGKILL'), stop: () => signalGroup('SIGTERM') } satisfies WorkerProcess;
+}
