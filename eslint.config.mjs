@@ -22,13 +22,19 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow code must be deterministic: no Node built-ins.' })),
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'Workflow code must be deterministic: no Node built-ins.',
+          })),
           patterns: [
             {
               group: ['@temporalio/activity', '@temporalio/client', '@temporalio/worker', '@temporalio/testing'],
               message: 'Workflows may only use @temporalio/workflow and @temporalio/common.',
             },
-            { group: ['octokit', '@octokit/*', '@slack/*', 'pino', 'yaml', 'pg', 'zod'], message: 'No I/O or heavy libraries in workflows.' },
+            {
+              group: ['octokit', '@octokit/*', '@slack/*', 'pino', 'yaml', 'pg', 'zod'],
+              message: 'No I/O or heavy libraries in workflows.',
+            },
             {
               group: ['**/activities', '**/activities/**', '**/src/**', '**/approvals/**'],
               allowTypeImports: true,

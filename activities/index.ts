@@ -10,7 +10,14 @@ import { httpRequest } from './http/request';
 import { shellRun } from './shell/run';
 import type { ToolDefinition } from './tool';
 
-export const builtinTools = [createBranch, commitFiles, mergeBranch, deleteBranch, shellRun, httpRequest] as ToolDefinition[];
+export const builtinTools = [
+  createBranch,
+  commitFiles,
+  mergeBranch,
+  deleteBranch,
+  shellRun,
+  httpRequest,
+] as ToolDefinition[];
 
 export function builtinRegistry(): ToolRegistry {
   return new ToolRegistry(builtinTools);

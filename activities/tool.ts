@@ -30,7 +30,10 @@ export interface ToolContext {
   /** Aborted when Temporal cancels the activity (or the worker shuts down). */
   signal: AbortSignal;
   heartbeat: (details?: unknown) => void;
-  log: { info: (msg: string, meta?: Record<string, unknown>) => void; warn: (msg: string, meta?: Record<string, unknown>) => void };
+  log: {
+    info: (msg: string, meta?: Record<string, unknown>) => void;
+    warn: (msg: string, meta?: Record<string, unknown>) => void;
+  };
 }
 
 export interface CompensationContext<Output> extends ToolContext {

@@ -24,7 +24,8 @@ const collect = (value: string, previous: Record<string, string>) => {
 };
 
 function quoteVisibility(value: string): string {
-  if (!/^[A-Za-z0-9._-]+$/.test(value)) throw new InvalidArgumentError(`"${value}" has characters a filter cannot hold`);
+  if (!/^[A-Za-z0-9._-]+$/.test(value))
+    throw new InvalidArgumentError(`"${value}" has characters a filter cannot hold`);
   return `'${value}'`;
 }
 
@@ -49,7 +50,9 @@ export function buildCli(config: () => Config = loadConfig): Command {
       console.log(`Temporal server  ${stack.address} (namespace ${cfg.temporal.namespace}, data in ${cfg.dataDir})`);
       console.log(`Temporal UI      ${stack.uiUrl}`);
       console.log(`Worker           task queue "${stack.taskQueue}", tools: ${stack.registry.names().join(', ')}`);
-      console.log('Submit a job     npx airlock jobs submit examples/ship-version-bump.json --set repo=... --set workdir=... --wait');
+      console.log(
+        'Submit a job     npx airlock jobs submit examples/ship-version-bump.json --set repo=... --set workdir=... --wait',
+      );
       console.log('Ctrl-C stops the stack; jobs survive a restart.');
       await waitForShutdown(stack.stop);
     });
@@ -80,7 +83,9 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .description('List the registered tools, their risk class and how each stays idempotent')
     .action(() => {
       for (const tool of builtinRegistry().list()) {
-        console.log(`${tool.name.padEnd(20)} ${tool.risk.padEnd(8)} ${tool.compensate ? 'undo ' : '     '} ${tool.description}`);
+        console.log(
+          `${tool.name.padEnd(20)} ${tool.risk.padEnd(8)} ${tool.compensate ? 'undo ' : '     '} ${tool.description}`,
+        );
         console.log(`${''.padEnd(35)} idempotency: ${tool.idempotency}`);
       }
     });
@@ -94,21 +99,26 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .option('--id <jobId>', 'job id (default: job-<uuid>)')
     .option('--requester <name>', 'who asks for the job', process.env.USER ?? 'cli')
     .option('--wait', 'wait for the job to end and print its timeline')
-    .action(async (file: string, opts: { set: Record<string, string>; id?: string; requester: string; wait?: boolean }) => {
-      const cfg = config();
-      // Refuse a bad job before touching the cluster.
-      const plan = planJob(readJobFile(file, opts.set), builtinRegistry(), opts.requester);
-      const client = await connectClient(cfg);
-      const { jobId, handle } = await startPlannedJob(client, plan, { taskQueue: cfg.temporal.taskQueue, jobId: opts.id });
-      console.log(jobId);
-      if (opts.wait) {
-        await handle.result().catch(() => undefined);
-        const state = await handle.query(jobStateQuery);
-        console.log(formatTimeline(state));
-        process.exitCode = state.status === JobStatus.Succeeded ? 0 : 1;
-      }
-      await client.connection.close();
-    });
+    .action(
+      async (file: string, opts: { set: Record<string, string>; id?: string; requester: string; wait?: boolean }) => {
+        const cfg = config();
+        // Refuse a bad job before touching the cluster.
+        const plan = planJob(readJobFile(file, opts.set), builtinRegistry(), opts.requester);
+        const client = await connectClient(cfg);
+        const { jobId, handle } = await startPlannedJob(client, plan, {
+          taskQueue: cfg.temporal.taskQueue,
+          jobId: opts.id,
+        });
+        console.log(jobId);
+        if (opts.wait) {
+          await handle.result().catch(() => undefined);
+          const state = await handle.query(jobStateQuery);
+          console.log(formatTimeline(state));
+          process.exitCode = state.status === JobStatus.Succeeded ? 0 : 1;
+        }
+        await client.connection.close();
+      },
+    );
 
   jobs
     .command('list')
@@ -126,7 +136,9 @@ export function buildCli(config: () => Config = loadConfig): Command {
       for await (const wf of client.workflow.list({ query: filters.join(' AND ') })) {
         const status = wf.searchAttributes.AirlockStatus?.[0] ?? wf.status.name;
         const agent = wf.searchAttributes.AirlockAgent?.[0] ?? '';
-        console.log(`${wf.workflowId}  ${String(status).padEnd(20)} ${String(agent).padEnd(16)} ${wf.startTime.toISOString()}`);
+        console.log(
+          `${wf.workflowId}  ${String(status).padEnd(20)} ${String(agent).padEnd(16)} ${wf.startTime.toISOString()}`,
+        );
         if (++n >= opts.limit) break;
       }
       await client.connection.close();

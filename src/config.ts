@@ -7,10 +7,18 @@ import { z } from 'zod';
 const list = z
   .string()
   .default('')
-  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
 
 export const configSchema = z.object({
-  AIRLOCK_TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').default('127.0.0.1:7233'),
+  AIRLOCK_TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^:\s]+:\d+$/, 'must be host:port')
+    .default('127.0.0.1:7233'),
   AIRLOCK_NAMESPACE: z.string().min(1).default('default'),
   AIRLOCK_TASK_QUEUE: z.string().min(1).default('airlock'),
   AIRLOCK_DATA_DIR: z.string().min(1).default('.airlock'),

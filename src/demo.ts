@@ -27,12 +27,18 @@ async function main() {
       );
       console.log(`${example.file}`);
       console.log(formatTimeline(run.state));
-      console.log(`  expected ${example.expect.status}${example.expect.compensated.length ? `, undo ${example.expect.compensated.join(' → ')}` : ''}: ${run.ok ? 'OK' : 'MISMATCH'}\n`);
+      console.log(
+        `  expected ${example.expect.status}${example.expect.compensated.length ? `, undo ${example.expect.compensated.join(' → ')}` : ''}: ${run.ok ? 'OK' : 'MISMATCH'}\n`,
+      );
       allOk &&= run.ok;
     }
     console.log('main after both jobs:');
-    console.log(execFileSync('git', ['--git-dir', vars.repo, 'log', '--graph', '--format=%h %s', 'main'], { encoding: 'utf8' }));
-    console.log(`branches left: ${execFileSync('git', ['--git-dir', vars.repo, 'branch', '--format=%(refname:short)'], { encoding: 'utf8' }).trim().split('\n').join(', ')}`);
+    console.log(
+      execFileSync('git', ['--git-dir', vars.repo, 'log', '--graph', '--format=%h %s', 'main'], { encoding: 'utf8' }),
+    );
+    console.log(
+      `branches left: ${execFileSync('git', ['--git-dir', vars.repo, 'branch', '--format=%(refname:short)'], { encoding: 'utf8' }).trim().split('\n').join(', ')}`,
+    );
   } finally {
     await stack.stop();
   }

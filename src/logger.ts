@@ -10,14 +10,21 @@ export function createLogger(level: string = process.env.AIRLOCK_LOG_LEVEL ?? 'i
   return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination(2));
 }
 
-const TEMPORAL_LEVELS: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
+const TEMPORAL_LEVELS: Record<string, LogLevel> = {
+  trace: 'TRACE',
+  debug: 'DEBUG',
+  info: 'INFO',
+  warn: 'WARN',
+  error: 'ERROR',
+};
 
 /** Routes the Temporal SDK's logs (worker, activities, workflows) through pino. Call once per process. */
 export function installTemporalLogger(logger: pino.Logger, level = 'warn') {
   Runtime.install({
     logger: new DefaultLogger(TEMPORAL_LEVELS[level] ?? 'WARN', (entry) => {
       const { message, meta } = entry;
-      const fn = entry.level === 'ERROR' ? 'error' : entry.level === 'WARN' ? 'warn' : entry.level === 'INFO' ? 'info' : 'debug';
+      const fn =
+        entry.level === 'ERROR' ? 'error' : entry.level === 'WARN' ? 'warn' : entry.level === 'INFO' ? 'info' : 'debug';
       logger[fn]({ ...meta, component: 'temporal' }, message);
     }),
   });

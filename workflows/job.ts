@@ -106,7 +106,11 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         if (!(err instanceof RefResolutionError)) throw err;
         stepState.status = StepStatus.Failed;
         stepState.error = { message: err.message, type: FailureType.RefResolution };
-        throw ApplicationFailure.create({ type: FailureType.RefResolution, nonRetryable: true, message: `step ${step.id}: ${err.message}` });
+        throw ApplicationFailure.create({
+          type: FailureType.RefResolution,
+          nonRetryable: true,
+          message: `step ${step.id}: ${err.message}`,
+        });
       }
       const call: ToolCall = { jobId, stepId: step.id, idempotencyKey: `${jobId}/${step.id}`, input: resolved };
       const entry: Undo = { step, call };
@@ -144,7 +148,12 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         message: `job ${jobId} ${isCancellation(err) ? 'was cancelled' : 'failed'} and could not be fully undone: compensation of ${failures
           .map((f) => f.stepId)
           .join(', ')} failed`,
-        details: [{ failedCompensations: failures.map((f) => ({ stepId: f.stepId, ...describe(f.error) })), cause: state.error }],
+        details: [
+          {
+            failedCompensations: failures.map((f) => ({ stepId: f.stepId, ...describe(f.error) })),
+            cause: state.error,
+          },
+        ],
         cause: failures[0].error instanceof Error ? failures[0].error : undefined,
       });
     }

@@ -31,7 +31,11 @@ export const createBranch = defineTool({
     const ref = `refs/heads/${input.branch}`;
     const existing = await revParse(input.repo, ref);
     if (existing) {
-      return { branch: input.branch, sha: existing, created: await createdBy(input.repo, input.branch, ctx.idempotencyKey) };
+      return {
+        branch: input.branch,
+        sha: existing,
+        created: await createdBy(input.repo, input.branch, ctx.idempotencyKey),
+      };
     }
     const sha = await revParse(input.repo, input.from);
     if (!sha) {
@@ -42,7 +46,15 @@ export const createBranch = defineTool({
       });
     }
     // Old value = zero id: the update fails if someone created the branch in the meantime (then we retry and return it).
-    await git(input.repo, ['update-ref', '--create-reflog', '-m', reflogReason(ctx.idempotencyKey), ref, sha, ZERO_OID]);
+    await git(input.repo, [
+      'update-ref',
+      '--create-reflog',
+      '-m',
+      reflogReason(ctx.idempotencyKey),
+      ref,
+      sha,
+      ZERO_OID,
+    ]);
     return { branch: input.branch, sha, created: true };
   },
   async compensate(input, ctx) {

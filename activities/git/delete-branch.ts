@@ -4,7 +4,8 @@ import { defineTool } from '../tool';
 import { branchField, git, repoField, requireRepo, revParse } from './git';
 
 /** Where a deleted branch's tip is kept so the compensation can restore it. */
-const backupRef = (key: string) => `refs/airlock/deleted/${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
+const backupRef = (key: string) =>
+  `refs/airlock/deleted/${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
 
 export const deleteBranch = defineTool({
   name: 'git.delete_branch',
@@ -12,7 +13,8 @@ export const deleteBranch = defineTool({
   risk: 'medium',
   input: z.strictObject({ repo: repoField, branch: branchField }),
   output: z.object({ branch: z.string(), sha: z.string().nullable(), deleted: z.boolean() }),
-  idempotency: 'The backup ref named after the key and the deletion are one ref transaction; a retry that finds the backup returns it.',
+  idempotency:
+    'The backup ref named after the key and the deletion are one ref transaction; a retry that finds the backup returns it.',
   timeouts: { startToCloseMs: 60_000 },
   async execute(input, ctx) {
     await requireRepo(input.repo);

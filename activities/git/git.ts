@@ -101,7 +101,9 @@ export async function requireBranch(repo: string, branch: string): Promise<strin
 
 /** Moves a ref only if it still points where we read it; a concurrent writer turns into a retryable failure. */
 export async function casUpdateRef(repo: string, ref: string, next: string, expected: string, reason: string) {
-  const r = await git(repo, ['update-ref', '--create-reflog', '-m', reason, ref, next, expected], { allowFailure: true });
+  const r = await git(repo, ['update-ref', '--create-reflog', '-m', reason, ref, next, expected], {
+    allowFailure: true,
+  });
   if (r.code !== 0) {
     throw ApplicationFailure.create({
       type: FailureType.GitRefMoved,
@@ -140,7 +142,11 @@ export async function commitTree(repo: string, tree: string, parents: string[], 
  * Three-way merge of two commits without a working tree (`git merge-tree --write-tree`, git >= 2.38).
  * Returns the tree, or the conflicting paths.
  */
-export async function mergeTrees(repo: string, ours: string, theirs: string): Promise<{ tree: string } | { conflicts: string[] }> {
+export async function mergeTrees(
+  repo: string,
+  ours: string,
+  theirs: string,
+): Promise<{ tree: string } | { conflicts: string[] }> {
   const args = ['merge-tree', '--write-tree', '--name-only', '--no-messages', ours, theirs];
   const r = await git(repo, args, { allowFailure: true });
   const [tree, ...rest] = r.stdout.trim().split('\n');
@@ -156,7 +162,12 @@ export async function mergeTrees(repo: string, ours: string, theirs: string): Pr
  * git's own `revert` runs in a throw-away detached worktree (git < 2.40 has no `merge-tree --merge-base`), and the
  * branch moves only by compare-and-swap, so the repository's own working tree and index are never touched.
  */
-export async function revertOnBranch(repo: string, branch: string, commit: string, key: string): Promise<string | undefined> {
+export async function revertOnBranch(
+  repo: string,
+  branch: string,
+  commit: string,
+  key: string,
+): Promise<string | undefined> {
   const ref = `refs/heads/${branch}`;
   if (await findByTrailer(repo, ref, REVERT_TRAILER, key)) return undefined;
   const tip = await requireBranch(repo, branch);
@@ -202,7 +213,10 @@ export async function withTempIndex<T>(fn: (env: Record<string, string>) => Prom
 }
 
 /** Input fields shared by the git tools. */
-export const repoField = z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path');
+export const repoField = z
+  .string()
+  .min(1)
+  .refine((p) => p.startsWith('/'), 'must be an absolute path');
 export const branchField = z
   .string()
   .min(1)

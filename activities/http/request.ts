@@ -23,15 +23,25 @@ export const httpRequest = defineTool({
   name: 'http.request',
   description: 'Send an HTTP request to an allowed host, with the step idempotency key as the Idempotency-Key header.',
   risk: 'medium',
-  input: z.strictObject({
-    method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']).default('GET'),
-    url: z.url({ protocol: /^https?$/ }),
-    headers: z.record(z.string(), headerValue).default({}),
-    json: z.unknown().optional(),
-    body: z.string().optional(),
-    timeoutSec: z.number().int().positive().max(600).default(30),
-    maxResponseBytes: z.number().int().positive().max(4 * 1024 * 1024).default(256 * 1024),
-  }).refine((i) => i.json === undefined || i.body === undefined, { message: 'give json or body, not both', path: ['body'] }),
+  input: z
+    .strictObject({
+      method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']).default('GET'),
+      url: z.url({ protocol: /^https?$/ }),
+      headers: z.record(z.string(), headerValue).default({}),
+      json: z.unknown().optional(),
+      body: z.string().optional(),
+      timeoutSec: z.number().int().positive().max(600).default(30),
+      maxResponseBytes: z
+        .number()
+        .int()
+        .positive()
+        .max(4 * 1024 * 1024)
+        .default(256 * 1024),
+    })
+    .refine((i) => i.json === undefined || i.body === undefined, {
+      message: 'give json or body, not both',
+      path: ['body'],
+    }),
   output: z.object({
     status: z.number(),
     contentType: z.string().nullable(),

@@ -66,7 +66,12 @@ export const shellRun = defineTool({
     cwd: z.string().refine(isAbsolute, 'must be an absolute path'),
     env: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'env names are UPPER_SNAKE_CASE'), z.string()).default({}),
     timeoutSec: z.number().int().positive().max(3600).default(60),
-    maxOutputBytes: z.number().int().positive().max(1024 * 1024).default(64 * 1024),
+    maxOutputBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(1024 * 1024)
+      .default(64 * 1024),
     /** Declares the command safe to run again; only then is it retried after a crash or timeout. */
     idempotent: z.boolean().default(false),
   }),
@@ -85,7 +90,10 @@ export const shellRun = defineTool({
   async execute(input, ctx) {
     const cwd = resolve(input.cwd);
     const roots = ctx.deps.shell.allowedRoots;
-    if (roots.length && !roots.some((root) => !relative(root, cwd).startsWith('..') && !isAbsolute(relative(root, cwd)))) {
+    if (
+      roots.length &&
+      !roots.some((root) => !relative(root, cwd).startsWith('..') && !isAbsolute(relative(root, cwd)))
+    ) {
       throw ApplicationFailure.create({
         type: FailureType.PathNotAllowed,
         nonRetryable: true,

@@ -22,7 +22,10 @@ export interface Example {
 
 export const EXAMPLES: Example[] = [
   { file: 'examples/ship-version-bump.json', expect: { status: 'succeeded', compensated: [] } },
-  { file: 'examples/failing-release-check.json', expect: { status: 'failed', compensated: ['bump', 'branch'], failedStep: 'check' } },
+  {
+    file: 'examples/failing-release-check.json',
+    expect: { status: 'failed', compensated: ['bump', 'branch'], failedStep: 'check' },
+  },
 ];
 
 /** A bare repository with `main` holding a README, and a scratch directory for commands. */
@@ -34,7 +37,13 @@ export function throwAwayRepo(): { repo: string; workdir: string } {
     execFileSync('git', args, {
       cwd,
       stdio: 'ignore',
-      env: { ...process.env, GIT_AUTHOR_NAME: 'Demo', GIT_AUTHOR_EMAIL: 'demo@localhost', GIT_COMMITTER_NAME: 'Demo', GIT_COMMITTER_EMAIL: 'demo@localhost' },
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 'Demo',
+        GIT_AUTHOR_EMAIL: 'demo@localhost',
+        GIT_COMMITTER_NAME: 'Demo',
+        GIT_COMMITTER_EMAIL: 'demo@localhost',
+      },
     });
   run(root, 'init', '-q', '--bare', '-b', 'main', repo);
   run(root, 'init', '-q', '-b', 'main', seed);

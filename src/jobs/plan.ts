@@ -6,7 +6,12 @@
 import type { z } from 'zod';
 import { formatIssues } from '../../activities/create-activities';
 import type { ToolRegistry } from '../../activities/registry';
-import { COMPENSATION_OPTIONS, DEFAULT_ACTION_RETRY, DEFAULT_ACTION_TIMEOUT_MS, type ToolDefinition } from '../../activities/tool';
+import {
+  COMPENSATION_OPTIONS,
+  DEFAULT_ACTION_RETRY,
+  DEFAULT_ACTION_TIMEOUT_MS,
+  type ToolDefinition,
+} from '../../activities/tool';
 import { findRefs, parseRef } from '../../workflows/refs';
 import { compensationActivityName, type JobInput, type PlannedStep } from '../../workflows/types';
 import { jobSchema, stepSchema, type Step } from './schema';
@@ -48,7 +53,9 @@ function outputPathExists(schema: z.ZodType, path: string[]): boolean {
       if (def.innerType && ['optional', 'nullable', 'default', 'readonly'].includes(def.type)) current = def.innerType;
       else break;
     }
-    const def = (current as unknown as { def: { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType } }).def;
+    const def = (
+      current as unknown as { def: { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType } }
+    ).def;
     if (def.type === 'object' && def.shape) {
       if (!(key in def.shape)) return false;
       current = def.shape[key];
@@ -89,7 +96,8 @@ export function planJob(raw: unknown, registry: ToolRegistry, requester: string)
     if (!step) return; // malformed step: already reported by the schema
     const at = (...p: (string | number)[]) => ['steps', index, ...p].join('.');
     const earlier = seen.get(step.id);
-    if (earlier !== undefined) issues.push({ path: at('id'), message: `duplicate step id "${step.id}" (also steps.${earlier}.id)` });
+    if (earlier !== undefined)
+      issues.push({ path: at('id'), message: `duplicate step id "${step.id}" (also steps.${earlier}.id)` });
     else seen.set(step.id, index);
 
     const tool = registry.get(step.action);
@@ -108,12 +116,18 @@ export function planJob(raw: unknown, registry: ToolRegistry, requester: string)
       }
       const targetTool = registry.get(rawSteps[target]!.action);
       if (targetTool && !outputPathExists(targetTool.output, parsedRef.outputPath)) {
-        issues.push({ path: where, message: `$ref "${ref}": ${targetTool.name} has no output field "${parsedRef.outputPath.join('.')}"` });
+        issues.push({
+          path: where,
+          message: `$ref "${ref}": ${targetTool.name} has no output field "${parsedRef.outputPath.join('.')}"`,
+        });
       }
     }
 
     if (!tool) {
-      issues.push({ path: at('action'), message: `unknown action "${step.action}" (known: ${registry.names().join(', ')})` });
+      issues.push({
+        path: at('action'),
+        message: `unknown action "${step.action}" (known: ${registry.names().join(', ')})`,
+      });
       return;
     }
     const checked = tool.input.safeParse(step.input);

@@ -22,7 +22,9 @@ export const budgetSchema = z.strictObject({
 export type Budget = z.infer<typeof budgetSchema>;
 
 export const jobSchema = z.strictObject({
-  agent: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'agent names are 1-100 letters, digits, ".", "_" or "-"'),
+  agent: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'agent names are 1-100 letters, digits, ".", "_" or "-"'),
   title: z.string().min(1).max(200),
   context: z.record(z.string(), z.unknown()).default({}),
   budget: budgetSchema.default({}),
@@ -31,4 +33,6 @@ export const jobSchema = z.strictObject({
 export type Job = z.infer<typeof jobSchema>;
 
 /** Job ids become workflow ids and the first half of every idempotency key `<jobId>/<stepId>`. */
-export const jobIdSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,200}$/, 'job ids are 1-200 letters, digits, ".", "_", ":" or "-"');
+export const jobIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,200}$/, 'job ids are 1-200 letters, digits, ".", "_", ":" or "-"');

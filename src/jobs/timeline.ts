@@ -4,7 +4,9 @@ import type { JobState } from '../../workflows/types';
 const ms = (a?: string, b?: string) => (a && b ? `${Date.parse(b) - Date.parse(a)}ms` : '');
 
 export function formatTimeline(state: JobState): string {
-  const lines = [`job ${state.jobId} "${state.title}" agent=${state.agent} requester=${state.requester} → ${state.status}`];
+  const lines = [
+    `job ${state.jobId} "${state.title}" agent=${state.agent} requester=${state.requester} → ${state.status}`,
+  ];
   const width = Math.max(...state.steps.map((s) => s.id.length));
   const actionWidth = Math.max(...state.steps.map((s) => s.action.length));
   state.steps.forEach((s, i) => {

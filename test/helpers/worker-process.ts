@@ -11,7 +11,12 @@ export interface WorkerProcess {
   stop: () => Promise<void>;
 }
 
-export async function spawnWorker(opts: { address: string; taskQueue: string; identity: string; env?: Record<string, string> }) {
+export async function spawnWorker(opts: {
+  address: string;
+  taskQueue: string;
+  identity: string;
+  env?: Record<string, string>;
+}) {
   const child = spawn(process.execPath, [CLI, 'worker', '--identity', opts.identity], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

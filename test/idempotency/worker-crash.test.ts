@@ -31,7 +31,10 @@ afterAll(async () => {
 /** The built-in tools with short timeouts, so a dead worker is noticed in seconds instead of minutes. */
 function fastRegistry(): ToolRegistry {
   return new ToolRegistry(
-    builtinTools.map((t): ToolDefinition => ({ ...t, timeouts: { startToCloseMs: 4_000, heartbeatMs: t.timeouts?.heartbeatMs ? 2_000 : undefined } })),
+    builtinTools.map((t): ToolDefinition => ({
+      ...t,
+      timeouts: { startToCloseMs: 4_000, heartbeatMs: t.timeouts?.heartbeatMs ? 2_000 : undefined },
+    })),
   );
 }
 
@@ -52,7 +55,8 @@ async function attemptsOf(handle: WorkflowHandle, activityType: string) {
     const s = e.activityTaskScheduledEventAttributes;
     if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '');
     const st = e.activityTaskStartedEventAttributes;
-    if (st && scheduled.get(String(st.scheduledEventId)) === activityType) starts.push({ attempt: st.attempt, identity: st.identity });
+    if (st && scheduled.get(String(st.scheduledEventId)) === activityType)
+      starts.push({ attempt: st.attempt, identity: st.identity });
   }
   return starts;
 }
@@ -84,14 +88,24 @@ test('http.request: worker killed while the server is answering; the retry carri
   const port = (server.address() as AddressInfo).port;
   const taskQueue = uniqueId('crash');
   try {
-    const spawnOpts = { address: env.connection.options.address, taskQueue, env: { AIRLOCK_HTTP_ALLOWED_HOSTS: '127.0.0.1' } };
+    const spawnOpts = {
+      address: env.connection.options.address,
+      taskQueue,
+      env: { AIRLOCK_HTTP_ALLOWED_HOSTS: '127.0.0.1' },
+    };
     workers.push(await spawnWorker({ ...spawnOpts, identity: 'worker-1' }));
     const { handle, jobId } = await submitJob(
       env.client,
       {
         agent: 'billing-bot',
         title: 'Charge a customer',
-        steps: [{ id: 'charge', action: 'http.request', input: { method: 'POST', url: `http://127.0.0.1:${port}/charges`, json: { amount: 4200 } } }],
+        steps: [
+          {
+            id: 'charge',
+            action: 'http.request',
+            input: { method: 'POST', url: `http://127.0.0.1:${port}/charges`, json: { amount: 4200 } },
+          },
+        ],
       },
       { registry: fastRegistry(), taskQueue, requester: 'tester', jobId: uniqueId('job') },
     );
@@ -141,7 +155,11 @@ sleep 30
         title: 'Commit once',
         steps: [
           { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'once', from: 'main' } },
-          { id: 'commit', action: 'git.commit', input: { repo, branch: 'once', message: 'Add file', files: [{ path: 'a.txt', content: 'a\n' }] } },
+          {
+            id: 'commit',
+            action: 'git.commit',
+            input: { repo, branch: 'once', message: 'Add file', files: [{ path: 'a.txt', content: 'a\n' }] },
+          },
         ],
       },
       { registry: fastRegistry(), taskQueue, requester: 'tester', jobId: uniqueId('job') },
@@ -152,7 +170,9 @@ sleep 30
     workers.push(await spawnWorker({ ...spawnOpts, identity: 'worker-2' }));
     const result = await handle.result();
     expect(result.outputs.commit).toMatchObject({ branch: 'once', created: false });
-    const keyed = gitOut(repo, 'log', '--format=%H', `--grep=Airlock-Idempotency-Key: ${jobId}/commit`, 'once').split('\n').filter(Boolean);
+    const keyed = gitOut(repo, 'log', '--format=%H', `--grep=Airlock-Idempotency-Key: ${jobId}/commit`, 'once')
+      .split('\n')
+      .filter(Boolean);
     expect(keyed).toHaveLength(1);
     expect(gitOut(repo, 'rev-list', '--count', 'main..once')).toBe('1');
     const state = await handle.query(jobStateQuery);

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { builtinRegistry } from '../../activities';
+import { JobValidationError } from '../../src/jobs/plan';
 import { submitJob } from '../../src/jobs/submit';
 import { jobStateQuery } from '../../workflows/messages';
 import { gitOk, gitOut, makeRepo, subjects } from '../helpers/git';
@@ -50,7 +51,12 @@ test('a job runs its steps in order, resolves $refs, and reports state through t
     { id: 'merge', action: 'git.merge', input: { repo, source: 'bump', target: 'main' } },
   ]);
   await worker.runUntil(async () => {
-    const { handle } = await submitJob(env.client, job, { registry, taskQueue, requester: 'tester', jobId: uniqueId('job') });
+    const { handle } = await submitJob(env.client, job, {
+      registry,
+      taskQueue,
+      requester: 'tester',
+      jobId: uniqueId('job'),
+    });
     const result = await handle.result();
     expect(result.status).toBe('succeeded');
     expect(Object.keys(result.outputs)).toEqual(['branch', 'commit', 'merge']);
@@ -71,11 +77,20 @@ test('a job runs its steps in order, resolves $refs, and reports state through t
 test('a failing third step compensates steps 2 and 1 in reverse and fails with the whole chain', async () => {
   const { worker, taskQueue } = await testWorker(env);
   const job = branchCommitMerge(repo, [
-    { id: 'check', action: 'shell.run', input: { argv: ['sh', '-c', 'echo "1 test failed" >&2; exit 3'], cwd: '/tmp' } },
+    {
+      id: 'check',
+      action: 'shell.run',
+      input: { argv: ['sh', '-c', 'echo "1 test failed" >&2; exit 3'], cwd: '/tmp' },
+    },
   ]);
   const before = gitOut(repo, 'rev-parse', 'main');
   await worker.runUntil(async () => {
-    const { handle } = await submitJob(env.client, job, { registry, taskQueue, requester: 'tester', jobId: uniqueId('job') });
+    const { handle } = await submitJob(env.client, job, {
+      registry,
+      taskQueue,
+      requester: 'tester',
+      jobId: uniqueId('job'),
+    });
     const err = await handle.result().then(
       () => undefined,
       (e: unknown) => e,
@@ -97,7 +112,13 @@ test('a failing third step compensates steps 2 and 1 in reverse and fails with t
     const scheduled = events!
       .filter((e) => e.activityTaskScheduledEventAttributes)
       .map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
-    expect(scheduled).toEqual(['git.create_branch', 'git.commit', 'shell.run', 'git.commit.compensate', 'git.create_branch.compensate']);
+    expect(scheduled).toEqual([
+      'git.create_branch',
+      'git.commit',
+      'shell.run',
+      'git.commit.compensate',
+      'git.create_branch.compensate',
+    ]);
   });
   expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/bump')).toBe(false);
   expect(gitOut(repo, 'rev-parse', 'main')).toBe(before);
@@ -108,11 +129,20 @@ test('a compensation that cannot undo leaves the job in compensation_failed', as
   // Someone else commits over the same file between our commit and the failure, so the revert conflicts.
   const outsider = `git -C ${repo} update-ref refs/heads/bump $(git -C ${repo} commit-tree -p bump -m outsider $(printf '9.9.9\\n' | git -C ${repo} hash-object -w --stdin | xargs -I{} sh -c 'git -C ${repo} read-tree bump && git -C ${repo} update-index --cacheinfo 100644,{},VERSION && git -C ${repo} write-tree'))`;
   const job = branchCommitMerge(repo, [
-    { id: 'outsider', action: 'shell.run', input: { argv: ['sh', '-c', outsider], cwd: '/tmp', env: { GIT_INDEX_FILE: `${repo}/tmp-index` } } },
+    {
+      id: 'outsider',
+      action: 'shell.run',
+      input: { argv: ['sh', '-c', outsider], cwd: '/tmp', env: { GIT_INDEX_FILE: `${repo}/tmp-index` } },
+    },
     { id: 'fail', action: 'shell.run', input: { argv: ['false'], cwd: '/tmp' } },
   ]);
   await worker.runUntil(async () => {
-    const { handle } = await submitJob(env.client, job, { registry, taskQueue, requester: 'tester', jobId: uniqueId('job') });
+    const { handle } = await submitJob(env.client, job, {
+      registry,
+      taskQueue,
+      requester: 'tester',
+      jobId: uniqueId('job'),
+    });
     const err = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const failure = err.cause as ApplicationFailure;
@@ -140,11 +170,20 @@ test('cancelling a job kills the running command and compensates what was done',
     steps: [
       { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'long', from: 'main' } },
       // The command records its pid, then becomes `sleep`: the pid must be dead after the cancel.
-      { id: 'wait', action: 'shell.run', input: { argv: ['sh', '-c', `echo $$ > ${pidFile}; exec sleep 60`], cwd: '/tmp' } },
+      {
+        id: 'wait',
+        action: 'shell.run',
+        input: { argv: ['sh', '-c', `echo $$ > ${pidFile}; exec sleep 60`], cwd: '/tmp' },
+      },
     ],
   };
   await worker.runUntil(async () => {
-    const { handle } = await submitJob(env.client, job, { registry, taskQueue, requester: 'tester', jobId: uniqueId('job') });
+    const { handle } = await submitJob(env.client, job, {
+      registry,
+      taskQueue,
+      requester: 'tester',
+      jobId: uniqueId('job'),
+    });
     for (let i = 0; i < 100; i++) {
       const state = await handle.query(jobStateQuery);
       if (state.steps[1].status === 'running') break;
@@ -178,11 +217,38 @@ test('jobs are listed from Temporal visibility by status and agent', async () =>
     let ids: string[] = [];
     for (let i = 0; i < 50 && ids.length === 0; i++) {
       ids = [];
-      for await (const wf of env.client.workflow.list({ query: `AirlockAgent = '${agent}' AND AirlockStatus = 'succeeded'` })) {
+      for await (const wf of env.client.workflow.list({
+        query: `AirlockAgent = '${agent}' AND AirlockStatus = 'succeeded'`,
+      })) {
         ids.push(wf.workflowId);
       }
       if (!ids.length) await new Promise((r) => setTimeout(r, 200));
     }
     expect(ids).toEqual([jobId]);
   });
+});
+
+test('a malformed job is refused with every problem named, and no workflow starts', async () => {
+  const jobId = uniqueId('job');
+  const err = await submitJob(
+    env.client,
+    {
+      agent: 'release-bot',
+      title: 'Broken',
+      steps: [
+        { id: 'a', action: 'git.create_branch', input: { repo, branch: 'x' } },
+        { id: 'a', action: 'git.nuke', input: {} },
+        { id: 'c', action: 'git.commit', input: { repo, branch: { $ref: 'steps.zz.output.branch' }, message: 7, files: [] } },
+      ],
+    },
+    { registry, taskQueue: 'unused', requester: 'tester', jobId },
+  ).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(JobValidationError);
+  expect((err as JobValidationError).issues.map((i) => i.path)).toEqual([
+    'steps.1.id',
+    'steps.1.action',
+    'steps.2.input.branch',
+    'steps.2.input.message',
+  ]);
+  await expect(env.client.workflow.getHandle(jobId).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
 });

@@ -1,0 +1,21 @@
+import { ConfigError, loadConfig } from '../src/config';
+
+test('defaults describe the embedded stack', () => {
+  const c = loadConfig({});
+  expect(c.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'airlock', uiPort: 8233 });
+  expect(c.http.allowedHosts).toEqual([]);
+});
+
+test('lists are split and trimmed', () => {
+  expect(loadConfig({ AIRLOCK_HTTP_ALLOWED_HOSTS: 'a.com, *.b.com ,' }).http.allowedHosts).toEqual([
+    'a.com',
+    '*.b.com',
+  ]);
+});
+
+test('a bad value names its variable', () => {
+  expect(() => loadConfig({ AIRLOCK_TEMPORAL_ADDRESS: 'nohost', AIRLOCK_TEMPORAL_UI_PORT: 'x' })).toThrow(ConfigError);
+  expect(() => loadConfig({ AIRLOCK_TEMPORAL_ADDRESS: 'nohost' })).toThrow(
+    /AIRLOCK_TEMPORAL_ADDRESS: must be host:port/,
+  );
+});

@@ -1,0 +1,34 @@
+/**
+ * Recorded histories of the example jobs replay against today's workflow code. A change to workflows/ that would
+ * break running jobs fails here; such a change needs `patched()` (or a new workflow type), not new recordings.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import { Worker } from '@temporalio/worker';
+import { workflowBundle } from '../helpers/temporal';
+
+const dir = join(__dirname, '..', 'histories');
+const histories = readdirSync(dir).filter((f) => f.endsWith('.json'));
+const load = (file: string) => JSON.parse(readFileSync(join(dir, file), 'utf8'));
+
+test('there are recorded histories to replay', () => {
+  expect(histories).toEqual(expect.arrayContaining(['ship-version-bump.json', 'failing-release-check.json']));
+});
+
+test.each(histories)('%s replays with the current workflow code', async (file) => {
+  await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, load(file));
+});
+
+test('a history whose recorded commands differ from the code fails with a determinism error', async () => {
+  const history = load('failing-release-check.json');
+  const scheduled = history.events.find(
+    (e: { activityTaskScheduledEventAttributes?: { activityType: { name: string } } }) =>
+      e.activityTaskScheduledEventAttributes?.activityType.name === 'git.create_branch',
+  );
+  // As if an older version of the workflow had merged before branching.
+  scheduled.activityTaskScheduledEventAttributes.activityType.name = 'git.merge';
+  await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history)).rejects.toBeInstanceOf(
+    DeterminismViolationError,
+  );
+});
