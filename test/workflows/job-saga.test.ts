@@ -238,7 +238,11 @@ test('a malformed job is refused with every problem named, and no workflow start
       steps: [
         { id: 'a', action: 'git.create_branch', input: { repo, branch: 'x' } },
         { id: 'a', action: 'git.nuke', input: {} },
-        { id: 'c', action: 'git.commit', input: { repo, branch: { $ref: 'steps.zz.output.branch' }, message: 7, files: [] } },
+        {
+          id: 'c',
+          action: 'git.commit',
+          input: { repo, branch: { $ref: 'steps.zz.output.branch' }, message: 7, files: [] },
+        },
       ],
     },
     { registry, taskQueue: 'unused', requester: 'tester', jobId },
