@@ -1,8 +1,7 @@
 /** Throw-away git repositories for the git tools and the saga tests. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { throwAwayRepo } from '../../src/dev/examples';
 
 const ENV = {
   ...process.env,
@@ -25,18 +24,10 @@ export function gitOk(repo: string, ...args: string[]): boolean {
   }
 }
 
-/** A bare repository with one commit on `main` holding README.md. */
+/** A bare repository with one commit on `main` (README.md, VERSION), as the demo uses. */
 export function makeRepo(): { repo: string; cleanup: () => void } {
-  const root = mkdtempSync(join(tmpdir(), 'airlock-repo-'));
-  const repo = join(root, 'repo.git');
-  const seed = join(root, 'seed');
-  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', repo], { env: ENV });
-  execFileSync('git', ['init', '-q', '-b', 'main', seed], { env: ENV });
-  writeFileSync(join(seed, 'README.md'), '# demo\n');
-  gitOut(seed, 'add', '.');
-  gitOut(seed, 'commit', '-q', '-m', 'initial');
-  gitOut(seed, 'push', '-q', repo, 'main');
-  return { repo, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+  const { repo, workdir } = throwAwayRepo();
+  return { repo, cleanup: () => rmSync(workdir, { recursive: true, force: true }) };
 }
 
 /** Commits subjects reachable from a branch, newest first. */

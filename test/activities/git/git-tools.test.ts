@@ -76,7 +76,7 @@ describe('git.commit', () => {
     await run('git.commit.compensate', {
       input: { repo, branch: 'work', message: 'Add a', files: [{ path: 'a', content: 'a' }] },
     });
-    expect(subjects(repo, 'work')).toEqual(['Revert "Add a"', 'Add a', 'initial']);
+    expect(subjects(repo, 'work')).toEqual(['Revert "Add a"', 'Add a', 'Initial commit']);
     expect(gitOut(repo, 'diff', 'main', 'work')).toBe('');
   });
 
