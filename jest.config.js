@@ -3,7 +3,9 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
+  transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
+  // ESM-only packages are compiled to CommonJS for jest (Node itself loads them with require(esm)).
+  transformIgnorePatterns: ['/node_modules/(?!(@marcbachmann/cel-js)/)'],
   // Integration tests start real Temporal servers and child processes; 2 cores, so 2 workers.
   maxWorkers: 2,
   testTimeout: 60_000,

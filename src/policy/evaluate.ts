@@ -1,0 +1,121 @@
+/**
+ * Judging one action against a compiled policy. Pure and synchronous: the policy activity (activities/policy/)
+ * calls it, so each decision is recorded in workflow history and replay never reads today's policy file.
+ */
+import { hostAllowed } from '../../activities/http/request';
+import type { ApprovalRequirement, Outcome } from '../../workflows/types';
+import { toCel } from './cel';
+import { isUnder, normaliseDenied, type ActionFacts } from './facts';
+import type { CompiledPolicy, CompiledRule } from './load';
+import type { ApprovalRule, Limits } from './schema';
+
+export interface Verdict {
+  outcome: Outcome;
+  ruleId: string;
+  reason?: string;
+  approval?: ApprovalRequirement;
+  limits?: { maxRuntimeMs?: number; retries?: number; writablePaths?: string[] };
+}
+
+const matchesAny = (patterns: RegExp[] | undefined, value: string) => !patterns || patterns.some((p) => p.test(value));
+
+function staticMatch(rule: CompiledRule, facts: ActionFacts): boolean {
+  const m = rule.match;
+  if (!matchesAny(rule.actionPatterns, facts.action)) return false;
+  if (m.risk && !m.risk.includes(facts.risk)) return false;
+  if (!matchesAny(rule.agentPatterns, facts.agent)) return false;
+  if (!matchesAny(rule.callerPatterns, facts.caller)) return false;
+  if (m.context && !Object.entries(m.context).every(([k, v]) => facts.context[k] === v)) return false;
+  return true;
+}
+
+function approvalRequirement(a: ApprovalRule): ApprovalRequirement {
+  return {
+    groups: a.groups,
+    quorum: a.quorum,
+    channels: a.channels,
+    timeoutMs: a.timeout,
+    escalation:
+      a.onTimeout === 'reject'
+        ? undefined
+        : {
+            groups: a.onTimeout.escalate.groups,
+            quorum: a.onTimeout.escalate.quorum,
+            timeoutMs: a.onTimeout.escalate.timeout,
+          },
+  };
+}
+
+/** The first limit the action breaks, as a reason; undefined when it keeps within them. */
+export function limitViolation(limits: Limits, facts: ActionFacts): string | undefined {
+  if (limits.maxCost !== undefined && facts.cost > limits.maxCost)
+    return `cost ${facts.cost} is above the limit ${limits.maxCost}`;
+  if (limits.deniedCommands && facts.shell) {
+    if (facts.shell.opaque) return 'the command runs a script that cannot be checked against the denied commands';
+    for (const denied of limits.deniedCommands.map(normaliseDenied)) {
+      for (const cmd of facts.shell.commands) {
+        const programHit =
+          denied.program === cmd.program || (denied.flags.length === 0 && cmd.programs.includes(denied.program));
+        if (programHit && denied.flags.every((f) => cmd.flags.includes(f)))
+          return `"${denied.text}" is a denied command`;
+      }
+    }
+  }
+  if (limits.writablePaths && facts.paths.length) {
+    const outside = facts.paths.find((p) => !limits.writablePaths!.some((root) => isUnder(p, root)));
+    if (outside) return `${outside} is outside the writable paths (${limits.writablePaths.join(', ')})`;
+  }
+  if (
+    limits.allowedHosts &&
+    facts.http &&
+    !hostAllowed(new URL(`${facts.http.scheme}://${facts.http.host}:${facts.http.port}`), limits.allowedHosts)
+  ) {
+    return `host ${facts.http.host} is not in the allowed hosts (${limits.allowedHosts.join(', ')})`;
+  }
+  return undefined;
+}
+
+function verdict(
+  ruleId: string,
+  rule: { decision: Outcome; reason?: string; approval?: ApprovalRule; limits?: Limits },
+  facts: ActionFacts,
+): Verdict {
+  if (rule.decision !== 'deny' && rule.limits) {
+    const broken = limitViolation(rule.limits, facts);
+    if (broken) return { outcome: 'deny', ruleId, reason: `limit of rule ${ruleId}: ${broken}` };
+  }
+  const limits = rule.limits
+    ? { maxRuntimeMs: rule.limits.maxRuntime, retries: rule.limits.retries, writablePaths: rule.limits.writablePaths }
+    : undefined;
+  return {
+    outcome: rule.decision,
+    ruleId,
+    reason: rule.reason ?? (rule.decision === 'deny' ? `denied by rule ${ruleId}` : undefined),
+    approval: rule.approval ? approvalRequirement(rule.approval) : undefined,
+    limits,
+  };
+}
+
+/** First matching rule decides; a condition that cannot be evaluated denies (fail closed). */
+export function evaluatePolicy(policy: CompiledPolicy, facts: ActionFacts): Verdict {
+  let celFacts: Record<string, unknown> | undefined;
+  for (const rule of policy.rules) {
+    if (!staticMatch(rule, facts)) continue;
+    if (rule.condition) {
+      celFacts ??= toCel(facts) as Record<string, unknown>;
+      let hit: boolean;
+      try {
+        hit = rule.condition(celFacts);
+      } catch (err) {
+        return {
+          outcome: 'deny',
+          ruleId: rule.id,
+          reason: `rule ${rule.id} could not be evaluated: ${(err as Error).message.split('\n')[0]}`,
+        };
+      }
+      if (!hit) continue;
+    }
+    return verdict(rule.id, rule, facts);
+  }
+  return verdict('default', policy.source.default, facts);
+}
