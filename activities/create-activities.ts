@@ -7,6 +7,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
 import { compensationActivityName, FailureType, type CompensationCall, type ToolCall } from '../workflows/types';
+import { inputDigest } from './digest';
 import type { ToolRegistry } from './registry';
 import type { ToolContext, ToolDefinition, ToolDeps } from './tool';
 
@@ -30,6 +31,7 @@ function toolContext(call: ToolCall, deps: ToolDeps): ToolContext {
     deps,
     signal: ctx.cancellationSignal,
     heartbeat: (details) => ctx.heartbeat(details),
+    limits: call.limits,
     log: {
       info: (msg, meta) => ctx.log.info(msg, meta),
       warn: (msg, meta) => ctx.log.warn(msg, meta),
@@ -56,6 +58,14 @@ export function createActivities(registry: ToolRegistry, deps: ToolDeps): Record
   const activities: Record<string, Activity> = {};
   for (const tool of registry.list()) {
     activities[tool.name] = async (call) => {
+      if (call.approvedDigest && inputDigest(call.input) !== call.approvedDigest) {
+        // Humans approved other arguments: never act on input nobody saw.
+        throw ApplicationFailure.create({
+          type: FailureType.ApprovalMismatch,
+          nonRetryable: true,
+          message: `${tool.name}: input digest ${inputDigest(call.input)} differs from the approved ${call.approvedDigest}`,
+        });
+      }
       const input = parseInput(tool, call.input);
       const output = await tool.execute(input, toolContext(call, deps));
       const checked = tool.output.safeParse(output);

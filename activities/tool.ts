@@ -3,7 +3,7 @@
  * `compensate` activity, and how it stays idempotent.
  */
 import type { z } from 'zod';
-import type { RiskClass } from '../workflows/types';
+import type { ActionLimits, RiskClass } from '../workflows/types';
 
 /** Dependencies handed to tools by the worker (see createActivities), so tests pass real local servers. */
 export interface ToolDeps {
@@ -30,6 +30,8 @@ export interface ToolContext {
   /** Aborted when Temporal cancels the activity (or the worker shuts down). */
   signal: AbortSignal;
   heartbeat: (details?: unknown) => void;
+  /** Limits from the policy decision, re-checked by the tool when it acts. */
+  limits?: ActionLimits;
   log: {
     info: (msg: string, meta?: Record<string, unknown>) => void;
     warn: (msg: string, meta?: Record<string, unknown>) => void;
@@ -52,6 +54,8 @@ export interface ToolDefinition<I extends z.ZodType = z.ZodType, O extends z.Zod
   input: I;
   /** Declared output; `$ref` paths into it are checked at submission. */
   output: O;
+  /** What one call costs, in the budget's units (e.g. cents); judged by the policy and the job budget. Default 0. */
+  cost?: (input: z.infer<I>) => number;
   /** How the tool stays idempotent under retries, in one sentence (shown in `airlock tools`). */
   idempotency: string;
   timeouts?: { startToCloseMs?: number; heartbeatMs?: number };

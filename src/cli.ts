@@ -7,7 +7,8 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { builtinRegistry } from '../activities';
 import { connectClient } from './client';
 import { loadConfig, type Config } from './config';
-import { startStack, toolDeps } from './dev/stack';
+import { loadGovernance, startStack, toolDeps } from './dev/stack';
+import { FreezeControl } from './freeze';
 import { readJobFile } from './jobs/job-file';
 import { JobValidationError, planJob } from './jobs/plan';
 import { startPlannedJob } from './jobs/submit';
@@ -64,18 +65,24 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .action(async (opts: { identity?: string }) => {
       const cfg = config();
       installTemporalLogger(createLogger(cfg.logLevel), 'warn');
+      const { policy, stopWatching } = loadGovernance(cfg);
       const connection = await NativeConnection.connect({ address: cfg.temporal.address });
+      const client = await connectClient(cfg);
       const worker = await createWorker({
         connection,
         namespace: cfg.temporal.namespace,
         taskQueue: cfg.temporal.taskQueue,
         registry: builtinRegistry(),
         deps: toolDeps(cfg),
+        policy,
+        freeze: new FreezeControl(client, cfg.temporal.taskQueue),
         identity: opts.identity,
       });
       console.log(`worker ready on task queue "${cfg.temporal.taskQueue}" at ${cfg.temporal.address}`);
       await worker.run();
+      stopWatching();
       await connection.close();
+      await client.connection.close();
     });
 
   program

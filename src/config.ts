@@ -1,7 +1,8 @@
 /**
  * Process configuration from the environment, validated once at start-up; a bad value names its variable.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { projectRoot } from './temporal/binaries';
 import { z } from 'zod';
 
 const list = z
@@ -25,6 +26,8 @@ export const configSchema = z.object({
   AIRLOCK_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   AIRLOCK_HTTP_ALLOWED_HOSTS: list,
   AIRLOCK_SHELL_ALLOWED_ROOTS: list,
+  AIRLOCK_POLICY_FILE: z.string().min(1).default(join(projectRoot, 'config', 'policy.yaml')),
+  AIRLOCK_PEOPLE_FILE: z.string().min(1).default(join(projectRoot, 'config', 'people.yaml')),
   AIRLOCK_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -33,6 +36,8 @@ export interface Config {
   dataDir: string;
   http: { allowedHosts: string[] };
   shell: { allowedRoots: string[] };
+  policyFile: string;
+  peopleFile: string;
   logLevel: z.infer<typeof configSchema>['AIRLOCK_LOG_LEVEL'];
 }
 
@@ -57,6 +62,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(c.AIRLOCK_DATA_DIR),
     http: { allowedHosts: c.AIRLOCK_HTTP_ALLOWED_HOSTS },
     shell: { allowedRoots: c.AIRLOCK_SHELL_ALLOWED_ROOTS.map((p) => resolve(p)) },
+    policyFile: resolve(c.AIRLOCK_POLICY_FILE),
+    peopleFile: resolve(c.AIRLOCK_PEOPLE_FILE),
     logLevel: c.AIRLOCK_LOG_LEVEL,
   };
 }

@@ -1,10 +1,14 @@
 /**
- * Worker bootstrap: the job workflow plus one activity per tool (and per compensation).
+ * Worker bootstrap: the job and freeze workflows, one activity per tool (and per compensation), the policy
+ * decision, and the approval channels.
  */
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../activities/create-activities';
+import { createPolicyActivities, type FreezeReader } from '../activities/policy/evaluate';
 import type { ToolRegistry } from '../activities/registry';
 import type { ToolDeps } from '../activities/tool';
+import { createApprovalActivities, programmaticChannel, type ApprovalChannel } from '../approvals/channel';
+import type { PolicyStore } from './policy/store';
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -12,6 +16,10 @@ export interface WorkerOptions {
   taskQueue: string;
   registry: ToolRegistry;
   deps: ToolDeps;
+  policy: PolicyStore;
+  freeze: FreezeReader;
+  /** Approval channels besides the programmatic one (CLI/API), which is always there. */
+  channels?: ApprovalChannel[];
   /** A prebuilt bundle (tests build one per file); otherwise workflows/ is bundled at start. */
   workflowBundle?: WorkflowBundleWithSourceMap;
   identity?: string;
@@ -25,7 +33,11 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
-    activities: createActivities(opts.registry, opts.deps),
+    activities: {
+      ...createActivities(opts.registry, opts.deps),
+      ...createPolicyActivities({ policy: opts.policy, registry: opts.registry, freeze: opts.freeze }),
+      ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])]),
+    },
     ...(opts.identity ? { identity: opts.identity } : {}),
     // Let running actions finish (or notice cancellation) before the worker goes away.
     shutdownGraceTime: '10s',

@@ -1,2 +1,3 @@
 /** Entry point of the workflow bundle. */
 export { jobWorkflow } from './job';
+export { freezeControlWorkflow } from './freeze';

@@ -1,6 +1,7 @@
 /**
- * The job saga: runs a job's steps in order, each as the activity named after its tool, and undoes what was done
- * when a step fails or the job is cancelled.
+ * The job saga: for each step, in order, ask the policy (a local activity, so the decision is in history), wait for
+ * humans when it says so, then run the tool's activity; undo what was done when a step fails, is denied, rejected,
+ * times out, breaks the budget, is frozen with `abort`, or the job is cancelled.
  *
  * Deterministic orchestration only (see eslint.config.mjs): tools are reached through proxyActivities by name, and
  * everything decided at submission (timeouts, retries, which steps have a compensation) arrives in the input.
@@ -10,32 +11,48 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  condition,
   isCancellation,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activity } from '../activities/create-activities';
-import { jobStateQuery } from './messages';
+import type { PolicyActivities } from '../activities/policy/evaluate';
+import type { ApprovalActivities } from '../approvals/channel';
+import { decideUpdate, freezeSignal, jobStateQuery, RefusalCode, unfreezeSignal } from './messages';
 import { RefResolutionError, resolveRefs } from './refs';
 import { airlockAgentKey, airlockStatusKey } from './search-attributes';
 import {
+  ApprovalStatus,
   FailureType,
   JobStatus,
   StepStatus,
+  type ApprovalRequest,
   type JobInput,
   type JobResult,
   type JobState,
   type PlannedStep,
+  type PolicyDecision,
   type StepActivityOptions,
   type StepError,
+  type StepState,
   type ToolCall,
+  type Vote,
 } from './types';
 
 /** Backoff shared by actions and compensations; attempts and timeouts come per step. */
 const RETRY_BACKOFF = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } as const;
+/** Policy evaluation is in-process and cheap: a local activity, retried briefly. */
+const POLICY_OPTIONS = { startToCloseTimeout: '10s', retry: { maximumAttempts: 3, initialInterval: '200ms' } } as const;
+/** Channel notifications retry for a while; a channel that stays down must not block the job's decisions. */
+const NOTIFY_OPTIONS = { startToCloseTimeout: '30s', retry: { ...RETRY_BACKOFF, maximumAttempts: 5 } } as const;
+
+const policy = proxyLocalActivities<PolicyActivities>(POLICY_OPTIONS);
+const channels = proxyActivities<ApprovalActivities>(NOTIFY_OPTIONS);
 
 function activityOptions(o: StepActivityOptions): ActivityOptions {
   return {
@@ -61,6 +78,28 @@ function describe(err: unknown): StepError {
 }
 
 const now = () => new Date().toISOString();
+const fail = (type: FailureType, message: string, details?: unknown) =>
+  ApplicationFailure.create({ type, message, nonRetryable: true, details: details === undefined ? undefined : [details] });
+
+/** The job's end state for a failure that stopped it. */
+function endStatus(err: unknown): JobStatus {
+  if (isCancellation(err)) return JobStatus.Cancelled;
+  switch (describe(err).type) {
+    case FailureType.ApprovalRejected:
+      return JobStatus.Rejected;
+    case FailureType.ApprovalTimedOut:
+    case FailureType.DeadlineExceeded:
+      return JobStatus.TimedOut;
+    case FailureType.JobFrozen:
+      return JobStatus.Cancelled;
+    default:
+      return JobStatus.Failed;
+  }
+}
+
+function refuse(code: RefusalCode, message: string): never {
+  throw ApplicationFailure.create({ type: FailureType.ApprovalRefused, message, nonRetryable: true, details: [{ code }] });
+}
 
 interface Undo {
   step: PlannedStep;
@@ -79,9 +118,47 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     status: JobStatus.Running,
     steps: input.steps.map((s) => ({ id: s.id, action: s.action, risk: s.risk, status: StepStatus.Pending })),
     compensated: [],
+    approvals: [],
+    spent: { actions: 0, cost: 0 },
     startedAt: now(),
   };
+  const deadline = input.budget.deadline ? Date.parse(input.budget.deadline) : undefined;
+
   setHandler(jobStateQuery, () => state);
+  setHandler(freezeSignal, (entry) => {
+    if (!entry.agent || entry.agent === input.agent) state.frozen = entry;
+  });
+  setHandler(unfreezeSignal, ({ agent }) => {
+    // The policy activity re-reads the freeze store before the next action, so a freeze still in force elsewhere
+    // (global vs. this agent) is caught there.
+    if (state.frozen && state.frozen.agent === agent) state.frozen = undefined;
+  });
+  setHandler(
+    decideUpdate,
+    (vote) => {
+      const request = state.approvals.find((r) => r.id === vote.requestId)!;
+      request.votes.push({ ...vote, at: now() });
+      const approvals = countApprovals(request);
+      if (vote.decision === 'reject') request.status = ApprovalStatus.Rejected;
+      else if (approvals >= request.quorum) request.status = ApprovalStatus.Approved;
+      return { requestId: request.id, status: request.status, approvals, quorum: request.quorum };
+    },
+    {
+      validator: (vote: Vote) => {
+        const request = state.approvals.find((r) => r.id === vote.requestId);
+        if (!request) refuse(RefusalCode.UnknownRequest, `no approval request ${vote.requestId} in job ${jobId}`);
+        if (request.status !== ApprovalStatus.Pending) refuse(RefusalCode.RequestClosed, `request ${request.id} is already ${request.status}`);
+        if (vote.approver === input.requester) refuse(RefusalCode.SelfApproval, `${vote.approver} requested this job and cannot approve it`);
+        if (!vote.approverGroups.some((g) => request.groups.includes(g))) {
+          refuse(RefusalCode.NotInGroup, `${vote.approver} is not in ${request.groups.join(' or ')}`);
+        }
+        if (request.votes.some((v) => v.approver === vote.approver)) refuse(RefusalCode.AlreadyVoted, `${vote.approver} has already voted on ${request.id}`);
+        if (vote.digest !== request.inputDigest) {
+          refuse(RefusalCode.DigestMismatch, `the vote is for input ${vote.digest}, but the request is for ${request.inputDigest}: look again`);
+        }
+      },
+    },
+  );
 
   const setStatus = (status: JobStatus) => {
     state.status = status;
@@ -96,6 +173,97 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
   // Pushed *before* each step runs: an action that timed out may still have acted.
   const undo: Undo[] = [];
 
+  const remainingMs = () => (deadline === undefined ? Infinity : deadline - Date.now());
+  const checkDeadline = (what: string) => {
+    if (remainingMs() <= 0) throw fail(FailureType.DeadlineExceeded, `the job's deadline ${input.budget.deadline} passed before ${what}`);
+  };
+
+  /** Waits out a pause-freeze; an abort-freeze stops the job. */
+  const honourFreeze = async () => {
+    while (state.frozen) {
+      if (state.frozen.mode === 'abort') {
+        throw fail(FailureType.JobFrozen, `frozen by ${state.frozen.by}: ${state.frozen.reason}`, state.frozen);
+      }
+      setStatus(JobStatus.Frozen);
+      await condition(() => !state.frozen || state.frozen.mode === 'abort');
+    }
+    if (state.status === JobStatus.Frozen) setStatus(JobStatus.Running);
+  };
+
+  /** Asks humans; resolves when approved, throws when rejected or timed out. */
+  const askHumans = async (step: PlannedStep, stepState: StepState, resolved: Record<string, unknown>, decision: PolicyDecision) => {
+    const req = decision.approval!;
+    const requestedAt = Date.now();
+    const request: ApprovalRequest = {
+      id: `${jobId}:${step.id}`,
+      jobId,
+      stepId: step.id,
+      title: input.title,
+      agent: input.agent,
+      requester: input.requester,
+      action: step.action,
+      risk: step.risk,
+      input: resolved,
+      inputDigest: decision.inputDigest,
+      policyHash: decision.policyHash,
+      ruleId: decision.ruleId,
+      reason: decision.reason,
+      groups: req.groups,
+      quorum: req.quorum,
+      channels: req.channels,
+      status: ApprovalStatus.Pending,
+      votes: [],
+      requestedAt: new Date(requestedAt).toISOString(),
+      deadline: new Date(requestedAt + req.timeoutMs).toISOString(),
+      escalated: false,
+      rollbackPlan: [...undo].reverse().map((u) => ({ stepId: u.step.id, action: u.step.action, compensation: u.step.compensation! })),
+    };
+    // A request asked again (policy changed since the approval) replaces the closed one under the same id.
+    state.approvals = [...state.approvals.filter((r) => r.id !== request.id), request];
+    stepState.status = StepStatus.AwaitingApproval;
+    setStatus(JobStatus.AwaitingApproval);
+    await channels['approvals.announce'](request, 'requested');
+
+    const closed = () => request.status !== ApprovalStatus.Pending || state.frozen?.mode === 'abort';
+    let decided = await condition(closed, Math.min(req.timeoutMs, remainingMs()));
+    if (!decided && req.escalation && remainingMs() > 0) {
+      request.escalated = true;
+      request.groups = req.escalation.groups;
+      request.quorum = req.escalation.quorum;
+      request.deadline = new Date(Date.now() + req.escalation.timeoutMs).toISOString();
+      await channels['approvals.announce'](request, 'escalated');
+      decided = await condition(closed, Math.min(req.escalation.timeoutMs, remainingMs()));
+    }
+    if (!decided) {
+      request.status = ApprovalStatus.TimedOut;
+    } else if (request.status === ApprovalStatus.Pending) {
+      request.status = ApprovalStatus.Cancelled; // an abort-freeze arrived while waiting
+    }
+    request.closedAt = now();
+    await channels['approvals.update'](request);
+
+    switch (request.status) {
+      case ApprovalStatus.Approved:
+        stepState.status = StepStatus.Pending;
+        setStatus(JobStatus.Running);
+        return;
+      case ApprovalStatus.Rejected: {
+        stepState.status = StepStatus.Rejected;
+        const no = request.votes.find((v) => v.decision === 'reject')!;
+        throw fail(FailureType.ApprovalRejected, `${no.approver} rejected ${request.id} via ${no.channel}${no.comment ? `: ${no.comment}` : ''}`, no);
+      }
+      case ApprovalStatus.TimedOut:
+        stepState.status = StepStatus.Rejected;
+        checkDeadline(`approval of ${step.id}`);
+        throw fail(
+          FailureType.ApprovalTimedOut,
+          `no decision on ${request.id} in time${request.escalated ? ', even after escalating to ' + request.groups.join(', ') : ''}`,
+        );
+      default:
+        await honourFreeze();
+    }
+  };
+
   try {
     for (const [index, step] of input.steps.entries()) {
       const stepState = state.steps[index];
@@ -106,21 +274,75 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         if (!(err instanceof RefResolutionError)) throw err;
         stepState.status = StepStatus.Failed;
         stepState.error = { message: err.message, type: FailureType.RefResolution };
-        throw ApplicationFailure.create({
-          type: FailureType.RefResolution,
-          nonRetryable: true,
-          message: `step ${step.id}: ${err.message}`,
-        });
+        throw fail(FailureType.RefResolution, `step ${step.id}: ${err.message}`);
       }
-      const call: ToolCall = { jobId, stepId: step.id, idempotencyKey: `${jobId}/${step.id}`, input: resolved };
+
+      // Decide, and ask humans as often as the policy requires it (again when the policy changed after an approval).
+      let decision: PolicyDecision;
+      let approvedDigest: string | undefined;
+      for (;;) {
+        await honourFreeze();
+        checkDeadline(`step ${step.id}`);
+        if (input.budget.maxActions !== undefined && state.spent.actions + 1 > input.budget.maxActions) {
+          throw fail(FailureType.BudgetExceeded, `step ${step.id} would be action ${state.spent.actions + 1} of at most ${input.budget.maxActions}`);
+        }
+        decision = await policy['policy.evaluate']({
+          jobId,
+          stepId: step.id,
+          action: step.action,
+          agent: input.agent,
+          caller: input.requester,
+          context: input.context,
+          input: resolved,
+        });
+        const { outcome, ruleId, policyHash, reason, inputDigest, cost } = decision;
+        stepState.decisions = [...(stepState.decisions ?? []), { outcome, ruleId, policyHash, reason, inputDigest, cost, at: now() }];
+        if (decision.frozen) {
+          state.frozen = decision.frozen;
+          continue;
+        }
+        if (input.budget.maxCost !== undefined && state.spent.cost + cost > input.budget.maxCost) {
+          throw fail(FailureType.BudgetExceeded, `step ${step.id} costs ${cost}; ${state.spent.cost} of ${input.budget.maxCost} already spent`);
+        }
+        if (outcome === 'deny') {
+          stepState.status = StepStatus.Denied;
+          throw fail(FailureType.PolicyDenied, `step ${step.id} (${step.action}) denied by rule ${ruleId}: ${reason ?? 'no reason given'}`, {
+            ruleId,
+            policyHash,
+          });
+        }
+        if (outcome === 'allow') break;
+        const approved = state.approvals.find((r) => r.stepId === step.id && r.status === ApprovalStatus.Approved);
+        if (approved && approved.inputDigest === inputDigest && approved.policyHash === policyHash) {
+          approvedDigest = inputDigest;
+          break;
+        }
+        await askHumans(step, stepState, resolved, decision);
+      }
+
+      const call: ToolCall = {
+        jobId,
+        stepId: step.id,
+        idempotencyKey: `${jobId}/${step.id}`,
+        input: resolved,
+        ...(approvedDigest ? { approvedDigest } : {}),
+        ...(decision.limits ? { limits: decision.limits } : {}),
+      };
       const entry: Undo = { step, call };
       if (step.compensation) undo.push(entry);
 
+      const limits = decision.limits ?? {};
+      const options: StepActivityOptions = {
+        ...step.options,
+        startToCloseTimeoutMs: Math.min(step.options.startToCloseTimeoutMs, limits.maxRuntimeMs ?? Infinity, remainingMs()),
+        maximumAttempts: limits.retries !== undefined ? Math.min(step.options.maximumAttempts, limits.retries + 1) : step.options.maximumAttempts,
+      };
       stepState.status = StepStatus.Running;
       stepState.input = resolved;
       stepState.startedAt = now();
+      state.spent = { actions: state.spent.actions + 1, cost: state.spent.cost + decision.cost };
       try {
-        const output = await tools(step.options)[step.action](call);
+        const output = await tools(options)[step.action](call);
         outputs[step.id] = output;
         entry.output = output;
         stepState.output = output;
@@ -148,18 +370,19 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         message: `job ${jobId} ${isCancellation(err) ? 'was cancelled' : 'failed'} and could not be fully undone: compensation of ${failures
           .map((f) => f.stepId)
           .join(', ')} failed`,
-        details: [
-          {
-            failedCompensations: failures.map((f) => ({ stepId: f.stepId, ...describe(f.error) })),
-            cause: state.error,
-          },
-        ],
+        details: [{ failedCompensations: failures.map((f) => ({ stepId: f.stepId, ...describe(f.error) })), cause: state.error }],
         cause: failures[0].error instanceof Error ? failures[0].error : undefined,
       });
     }
-    setStatus(isCancellation(err) ? JobStatus.Cancelled : JobStatus.Failed);
+    setStatus(endStatus(err));
     throw err;
   }
+}
+
+/** Approvals that count: distinct people in the request's current groups (escalation may change the groups). */
+function countApprovals(request: ApprovalRequest): number {
+  const yes = request.votes.filter((v) => v.decision === 'approve' && v.approverGroups.some((g) => request.groups.includes(g)));
+  return new Set(yes.map((v) => v.approver)).size;
 }
 
 /** Runs compensations in reverse, each retried; a cancel cannot interrupt them. Returns the ones that still failed. */

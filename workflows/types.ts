@@ -17,6 +17,8 @@ export const JobStatus = {
   TimedOut: 'timed_out',
   Cancelled: 'cancelled',
   CompensationFailed: 'compensation_failed',
+  /** Paused by a freeze until unfrozen (extends DESIGN.md's list). */
+  Frozen: 'frozen',
 } as const;
 export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
 
@@ -25,6 +27,9 @@ export const StepStatus = {
   Running: 'running',
   Succeeded: 'succeeded',
   Failed: 'failed',
+  Denied: 'denied',
+  AwaitingApproval: 'awaiting_approval',
+  Rejected: 'rejected',
   Compensating: 'compensating',
   Compensated: 'compensated',
   CompensationFailed: 'compensation_failed',
@@ -48,6 +53,14 @@ export const FailureType = {
   GitConflict: 'GitConflict',
   GitRefMoved: 'GitRefMoved',
   CompensationFailed: 'CompensationFailed',
+  PolicyDenied: 'PolicyDenied',
+  ApprovalRejected: 'ApprovalRejected',
+  ApprovalTimedOut: 'ApprovalTimedOut',
+  ApprovalMismatch: 'ApprovalMismatch',
+  ApprovalRefused: 'ApprovalRefused',
+  BudgetExceeded: 'BudgetExceeded',
+  DeadlineExceeded: 'DeadlineExceeded',
+  JobFrozen: 'JobFrozen',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
@@ -94,6 +107,10 @@ export interface ToolCall {
   /** `<jobId>/<stepId>`: tools check it before acting, or pass it to the system they call. */
   idempotencyKey: string;
   input: Record<string, unknown>;
+  /** Digest humans approved; the activity refuses to act on any other input. */
+  approvedDigest?: string;
+  /** Limits the tool enforces again at run time (paths are re-resolved when the action runs). */
+  limits?: ActionLimits;
 }
 
 /** What a compensation receives: the same call, plus the step's output when the step finished. */
@@ -119,6 +136,71 @@ export interface StepState {
   endedAt?: string;
   compensatedAt?: string;
   compensationError?: StepError;
+  /** The policy decision(s) for this step, newest last: which policy version allowed what. */
+  decisions?: DecisionRecord[];
+}
+
+export type DecisionRecord = Pick<PolicyDecision, 'outcome' | 'ruleId' | 'policyHash' | 'reason' | 'inputDigest' | 'cost'> & { at: string };
+
+export const ApprovalStatus = {
+  Pending: 'pending',
+  Approved: 'approved',
+  Rejected: 'rejected',
+  TimedOut: 'timed_out',
+  Cancelled: 'cancelled',
+} as const;
+export type ApprovalStatus = (typeof ApprovalStatus)[keyof typeof ApprovalStatus];
+
+/** A vote as delivered by a channel, after the channel resolved the human to a person of the directory. */
+export interface Vote {
+  requestId: string;
+  approver: string;
+  approverGroups: string[];
+  channel: string;
+  decision: 'approve' | 'reject';
+  comment?: string;
+  /** The input digest the approver was shown; a vote for another digest is void. */
+  digest: string;
+}
+
+export interface RecordedVote extends Vote {
+  at: string;
+}
+
+/** An approval request `<jobId>:<stepId>`, as channels render it and the `jobState` query shows it. */
+export interface ApprovalRequest {
+  id: string;
+  jobId: string;
+  stepId: string;
+  title: string;
+  agent: string;
+  requester: string;
+  action: string;
+  risk: RiskClass;
+  input: Record<string, unknown>;
+  inputDigest: string;
+  policyHash: string;
+  ruleId: string;
+  reason?: string;
+  groups: string[];
+  quorum: number;
+  channels: string[];
+  status: ApprovalStatus;
+  votes: RecordedVote[];
+  requestedAt: string;
+  deadline: string;
+  escalated: boolean;
+  /** What has been done and would be undone on rejection, in the order it would be undone. */
+  rollbackPlan: { stepId: string; action: string; compensation: string }[];
+  closedAt?: string;
+}
+
+/** Answer to a vote: the request's state after it. */
+export interface VoteResult {
+  requestId: string;
+  status: ApprovalStatus;
+  approvals: number;
+  quorum: number;
 }
 
 /** Answer of the `jobState` query. */
@@ -131,6 +213,9 @@ export interface JobState {
   steps: StepState[];
   /** Step ids in the order their compensations ran. */
   compensated: string[];
+  approvals: ApprovalRequest[];
+  spent: { actions: number; cost: number };
+  frozen?: FreezeEntry;
   error?: StepError;
   startedAt: string;
   endedAt?: string;

@@ -48,6 +48,7 @@ export const httpRequest = defineTool({
     body: z.unknown(),
     truncated: z.boolean(),
   }),
+  cost: () => 1,
   idempotency: 'The key <jobId>/<stepId> is sent as the Idempotency-Key header; the receiving system deduplicates.',
   timeouts: { startToCloseMs: 11 * 60_000, heartbeatMs: 30_000 },
   async execute(input, ctx) {

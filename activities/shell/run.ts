@@ -6,6 +6,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { FailureType } from '../../workflows/types';
+import { isUnder, realPath } from '../../src/policy/facts';
 import { defineTool } from '../tool';
 
 const HEARTBEAT_EVERY_MS = 2_000;
@@ -87,6 +88,8 @@ export const shellRun = defineTool({
     'and a stale earlier attempt is killed before a retry starts.',
   timeouts: { startToCloseMs: 65 * 60_000, heartbeatMs: 15_000 },
   retry: (input) => ({ maximumAttempts: input.idempotent ? 3 : 1 }),
+  // Worst-case compute minutes.
+  cost: (input) => Math.ceil(input.timeoutSec / 60),
   async execute(input, ctx) {
     const cwd = resolve(input.cwd);
     const roots = ctx.deps.shell.allowedRoots;
@@ -98,6 +101,15 @@ export const shellRun = defineTool({
         type: FailureType.PathNotAllowed,
         nonRetryable: true,
         message: `cwd ${cwd} is outside the allowed roots (${roots.join(', ')})`,
+      });
+    }
+    const writable = ctx.limits?.writablePaths;
+    if (writable && !writable.some((root) => isUnder(realPath(cwd), root))) {
+      // Re-checked when acting: a symlink swapped after the policy decision must not widen what the command can reach.
+      throw ApplicationFailure.create({
+        type: FailureType.PathNotAllowed,
+        nonRetryable: true,
+        message: `cwd ${realPath(cwd)} is outside the writable paths (${writable.join(', ')})`,
       });
     }
     const pidFile = claimPidFile(ctx.idempotencyKey);

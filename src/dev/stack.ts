@@ -11,10 +11,16 @@ import { builtinRegistry, type ToolRegistry } from '../../activities';
 import type { ToolDeps } from '../../activities/tool';
 import { envSecrets, type Config } from '../config';
 import { startDevServer } from '../temporal/server';
+import { FreezeControl } from '../freeze';
+import { loadDirectory, type Directory } from '../people';
+import { PolicyStore } from '../policy/store';
 import { createWorker } from '../worker';
 
 export interface Stack {
   client: Client;
+  policy: PolicyStore;
+  freeze: FreezeControl;
+  directory: Directory;
   address: string;
   uiUrl?: string;
   taskQueue: string;
@@ -31,6 +37,20 @@ export function toolDeps(config: Config): ToolDeps {
     shell: { allowedRoots: config.shell.allowedRoots },
     secret: envSecrets(),
   };
+}
+
+/**
+ * Loads the policy (watched: an edit takes effect for the next decision; a bad edit keeps the last good policy)
+ * and the people directory. Throws when either is invalid at start.
+ */
+export function loadGovernance(config: Config, log: (msg: string) => void = console.error) {
+  const policy = new PolicyStore(config.policyFile);
+  const directory = loadDirectory(config.peopleFile);
+  const stopWatching = policy.watch((r) => {
+    if (r.ok && r.changed) log(`policy reloaded: ${r.hash}`);
+    if (!r.ok) log(`policy NOT reloaded, keeping ${r.kept}:\n${r.error.message}`);
+  });
+  return { policy, directory, stopWatching };
 }
 
 export interface StackOptions {
@@ -55,12 +75,16 @@ export async function startStack({ config, persistent, ui }: StackOptions): Prom
     server = await startDevServer({ namespace: config.temporal.namespace });
   }
   const registry = builtinRegistry();
+  const { policy, directory, stopWatching } = loadGovernance(config);
+  const freeze = new FreezeControl(server.client, config.temporal.taskQueue);
   const worker = await createWorker({
     connection: server.nativeConnection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     registry,
     deps: toolDeps(config),
+    policy,
+    freeze,
   });
   const running = worker.run();
   const address = server.connection.options.address;
@@ -70,9 +94,13 @@ export async function startStack({ config, persistent, ui }: StackOptions): Prom
     uiUrl: persistent && ui ? `http://localhost:${config.temporal.uiPort}` : undefined,
     taskQueue: config.temporal.taskQueue,
     registry,
+    policy,
+    freeze,
+    directory,
     worker,
     running,
     stop: async () => {
+      stopWatching();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running.catch(() => undefined);
       await server.teardown();

@@ -4,7 +4,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
+import type { FreezeReader } from '../../activities/policy/evaluate';
 import type { ToolRegistry } from '../../activities/registry';
+import { JobFrozenError } from '../freeze';
 import type { jobWorkflow } from '../../workflows/job';
 import { airlockAgentKey, airlockStatusKey } from '../../workflows/search-attributes';
 import { JobStatus, type JobInput } from '../../workflows/types';
@@ -13,6 +15,8 @@ import { jobIdSchema } from './schema';
 
 export interface SubmitOptions {
   registry: ToolRegistry;
+  /** Refuses jobs for a frozen agent. */
+  freeze?: FreezeReader;
   taskQueue: string;
   requester: string;
   jobId?: string;
@@ -29,12 +33,19 @@ export async function submitJob(client: Client, raw: unknown, opts: SubmitOption
   return startPlannedJob(client, planJob(raw, opts.registry, opts.requester), opts);
 }
 
+/** Throws JobFrozenError when a freeze covers the agent: new jobs for it are refused until unfrozen. */
+export async function refuseIfFrozen(freeze: FreezeReader | undefined, agent: string): Promise<void> {
+  const entry = await freeze?.lookup(agent);
+  if (entry) throw new JobFrozenError(entry);
+}
+
 /** Starts the workflow of a job already planned by planJob. */
 export async function startPlannedJob(
   client: Client,
   plan: JobInput,
-  opts: Pick<SubmitOptions, 'taskQueue' | 'jobId'>,
+  opts: Pick<SubmitOptions, 'taskQueue' | 'jobId' | 'freeze'>,
 ): Promise<Submitted> {
+  await refuseIfFrozen(opts.freeze, plan.agent);
   const jobId = jobIdSchema.parse(opts.jobId ?? `job-${randomUUID()}`);
   const handle = await client.workflow.start<typeof jobWorkflow>('jobWorkflow', {
     workflowId: jobId,

@@ -4,28 +4,16 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument, isNode as isYamlNode } from 'yaml';
+import { ConfigFileError, parseYamlConfig, type FileProblem } from '../yaml-config';
 import { ConditionError, compileCondition, type Condition } from './cel';
 import { policySchema, type PolicyFile, type Rule } from './schema';
 
-export interface PolicyProblem {
-  path: string;
-  line?: number;
-  column?: number;
-  message: string;
-}
+export type PolicyProblem = FileProblem;
 
-export class PolicyLoadError extends Error {
-  readonly code = 'invalid_policy';
-  constructor(
-    readonly file: string,
-    readonly problems: PolicyProblem[],
-  ) {
-    super(
-      `invalid policy ${file}:\n${problems
-        .map((p) => `  ${file}${p.line ? `:${p.line}:${p.column}` : ''} ${p.path ? `${p.path}: ` : ''}${p.message}`)
-        .join('\n')}`,
-    );
+export class PolicyLoadError extends ConfigFileError {
+  override readonly code = 'invalid_policy';
+  constructor(file: string, problems: PolicyProblem[]) {
+    super(file, problems, 'policy');
     this.name = 'PolicyLoadError';
   }
 }
@@ -60,40 +48,9 @@ export function policyHash(text: string): string {
 
 /** Parses and validates policy text; `file` only names it in errors. */
 export function compilePolicy(text: string, file: string): CompiledPolicy {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const where = (path: (string | number)[]) => {
-    // The deepest node that exists along the path.
-    for (let n = path.length; n >= 0; n--) {
-      const node = doc.getIn(path.slice(0, n), true);
-      if (isYamlNode(node) && node.range) {
-        const pos = lineCounter.linePos(node.range[0]);
-        return { line: pos.line, column: pos.col };
-      }
-    }
-    return {};
-  };
-  if (doc.errors.length) {
-    throw new PolicyLoadError(
-      file,
-      doc.errors.map((e) => {
-        const pos = lineCounter.linePos(e.pos[0]);
-        return { path: '', line: pos.line, column: pos.col, message: e.message.split('\n')[0] };
-      }),
-    );
-  }
-  const parsed = policySchema.safeParse(doc.toJS());
-  if (!parsed.success) {
-    throw new PolicyLoadError(
-      file,
-      parsed.error.issues.map((i) => {
-        const path = i.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
-        return { path: path.join('.'), ...where(path), message: i.message };
-      }),
-    );
-  }
+  const { data, locate } = parseYamlConfig(text, policySchema, (problems) => new PolicyLoadError(file, problems));
   const problems: PolicyProblem[] = [];
-  const rules = parsed.data.rules.map((rule, i): CompiledRule => {
+  const rules = data.rules.map((rule, i): CompiledRule => {
     const compiled: CompiledRule = {
       ...rule,
       actionPatterns: rule.match.action?.map(globToRegExp),
@@ -106,13 +63,13 @@ export function compilePolicy(text: string, file: string): CompiledPolicy {
       } catch (err) {
         if (!(err instanceof ConditionError)) throw err;
         const path = ['rules', i, 'match', 'when'];
-        problems.push({ path: path.join('.'), ...where(path), message: `invalid condition: ${err.message}` });
+        problems.push({ path: path.join('.'), ...locate(path), message: `invalid condition: ${err.message}` });
       }
     }
     return compiled;
   });
   if (problems.length) throw new PolicyLoadError(file, problems);
-  return { file, hash: policyHash(text), source: parsed.data, rules };
+  return { file, hash: policyHash(text), source: data, rules };
 }
 
 export function loadPolicyFile(file: string): CompiledPolicy {

@@ -10,6 +10,10 @@ import type { ToolRegistry } from '../../activities/registry';
 import type { ToolDeps } from '../../activities/tool';
 import { startDevServer } from '../../src/temporal/server';
 import { createWorker, workflowsPath } from '../../src/worker';
+import { FreezeControl } from '../../src/freeze';
+import { PolicyStore } from '../../src/policy/store';
+import type { ApprovalChannel } from '../../approvals/channel';
+import { join } from 'node:path';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
@@ -39,18 +43,34 @@ export async function startTestServer(): Promise<TestWorkflowEnvironment> {
   return startDevServer();
 }
 
+export const fixture = (name: string) => join(__dirname, '..', 'fixtures', name);
+
+export interface TestWorkerOptions {
+  registry?: ToolRegistry;
+  deps?: Partial<ToolDeps>;
+  taskQueue?: string;
+  /** A policy file (default: test/fixtures/policy-allow-all.yaml), or a store the test edits. */
+  policy?: string | PolicyStore;
+  channels?: ApprovalChannel[];
+}
+
 /** Creates a worker on a fresh task queue; run it with `worker.runUntil(...)`. */
 export async function testWorker(
   env: TestWorkflowEnvironment,
-  opts: { registry?: ToolRegistry; deps?: Partial<ToolDeps>; taskQueue?: string } = {},
-): Promise<{ worker: Worker; taskQueue: string }> {
+  opts: TestWorkerOptions = {},
+): Promise<{ worker: Worker; taskQueue: string; freeze: FreezeControl; policy: PolicyStore }> {
   const taskQueue = opts.taskQueue ?? uniqueId('tq');
+  const policy = opts.policy instanceof PolicyStore ? opts.policy : new PolicyStore(opts.policy ?? fixture('policy-allow-all.yaml'));
+  const freeze = new FreezeControl(env.client, taskQueue);
   const worker = await createWorker({
     connection: env.nativeConnection,
     taskQueue,
     registry: opts.registry ?? builtinRegistry(),
     deps: testDeps(opts.deps),
+    policy,
+    freeze,
+    channels: opts.channels,
     workflowBundle: await workflowBundle(),
   });
-  return { worker, taskQueue };
+  return { worker, taskQueue, freeze, policy };
 }

@@ -1,0 +1,40 @@
+/**
+ * The policy decision for one action, as a (local) activity: its result is recorded in workflow history with the
+ * policy hash and rule id, so replay never reads today's policy file, and a policy change never breaks a replay.
+ */
+import type { PolicyStore } from '../../src/policy/store';
+import { evaluatePolicy } from '../../src/policy/evaluate';
+import { actionFacts } from '../../src/policy/facts';
+import type { FreezeEntry, PolicyDecision, PolicyRequest } from '../../workflows/types';
+import { inputDigest } from '../digest';
+import type { ToolRegistry } from '../registry';
+
+/** Where the current freezes are read from (src/freeze.ts keeps them in Temporal). */
+export interface FreezeReader {
+  lookup(agent: string): Promise<FreezeEntry | undefined>;
+}
+
+export interface PolicyDeps {
+  policy: PolicyStore;
+  registry: ToolRegistry;
+  freeze: FreezeReader;
+}
+
+export function createPolicyActivities({ policy, registry, freeze }: PolicyDeps) {
+  return {
+    async 'policy.evaluate'(req: PolicyRequest): Promise<PolicyDecision> {
+      const tool = registry.get(req.action);
+      const parsed = tool?.input.safeParse(req.input);
+      const cost = parsed?.success && tool?.cost ? tool.cost(parsed.data) : 0;
+      const current = policy.current();
+      const verdict = evaluatePolicy(
+        current,
+        actionFacts({ ...req, risk: tool?.risk ?? 'critical', cost }),
+      );
+      const frozen = await freeze.lookup(req.agent);
+      return { ...verdict, policyHash: current.hash, inputDigest: inputDigest(req.input), cost, ...(frozen ? { frozen } : {}) };
+    },
+  };
+}
+
+export type PolicyActivities = ReturnType<typeof createPolicyActivities>;

@@ -1,0 +1,50 @@
+/**
+ * Approval channels are pluggable: each renders a request for humans where they are (Slack, GitHub, a web page) and
+ * keeps that rendering current. Decisions never come back through this interface: a channel turns a human's click
+ * into a Vote and delivers it with deliverVote (approvals/deliver.ts), where the one checked path begins.
+ */
+import type { ApprovalRequest } from '../workflows/types';
+
+export interface ApprovalChannel {
+  /** The name policies use in `channels:`. */
+  readonly name: string;
+  /** A new request, or one escalated to other groups. Must be idempotent: it may be retried. */
+  announce(request: ApprovalRequest, event: 'requested' | 'escalated'): Promise<void>;
+  /** Votes arrived, or the request closed (approved, rejected, timed out, cancelled). Idempotent. */
+  update(request: ApprovalRequest): Promise<void>;
+}
+
+/**
+ * The pull channel behind the CLI and the HTTP API: nothing is pushed; approvers list open requests
+ * (`airlock approvals list`, `GET /v1/approvals`) and decide as themselves.
+ */
+export const programmaticChannel: ApprovalChannel = {
+  name: 'api',
+  announce: async () => undefined,
+  update: async () => undefined,
+};
+
+/** Activities that tell every channel a request names; unknown channel names are reported, not fatal. */
+export function createApprovalActivities(channels: ApprovalChannel[], log: (msg: string) => void = console.warn) {
+  const byName = new Map(channels.map((c) => [c.name, c]));
+  const each = async (request: ApprovalRequest, fn: (c: ApprovalChannel) => Promise<void>) => {
+    for (const name of request.channels) {
+      const channel = byName.get(name);
+      if (!channel) {
+        log(`approval ${request.id}: channel "${name}" is not configured on this worker`);
+        continue;
+      }
+      await fn(channel);
+    }
+  };
+  return {
+    async 'approvals.announce'(request: ApprovalRequest, event: 'requested' | 'escalated'): Promise<void> {
+      await each(request, (c) => c.announce(request, event));
+    },
+    async 'approvals.update'(request: ApprovalRequest): Promise<void> {
+      await each(request, (c) => c.update(request));
+    },
+  };
+}
+
+export type ApprovalActivities = ReturnType<typeof createApprovalActivities>;

@@ -1,0 +1,93 @@
+/**
+ * Delivering a human's decision: every channel (CLI, HTTP API, Slack, GitHub) resolves the human to a person of the
+ * directory, then calls deliverVote. The checks themselves live in one place, the workflow's `decide` validator.
+ */
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Person } from '../src/people';
+import { decideUpdate, jobStateQuery, RefusalCode } from '../workflows/messages';
+import { ApprovalStatus, FailureType, type ApprovalRequest, type VoteResult } from '../workflows/types';
+
+export class ApprovalRefusedError extends Error {
+  constructor(
+    readonly code: RefusalCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApprovalRefusedError';
+  }
+}
+
+/** `<jobId>:<stepId>`; step ids never contain ':', job ids may. */
+export function parseRequestId(requestId: string): { jobId: string; stepId: string } {
+  const i = requestId.lastIndexOf(':');
+  if (i <= 0) throw new ApprovalRefusedError(RefusalCode.UnknownRequest, `"${requestId}" is not an approval request id (<jobId>:<stepId>)`);
+  return { jobId: requestId.slice(0, i), stepId: requestId.slice(i + 1) };
+}
+
+export async function findRequest(client: Client, requestId: string): Promise<ApprovalRequest> {
+  const { jobId } = parseRequestId(requestId);
+  try {
+    const state = await client.workflow.getHandle(jobId).query(jobStateQuery);
+    const request = state.approvals.find((r) => r.id === requestId);
+    if (!request) throw new ApprovalRefusedError(RefusalCode.UnknownRequest, `no approval request ${requestId}`);
+    return request;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new ApprovalRefusedError(RefusalCode.UnknownRequest, `no job ${jobId}`);
+    throw err;
+  }
+}
+
+export interface DeliverVote {
+  person: Person;
+  requestId: string;
+  decision: 'approve' | 'reject';
+  channel: string;
+  comment?: string;
+  /** The input digest the person was shown. Omitted: the one pending now (the caller showed it). */
+  digest?: string;
+}
+
+/** Delivers one decision; resolves with the request's state after it, or throws ApprovalRefusedError. */
+export async function deliverVote(client: Client, vote: DeliverVote): Promise<VoteResult> {
+  const { jobId } = parseRequestId(vote.requestId);
+  const digest = vote.digest ?? (await findRequest(client, vote.requestId)).inputDigest;
+  try {
+    return await client.workflow.getHandle(jobId).executeUpdate(decideUpdate, {
+      args: [
+        {
+          requestId: vote.requestId,
+          approver: vote.person.id,
+          approverGroups: vote.person.groups,
+          channel: vote.channel,
+          decision: vote.decision,
+          comment: vote.comment,
+          digest,
+        },
+      ],
+    });
+  } catch (err) {
+    const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+    if (cause instanceof ApplicationFailure && cause.type === FailureType.ApprovalRefused) {
+      const code = (cause.details?.[0] as { code?: RefusalCode } | undefined)?.code ?? RefusalCode.RequestClosed;
+      throw new ApprovalRefusedError(code, cause.message);
+    }
+    // The job ended between reading the request and voting.
+    if (err instanceof WorkflowNotFoundError) throw new ApprovalRefusedError(RefusalCode.RequestClosed, `job ${jobId} has ended`);
+    throw err;
+  }
+}
+
+/** Open approval requests, from the jobs visibility lists as awaiting approval. */
+export async function listPendingApprovals(client: Client): Promise<ApprovalRequest[]> {
+  const out: ApprovalRequest[] = [];
+  for await (const wf of client.workflow.list({ query: "WorkflowType = 'jobWorkflow' AND AirlockStatus = 'awaiting_approval'" })) {
+    try {
+      const state = await client.workflow.getHandle(wf.workflowId).query(jobStateQuery);
+      out.push(...state.approvals.filter((r) => r.status === ApprovalStatus.Pending));
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+  }
+  return out;
+}

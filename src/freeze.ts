@@ -1,0 +1,89 @@
+/**
+ * Freeze (kill switch), global or per agent. The state lives in the `airlock-freeze` workflow; freezing also signals
+ * every running job in scope, so each stops before its next action: `pause` waits until unfrozen, `abort` undoes
+ * what the job did. The policy activity re-reads the state before every action, which catches jobs that visibility
+ * had not listed yet.
+ */
+import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import type { FreezeReader } from '../activities/policy/evaluate';
+import { clearFreezeUpdate, FREEZE_WORKFLOW_ID, freezeControlWorkflow, setFreezeUpdate } from '../workflows/freeze';
+import { freezeSignal, unfreezeSignal } from '../workflows/messages';
+import type { FreezeEntry } from '../workflows/types';
+
+export class JobFrozenError extends Error {
+  readonly code = 'frozen';
+  constructor(readonly entry: FreezeEntry) {
+    super(`${entry.agent ? `agent ${entry.agent} is` : 'Airlock is'} frozen by ${entry.by}: ${entry.reason}`);
+    this.name = 'JobFrozenError';
+  }
+}
+
+/** The freeze that applies to an agent (its own, else the global one). */
+export function applicableFreeze(entries: FreezeEntry[], agent: string): FreezeEntry | undefined {
+  return entries.find((e) => e.agent === agent) ?? entries.find((e) => e.agent === undefined);
+}
+
+export class FreezeControl implements FreezeReader {
+  constructor(
+    private readonly client: Client,
+    private readonly taskQueue: string,
+  ) {}
+
+  private handle() {
+    return this.client.workflow.getHandle<typeof freezeControlWorkflow>(FREEZE_WORKFLOW_ID);
+  }
+
+  /** Freezes in force, read from the control workflow's memo. */
+  async list(): Promise<FreezeEntry[]> {
+    try {
+      const d = await this.handle().describe();
+      if (d.status.name !== 'RUNNING') return [];
+      return ((d.memo?.frozen as FreezeEntry[] | undefined) ?? []).filter(Boolean);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return [];
+      throw err;
+    }
+  }
+
+  async lookup(agent: string): Promise<FreezeEntry | undefined> {
+    return applicableFreeze(await this.list(), agent);
+  }
+
+  async freeze(entry: FreezeEntry): Promise<{ signalled: number }> {
+    await this.client.workflow.executeUpdateWithStart(setFreezeUpdate, {
+      args: [entry],
+      startWorkflowOperation: new WithStartWorkflowOperation(freezeControlWorkflow, {
+        workflowId: FREEZE_WORKFLOW_ID,
+        taskQueue: this.taskQueue,
+        args: [[]],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      }),
+    });
+    return { signalled: await this.broadcast(entry.agent, (h) => h.signal(freezeSignal, entry)) };
+  }
+
+  async unfreeze(agent?: string): Promise<{ signalled: number }> {
+    try {
+      await this.handle().executeUpdate(clearFreezeUpdate, { args: [{ agent }] });
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+    return { signalled: await this.broadcast(agent, (h) => h.signal(unfreezeSignal, { agent })) };
+  }
+
+  private async broadcast(agent: string | undefined, send: (h: ReturnType<Client['workflow']['getHandle']>) => Promise<void>) {
+    const filters = ["WorkflowType = 'jobWorkflow'", "ExecutionStatus = 'Running'"];
+    if (agent) filters.push(`AirlockAgent = '${agent.replace(/'/g, '')}'`);
+    let n = 0;
+    for await (const wf of this.client.workflow.list({ query: filters.join(' AND ') })) {
+      try {
+        await send(this.client.workflow.getHandle(wf.workflowId));
+        n++;
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err; // ended meanwhile
+      }
+    }
+    return n;
+  }
+}

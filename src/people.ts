@@ -1,0 +1,85 @@
+/**
+ * Who is who: people with their groups and their identity on each channel (Slack user id, GitHub login, API token
+ * hash), and callers (systems that submit jobs) with their token hash and the agents they may run.
+ * Tokens are stored as SHA-256 hashes only; `airlock hash-token` prints one.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { globToRegExp } from './policy/load';
+import { ConfigFileError, parseYamlConfig } from './yaml-config';
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 hex digest (see `airlock hash-token`)');
+
+export const personSchema = z.strictObject({
+  name: z.string().optional(),
+  groups: z.array(z.string().min(1)).default([]),
+  slack: z.string().regex(/^[UW][A-Z0-9]+$/, 'Slack user ids look like U012ABCDEF').optional(),
+  github: z.string().min(1).optional(),
+  tokenSha256: sha256Hex.optional(),
+});
+export type Person = z.infer<typeof personSchema> & { id: string };
+
+export const callerSchema = z.strictObject({
+  tokenSha256: sha256Hex,
+  agents: z.array(z.string().min(1)).min(1, 'name the agents this caller may run (globs allowed)'),
+});
+export type Caller = z.infer<typeof callerSchema> & { id: string };
+
+const idKey = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'ids are lowercase letters, digits, ".", "_" and "-"');
+export const directorySchema = z.strictObject({
+  people: z.record(idKey, personSchema).default({}),
+  callers: z.record(idKey, callerSchema).default({}),
+});
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+const sameHash = (a: string, b: string) => timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
+
+export class Directory {
+  private readonly people = new Map<string, Person>();
+  private readonly callers = new Map<string, Caller>();
+
+  constructor(data: z.infer<typeof directorySchema>) {
+    for (const [id, p] of Object.entries(data.people)) this.people.set(id, { ...p, id });
+    for (const [id, c] of Object.entries(data.callers)) this.callers.set(id, { ...c, id });
+  }
+
+  person(id: string): Person | undefined {
+    return this.people.get(id);
+  }
+
+  bySlack(userId: string): Person | undefined {
+    return [...this.people.values()].find((p) => p.slack === userId);
+  }
+
+  byGithub(login: string): Person | undefined {
+    const l = login.toLowerCase();
+    return [...this.people.values()].find((p) => p.github?.toLowerCase() === l);
+  }
+
+  /** The person or caller a bearer token belongs to (compared as hashes, in constant time). */
+  byToken(token: string): { person: Person } | { caller: Caller } | undefined {
+    const h = hashToken(token);
+    for (const p of this.people.values()) if (p.tokenSha256 && sameHash(p.tokenSha256, h)) return { person: p };
+    for (const c of this.callers.values()) if (sameHash(c.tokenSha256, h)) return { caller: c };
+    return undefined;
+  }
+
+  mayRun(caller: Caller, agent: string): boolean {
+    return caller.agents.some((g) => globToRegExp(g).test(agent));
+  }
+}
+
+export function loadDirectory(file: string): Directory {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigFileError(file, [{ path: '', message: (err as Error).message }], 'people file');
+  }
+  const { data } = parseYamlConfig(text, directorySchema, (problems) => new ConfigFileError(file, problems, 'people file'));
+  return new Directory(data);
+}
