@@ -6,5 +6,7 @@ import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 
 export function inputDigest(input: unknown): string {
-  return `sha256:${createHash('sha256').update(canonicalize(input) ?? 'null').digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(canonicalize(input) ?? 'null')
+    .digest('hex')}`;
 }

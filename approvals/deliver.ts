@@ -21,7 +21,11 @@ export class ApprovalRefusedError extends Error {
 /** `<jobId>:<stepId>`; step ids never contain ':', job ids may. */
 export function parseRequestId(requestId: string): { jobId: string; stepId: string } {
   const i = requestId.lastIndexOf(':');
-  if (i <= 0) throw new ApprovalRefusedError(RefusalCode.UnknownRequest, `"${requestId}" is not an approval request id (<jobId>:<stepId>)`);
+  if (i <= 0)
+    throw new ApprovalRefusedError(
+      RefusalCode.UnknownRequest,
+      `"${requestId}" is not an approval request id (<jobId>:<stepId>)`,
+    );
   return { jobId: requestId.slice(0, i), stepId: requestId.slice(i + 1) };
 }
 
@@ -33,7 +37,8 @@ export async function findRequest(client: Client, requestId: string): Promise<Ap
     if (!request) throw new ApprovalRefusedError(RefusalCode.UnknownRequest, `no approval request ${requestId}`);
     return request;
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new ApprovalRefusedError(RefusalCode.UnknownRequest, `no job ${jobId}`);
+    if (err instanceof WorkflowNotFoundError)
+      throw new ApprovalRefusedError(RefusalCode.UnknownRequest, `no job ${jobId}`);
     throw err;
   }
 }
@@ -73,7 +78,8 @@ export async function deliverVote(client: Client, vote: DeliverVote): Promise<Vo
       throw new ApprovalRefusedError(code, cause.message);
     }
     // The job ended between reading the request and voting.
-    if (err instanceof WorkflowNotFoundError) throw new ApprovalRefusedError(RefusalCode.RequestClosed, `job ${jobId} has ended`);
+    if (err instanceof WorkflowNotFoundError)
+      throw new ApprovalRefusedError(RefusalCode.RequestClosed, `job ${jobId} has ended`);
     throw err;
   }
 }
@@ -81,7 +87,9 @@ export async function deliverVote(client: Client, vote: DeliverVote): Promise<Vo
 /** Open approval requests, from the jobs visibility lists as awaiting approval. */
 export async function listPendingApprovals(client: Client): Promise<ApprovalRequest[]> {
   const out: ApprovalRequest[] = [];
-  for await (const wf of client.workflow.list({ query: "WorkflowType = 'jobWorkflow' AND AirlockStatus = 'awaiting_approval'" })) {
+  for await (const wf of client.workflow.list({
+    query: "WorkflowType = 'jobWorkflow' AND AirlockStatus = 'awaiting_approval'",
+  })) {
     try {
       const state = await client.workflow.getHandle(wf.workflowId).query(jobStateQuery);
       out.push(...state.approvals.filter((r) => r.status === ApprovalStatus.Pending));

@@ -26,8 +26,14 @@ export const configSchema = z.object({
   AIRLOCK_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   AIRLOCK_HTTP_ALLOWED_HOSTS: list,
   AIRLOCK_SHELL_ALLOWED_ROOTS: list,
-  AIRLOCK_POLICY_FILE: z.string().min(1).default(join(projectRoot, 'config', 'policy.yaml')),
-  AIRLOCK_PEOPLE_FILE: z.string().min(1).default(join(projectRoot, 'config', 'people.yaml')),
+  AIRLOCK_POLICY_FILE: z
+    .string()
+    .min(1)
+    .default(join(projectRoot, 'config', 'policy.yaml')),
+  AIRLOCK_PEOPLE_FILE: z
+    .string()
+    .min(1)
+    .default(join(projectRoot, 'config', 'people.yaml')),
   AIRLOCK_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

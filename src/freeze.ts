@@ -28,10 +28,12 @@ export class FreezeControl implements FreezeReader {
   constructor(
     private readonly client: Client,
     private readonly taskQueue: string,
+    /** One per deployment (namespace + task queue); tests give each worker its own. */
+    private readonly workflowId: string = FREEZE_WORKFLOW_ID,
   ) {}
 
   private handle() {
-    return this.client.workflow.getHandle<typeof freezeControlWorkflow>(FREEZE_WORKFLOW_ID);
+    return this.client.workflow.getHandle<typeof freezeControlWorkflow>(this.workflowId);
   }
 
   /** Freezes in force, read from the control workflow's memo. */
@@ -54,7 +56,7 @@ export class FreezeControl implements FreezeReader {
     await this.client.workflow.executeUpdateWithStart(setFreezeUpdate, {
       args: [entry],
       startWorkflowOperation: new WithStartWorkflowOperation(freezeControlWorkflow, {
-        workflowId: FREEZE_WORKFLOW_ID,
+        workflowId: this.workflowId,
         taskQueue: this.taskQueue,
         args: [[]],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
@@ -72,7 +74,10 @@ export class FreezeControl implements FreezeReader {
     return { signalled: await this.broadcast(agent, (h) => h.signal(unfreezeSignal, { agent })) };
   }
 
-  private async broadcast(agent: string | undefined, send: (h: ReturnType<Client['workflow']['getHandle']>) => Promise<void>) {
+  private async broadcast(
+    agent: string | undefined,
+    send: (h: ReturnType<Client['workflow']['getHandle']>) => Promise<void>,
+  ) {
     const filters = ["WorkflowType = 'jobWorkflow'", "ExecutionStatus = 'Running'"];
     if (agent) filters.push(`AirlockAgent = '${agent.replace(/'/g, '')}'`);
     let n = 0;

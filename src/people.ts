@@ -14,7 +14,10 @@ const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 hex dige
 export const personSchema = z.strictObject({
   name: z.string().optional(),
   groups: z.array(z.string().min(1)).default([]),
-  slack: z.string().regex(/^[UW][A-Z0-9]+$/, 'Slack user ids look like U012ABCDEF').optional(),
+  slack: z
+    .string()
+    .regex(/^[UW][A-Z0-9]+$/, 'Slack user ids look like U012ABCDEF')
+    .optional(),
   github: z.string().min(1).optional(),
   tokenSha256: sha256Hex.optional(),
 });
@@ -80,6 +83,10 @@ export function loadDirectory(file: string): Directory {
   } catch (err) {
     throw new ConfigFileError(file, [{ path: '', message: (err as Error).message }], 'people file');
   }
-  const { data } = parseYamlConfig(text, directorySchema, (problems) => new ConfigFileError(file, problems, 'people file'));
+  const { data } = parseYamlConfig(
+    text,
+    directorySchema,
+    (problems) => new ConfigFileError(file, problems, 'people file'),
+  );
   return new Directory(data);
 }

@@ -2,7 +2,16 @@
  * The kill switch's state: one long-lived workflow (`airlock-freeze`) holding the freezes in force. It publishes them
  * in its memo, so the policy activity reads them with a `describe` (server only, no worker round trip).
  */
-import { allHandlersFinished, condition, continueAsNew, defineQuery, defineUpdate, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineUpdate,
+  setHandler,
+  upsertMemo,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { FreezeEntry } from './types';
 
 export const FREEZE_WORKFLOW_ID = 'airlock-freeze';

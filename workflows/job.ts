@@ -79,7 +79,12 @@ function describe(err: unknown): StepError {
 
 const now = () => new Date().toISOString();
 const fail = (type: FailureType, message: string, details?: unknown) =>
-  ApplicationFailure.create({ type, message, nonRetryable: true, details: details === undefined ? undefined : [details] });
+  ApplicationFailure.create({
+    type,
+    message,
+    nonRetryable: true,
+    details: details === undefined ? undefined : [details],
+  });
 
 /** The job's end state for a failure that stopped it. */
 function endStatus(err: unknown): JobStatus {
@@ -98,7 +103,12 @@ function endStatus(err: unknown): JobStatus {
 }
 
 function refuse(code: RefusalCode, message: string): never {
-  throw ApplicationFailure.create({ type: FailureType.ApprovalRefused, message, nonRetryable: true, details: [{ code }] });
+  throw ApplicationFailure.create({
+    type: FailureType.ApprovalRefused,
+    message,
+    nonRetryable: true,
+    details: [{ code }],
+  });
 }
 
 interface Undo {
@@ -136,7 +146,8 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
   setHandler(
     decideUpdate,
     (vote) => {
-      const request = state.approvals.find((r) => r.id === vote.requestId)!;
+      // The validator (skipped on replay, where history already says the vote was accepted) made sure it is open.
+      const request = state.approvals.find((r) => r.id === vote.requestId && r.status === ApprovalStatus.Pending)!;
       request.votes.push({ ...vote, at: now() });
       const approvals = countApprovals(request);
       if (vote.decision === 'reject') request.status = ApprovalStatus.Rejected;
@@ -147,14 +158,20 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       validator: (vote: Vote) => {
         const request = state.approvals.find((r) => r.id === vote.requestId);
         if (!request) refuse(RefusalCode.UnknownRequest, `no approval request ${vote.requestId} in job ${jobId}`);
-        if (request.status !== ApprovalStatus.Pending) refuse(RefusalCode.RequestClosed, `request ${request.id} is already ${request.status}`);
-        if (vote.approver === input.requester) refuse(RefusalCode.SelfApproval, `${vote.approver} requested this job and cannot approve it`);
+        if (request.status !== ApprovalStatus.Pending)
+          refuse(RefusalCode.RequestClosed, `request ${request.id} is already ${request.status}`);
+        if (vote.approver === input.requester)
+          refuse(RefusalCode.SelfApproval, `${vote.approver} requested this job and cannot approve it`);
         if (!vote.approverGroups.some((g) => request.groups.includes(g))) {
           refuse(RefusalCode.NotInGroup, `${vote.approver} is not in ${request.groups.join(' or ')}`);
         }
-        if (request.votes.some((v) => v.approver === vote.approver)) refuse(RefusalCode.AlreadyVoted, `${vote.approver} has already voted on ${request.id}`);
+        if (request.votes.some((v) => v.approver === vote.approver))
+          refuse(RefusalCode.AlreadyVoted, `${vote.approver} has already voted on ${request.id}`);
         if (vote.digest !== request.inputDigest) {
-          refuse(RefusalCode.DigestMismatch, `the vote is for input ${vote.digest}, but the request is for ${request.inputDigest}: look again`);
+          refuse(
+            RefusalCode.DigestMismatch,
+            `the vote is for input ${vote.digest}, but the request is for ${request.inputDigest}: look again`,
+          );
         }
       },
     },
@@ -175,7 +192,8 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
 
   const remainingMs = () => (deadline === undefined ? Infinity : deadline - Date.now());
   const checkDeadline = (what: string) => {
-    if (remainingMs() <= 0) throw fail(FailureType.DeadlineExceeded, `the job's deadline ${input.budget.deadline} passed before ${what}`);
+    if (remainingMs() <= 0)
+      throw fail(FailureType.DeadlineExceeded, `the job's deadline ${input.budget.deadline} passed before ${what}`);
   };
 
   /** Waits out a pause-freeze; an abort-freeze stops the job. */
@@ -191,7 +209,12 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
   };
 
   /** Asks humans; resolves when approved, throws when rejected or timed out. */
-  const askHumans = async (step: PlannedStep, stepState: StepState, resolved: Record<string, unknown>, decision: PolicyDecision) => {
+  const askHumans = async (
+    step: PlannedStep,
+    stepState: StepState,
+    resolved: Record<string, unknown>,
+    decision: PolicyDecision,
+  ) => {
     const req = decision.approval!;
     const requestedAt = Date.now();
     const request: ApprovalRequest = {
@@ -216,7 +239,9 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       requestedAt: new Date(requestedAt).toISOString(),
       deadline: new Date(requestedAt + req.timeoutMs).toISOString(),
       escalated: false,
-      rollbackPlan: [...undo].reverse().map((u) => ({ stepId: u.step.id, action: u.step.action, compensation: u.step.compensation! })),
+      rollbackPlan: [...undo]
+        .reverse()
+        .map((u) => ({ stepId: u.step.id, action: u.step.action, compensation: u.step.compensation! })),
     };
     // A request asked again (policy changed since the approval) replaces the closed one under the same id.
     state.approvals = [...state.approvals.filter((r) => r.id !== request.id), request];
@@ -250,7 +275,11 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       case ApprovalStatus.Rejected: {
         stepState.status = StepStatus.Rejected;
         const no = request.votes.find((v) => v.decision === 'reject')!;
-        throw fail(FailureType.ApprovalRejected, `${no.approver} rejected ${request.id} via ${no.channel}${no.comment ? `: ${no.comment}` : ''}`, no);
+        throw fail(
+          FailureType.ApprovalRejected,
+          `${no.approver} rejected ${request.id} via ${no.channel}${no.comment ? `: ${no.comment}` : ''}`,
+          no,
+        );
       }
       case ApprovalStatus.TimedOut:
         stepState.status = StepStatus.Rejected;
@@ -284,7 +313,10 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         await honourFreeze();
         checkDeadline(`step ${step.id}`);
         if (input.budget.maxActions !== undefined && state.spent.actions + 1 > input.budget.maxActions) {
-          throw fail(FailureType.BudgetExceeded, `step ${step.id} would be action ${state.spent.actions + 1} of at most ${input.budget.maxActions}`);
+          throw fail(
+            FailureType.BudgetExceeded,
+            `step ${step.id} would be action ${state.spent.actions + 1} of at most ${input.budget.maxActions}`,
+          );
         }
         decision = await policy['policy.evaluate']({
           jobId,
@@ -296,20 +328,30 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
           input: resolved,
         });
         const { outcome, ruleId, policyHash, reason, inputDigest, cost } = decision;
-        stepState.decisions = [...(stepState.decisions ?? []), { outcome, ruleId, policyHash, reason, inputDigest, cost, at: now() }];
+        stepState.decisions = [
+          ...(stepState.decisions ?? []),
+          { outcome, ruleId, policyHash, reason, inputDigest, cost, at: now() },
+        ];
         if (decision.frozen) {
           state.frozen = decision.frozen;
           continue;
         }
         if (input.budget.maxCost !== undefined && state.spent.cost + cost > input.budget.maxCost) {
-          throw fail(FailureType.BudgetExceeded, `step ${step.id} costs ${cost}; ${state.spent.cost} of ${input.budget.maxCost} already spent`);
+          throw fail(
+            FailureType.BudgetExceeded,
+            `step ${step.id} costs ${cost}; ${state.spent.cost} of ${input.budget.maxCost} already spent`,
+          );
         }
         if (outcome === 'deny') {
           stepState.status = StepStatus.Denied;
-          throw fail(FailureType.PolicyDenied, `step ${step.id} (${step.action}) denied by rule ${ruleId}: ${reason ?? 'no reason given'}`, {
-            ruleId,
-            policyHash,
-          });
+          throw fail(
+            FailureType.PolicyDenied,
+            `step ${step.id} (${step.action}) denied by rule ${ruleId}: ${reason ?? 'no reason given'}`,
+            {
+              ruleId,
+              policyHash,
+            },
+          );
         }
         if (outcome === 'allow') break;
         const approved = state.approvals.find((r) => r.stepId === step.id && r.status === ApprovalStatus.Approved);
@@ -334,8 +376,15 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       const limits = decision.limits ?? {};
       const options: StepActivityOptions = {
         ...step.options,
-        startToCloseTimeoutMs: Math.min(step.options.startToCloseTimeoutMs, limits.maxRuntimeMs ?? Infinity, remainingMs()),
-        maximumAttempts: limits.retries !== undefined ? Math.min(step.options.maximumAttempts, limits.retries + 1) : step.options.maximumAttempts,
+        startToCloseTimeoutMs: Math.min(
+          step.options.startToCloseTimeoutMs,
+          limits.maxRuntimeMs ?? Infinity,
+          remainingMs(),
+        ),
+        maximumAttempts:
+          limits.retries !== undefined
+            ? Math.min(step.options.maximumAttempts, limits.retries + 1)
+            : step.options.maximumAttempts,
       };
       stepState.status = StepStatus.Running;
       stepState.input = resolved;
@@ -370,7 +419,12 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         message: `job ${jobId} ${isCancellation(err) ? 'was cancelled' : 'failed'} and could not be fully undone: compensation of ${failures
           .map((f) => f.stepId)
           .join(', ')} failed`,
-        details: [{ failedCompensations: failures.map((f) => ({ stepId: f.stepId, ...describe(f.error) })), cause: state.error }],
+        details: [
+          {
+            failedCompensations: failures.map((f) => ({ stepId: f.stepId, ...describe(f.error) })),
+            cause: state.error,
+          },
+        ],
         cause: failures[0].error instanceof Error ? failures[0].error : undefined,
       });
     }
@@ -381,7 +435,9 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
 
 /** Approvals that count: distinct people in the request's current groups (escalation may change the groups). */
 function countApprovals(request: ApprovalRequest): number {
-  const yes = request.votes.filter((v) => v.decision === 'approve' && v.approverGroups.some((g) => request.groups.includes(g)));
+  const yes = request.votes.filter(
+    (v) => v.decision === 'approve' && v.approverGroups.some((g) => request.groups.includes(g)),
+  );
   return new Set(yes.map((v) => v.approver)).size;
 }
 

@@ -140,7 +140,10 @@ export interface StepState {
   decisions?: DecisionRecord[];
 }
 
-export type DecisionRecord = Pick<PolicyDecision, 'outcome' | 'ruleId' | 'policyHash' | 'reason' | 'inputDigest' | 'cost'> & { at: string };
+export type DecisionRecord = Pick<
+  PolicyDecision,
+  'outcome' | 'ruleId' | 'policyHash' | 'reason' | 'inputDigest' | 'cost'
+> & { at: string };
 
 export const ApprovalStatus = {
   Pending: 'pending',

@@ -27,12 +27,15 @@ export function createPolicyActivities({ policy, registry, freeze }: PolicyDeps)
       const parsed = tool?.input.safeParse(req.input);
       const cost = parsed?.success && tool?.cost ? tool.cost(parsed.data) : 0;
       const current = policy.current();
-      const verdict = evaluatePolicy(
-        current,
-        actionFacts({ ...req, risk: tool?.risk ?? 'critical', cost }),
-      );
+      const verdict = evaluatePolicy(current, actionFacts({ ...req, risk: tool?.risk ?? 'critical', cost }));
       const frozen = await freeze.lookup(req.agent);
-      return { ...verdict, policyHash: current.hash, inputDigest: inputDigest(req.input), cost, ...(frozen ? { frozen } : {}) };
+      return {
+        ...verdict,
+        policyHash: current.hash,
+        inputDigest: inputDigest(req.input),
+        cost,
+        ...(frozen ? { frozen } : {}),
+      };
     },
   };
 }

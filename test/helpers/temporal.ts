@@ -60,8 +60,9 @@ export async function testWorker(
   opts: TestWorkerOptions = {},
 ): Promise<{ worker: Worker; taskQueue: string; freeze: FreezeControl; policy: PolicyStore }> {
   const taskQueue = opts.taskQueue ?? uniqueId('tq');
-  const policy = opts.policy instanceof PolicyStore ? opts.policy : new PolicyStore(opts.policy ?? fixture('policy-allow-all.yaml'));
-  const freeze = new FreezeControl(env.client, taskQueue);
+  const policy =
+    opts.policy instanceof PolicyStore ? opts.policy : new PolicyStore(opts.policy ?? fixture('policy-allow-all.yaml'));
+  const freeze = new FreezeControl(env.client, taskQueue, `airlock-freeze-${taskQueue}`);
   const worker = await createWorker({
     connection: env.nativeConnection,
     taskQueue,

@@ -16,8 +16,11 @@ test('there are recorded histories to replay', () => {
   expect(histories).toEqual(expect.arrayContaining(['ship-version-bump.json', 'failing-release-check.json']));
 });
 
+// Recorded as job `history-<name>` (scripts/record-histories.ts): ids derived from the job id must match on replay.
+const jobIdOf = (file: string) => `history-${file.replace(/\.json$/, '')}`;
+
 test.each(histories)('%s replays with the current workflow code', async (file) => {
-  await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, load(file));
+  await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, load(file), jobIdOf(file));
 });
 
 test('a history whose recorded commands differ from the code fails with a determinism error', async () => {
@@ -28,7 +31,7 @@ test('a history whose recorded commands differ from the code fails with a determ
   );
   // As if an older version of the workflow had merged before branching.
   scheduled.activityTaskScheduledEventAttributes.activityType.name = 'git.merge';
-  await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history)).rejects.toBeInstanceOf(
-    DeterminismViolationError,
-  );
+  await expect(
+    Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, jobIdOf('failing-release-check.json')),
+  ).rejects.toBeInstanceOf(DeterminismViolationError);
 });

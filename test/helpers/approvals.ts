@@ -1,0 +1,55 @@
+/** Helpers for approval tests: the fixture directory, a channel that records what it is told, and polling. */
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { ApprovalChannel } from '../../approvals/channel';
+import { deliverVote } from '../../approvals/deliver';
+import { loadDirectory } from '../../src/people';
+import { jobStateQuery } from '../../workflows/messages';
+import type { ApprovalRequest, JobState } from '../../workflows/types';
+import { fixture } from './temporal';
+
+export const directory = loadDirectory(fixture('people.yaml'));
+
+/** An ApprovalChannel that keeps every call, so tests can count what channels were told. */
+export function recordingChannel() {
+  const events: { event: string; requestId: string; status: string; groups: string[]; votes: number }[] = [];
+  const channel: ApprovalChannel = {
+    name: 'recorder',
+    announce: async (r, event) =>
+      void events.push({ event, requestId: r.id, status: r.status, groups: r.groups, votes: r.votes.length }),
+    update: async (r) =>
+      void events.push({ event: 'update', requestId: r.id, status: r.status, groups: r.groups, votes: r.votes.length }),
+  };
+  return { channel, events };
+}
+
+export async function waitForState(
+  handle: WorkflowHandle,
+  check: (s: JobState) => boolean,
+  ms = 30_000,
+): Promise<JobState> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const state = await handle.query(jobStateQuery);
+    if (check(state)) return state;
+    if (Date.now() > end)
+      throw new Error(
+        `state never matched; last: ${JSON.stringify({ status: state.status, steps: state.steps.map((s) => s.status) })}`,
+      );
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function pendingRequest(handle: WorkflowHandle): Promise<ApprovalRequest> {
+  const state = await waitForState(handle, (s) => s.approvals.some((a) => a.status === 'pending'));
+  return state.approvals.find((a) => a.status === 'pending')!;
+}
+
+export function vote(
+  client: Client,
+  who: string,
+  requestId: string,
+  decision: 'approve' | 'reject',
+  extra: { comment?: string; digest?: string } = {},
+) {
+  return deliverVote(client, { person: directory.person(who)!, requestId, decision, channel: 'api', ...extra });
+}
