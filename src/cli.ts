@@ -8,7 +8,14 @@ import { builtinRegistry } from '../activities';
 import { connectClient } from './client';
 import { loadConfig, type Config } from './config';
 import { loadGovernance, startStack, toolDeps } from './dev/stack';
-import { FreezeControl } from './freeze';
+import { FreezeControl, JobFrozenError } from './freeze';
+import { ApprovalRefusedError, deliverVote, findRequest, listPendingApprovals } from '../approvals/deliver';
+import { hashToken, loadDirectory } from './people';
+import { loadPolicyFile } from './policy/load';
+import { PolicyStore } from './policy/store';
+import { ConfigFileError } from './yaml-config';
+import { RefusalCode } from '../workflows/messages';
+import type { ApprovalRequest } from '../workflows/types';
 import { readJobFile } from './jobs/job-file';
 import { JobValidationError, planJob } from './jobs/plan';
 import { startPlannedJob } from './jobs/submit';
@@ -115,6 +122,7 @@ export function buildCli(config: () => Config = loadConfig): Command {
         const { jobId, handle } = await startPlannedJob(client, plan, {
           taskQueue: cfg.temporal.taskQueue,
           jobId: opts.id,
+          freeze: new FreezeControl(client, cfg.temporal.taskQueue),
         });
         console.log(jobId);
         if (opts.wait) {
@@ -174,14 +182,120 @@ export function buildCli(config: () => Config = loadConfig): Command {
       await client.connection.close();
     });
 
+  const approvals = program.command('approvals').description('List and decide approval requests');
+
+  approvals
+    .command('list')
+    .description('Open approval requests')
+    .action(async () => {
+      const client = await connectClient(config());
+      for (const r of await listPendingApprovals(client)) {
+        console.log(
+          `${r.id}  ${r.action}  risk=${r.risk}  rule=${r.ruleId}  ${countYes(r)}/${r.quorum} of ${r.groups.join('|')}  until ${r.deadline}`,
+        );
+      }
+      await client.connection.close();
+    });
+
+  approvals
+    .command('show <requestId>')
+    .description('One request: the exact input, its digest, the policy version and the rollback plan')
+    .action(async (requestId: string) => {
+      const client = await connectClient(config());
+      console.log(JSON.stringify(await findRequest(client, requestId), null, 2));
+      await client.connection.close();
+    });
+
+  for (const decision of ['approve', 'reject'] as const) {
+    approvals
+      .command(`${decision} <requestId>`)
+      .description(`${decision === 'approve' ? 'Approve' : 'Reject'} a request as a person of the directory`)
+      .requiredOption('--as <person>', 'your id in the people file (AIRLOCK_PEOPLE_FILE)', process.env.AIRLOCK_USER)
+      .option('--comment <text>', 'why')
+      .option('--digest <sha256>', 'the input digest you reviewed (see `approvals show`); default: the one pending now')
+      .action(async (requestId: string, opts: { as: string; comment?: string; digest?: string }) => {
+        const cfg = config();
+        const person = loadDirectory(cfg.peopleFile).person(opts.as);
+        if (!person)
+          throw new ApprovalRefusedError(RefusalCode.UnknownPerson, `"${opts.as}" is not in ${cfg.peopleFile}`);
+        const client = await connectClient(cfg);
+        const result = await deliverVote(client, {
+          person,
+          requestId,
+          decision,
+          channel: 'cli',
+          comment: opts.comment,
+          digest: opts.digest,
+        });
+        console.log(`${result.requestId}: ${result.status} (${result.approvals}/${result.quorum})`);
+        await client.connection.close();
+      });
+  }
+
+  program
+    .command('freeze')
+    .description('Kill switch: running jobs stop before their next action; new jobs are refused')
+    .option('--agent <agent>', 'only this agent (default: everything)')
+    .option('--mode <mode>', "pause (wait until unfrozen) or abort (compensate); default: the policy's freeze.mode")
+    .requiredOption('--reason <text>', 'shown to everyone affected')
+    .option('--by <person>', 'who pulls the switch', process.env.AIRLOCK_USER ?? process.env.USER ?? 'cli')
+    .action(async (opts: { agent?: string; mode?: string; reason: string; by: string }) => {
+      const cfg = config();
+      const mode = opts.mode ?? new PolicyStore(cfg.policyFile).current().source.freeze.mode;
+      if (mode !== 'pause' && mode !== 'abort')
+        throw new InvalidArgumentError(`--mode must be pause or abort, not "${mode}"`);
+      const client = await connectClient(cfg);
+      const control = new FreezeControl(client, cfg.temporal.taskQueue);
+      const { signalled } = await control.freeze({
+        agent: opts.agent,
+        mode,
+        reason: opts.reason,
+        by: opts.by,
+        at: new Date().toISOString(),
+      });
+      console.log(`frozen ${opts.agent ?? 'everything'} (${mode}); ${signalled} running job(s) told`);
+      await client.connection.close();
+    });
+
+  program
+    .command('unfreeze')
+    .description("Lift a freeze (the global one, or one agent's)")
+    .option('--agent <agent>', "only this agent's freeze")
+    .action(async (opts: { agent?: string }) => {
+      const cfg = config();
+      const client = await connectClient(cfg);
+      const { signalled } = await new FreezeControl(client, cfg.temporal.taskQueue).unfreeze(opts.agent);
+      console.log(`unfrozen ${opts.agent ?? 'global'}; ${signalled} running job(s) told`);
+      await client.connection.close();
+    });
+
+  program
+    .command('policy')
+    .description('Check a policy file: prints its version (content hash) or every problem with its line')
+    .argument('[file]', 'policy file (default: AIRLOCK_POLICY_FILE)')
+    .action((file?: string) => {
+      const policy = loadPolicyFile(file ?? config().policyFile);
+      console.log(`${policy.file}: ${policy.rules.length} rules, version ${policy.hash}`);
+    });
+
+  program
+    .command('hash-token <token>')
+    .description('The SHA-256 to put in the people file for a bearer token')
+    .action((token: string) => console.log(hashToken(token)));
+
   return program;
 }
+
+const countYes = (r: ApprovalRequest) =>
+  new Set(r.votes.filter((v) => v.decision === 'approve').map((v) => v.approver)).size;
 
 export function main(argv = process.argv): Promise<unknown> {
   return buildCli()
     .parseAsync(argv)
     .catch((err: unknown) => {
-      if (err instanceof JobValidationError) console.error(err.message);
+      if (err instanceof JobValidationError || err instanceof ConfigFileError || err instanceof JobFrozenError)
+        console.error(err.message);
+      else if (err instanceof ApprovalRefusedError) console.error(`refused (${err.code}): ${err.message}`);
       else if (err instanceof WorkflowNotFoundError) console.error(`no such job: ${err.workflowId}`);
       else console.error(err instanceof Error ? err.message : err);
       process.exit(1);
