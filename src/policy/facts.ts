@@ -199,15 +199,7 @@ export function httpFacts(method: string, url: string): HttpFacts | null {
 }
 
 /** Builds the facts a policy judges for one action. */
-export function actionFacts(req: {
-  action: string;
-  risk: RiskClass;
-  agent: string;
-  caller: string;
-  context: Record<string, unknown>;
-  input: Record<string, unknown>;
-  cost: number;
-}): ActionFacts {
+export function actionFacts(req: Omit<ActionFacts, 'shell' | 'http' | 'paths'>): ActionFacts {
   const { input } = req;
   let shell: ShellFacts | null = null;
   let http: HttpFacts | null = null;
