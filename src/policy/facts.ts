@@ -4,6 +4,7 @@
  * `rm -fr /`; a flag-set rule is not. `/workspace/../etc/shadow` resolves to `/etc/shadow`.
  */
 import { existsSync, realpathSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parse as parseShell } from 'shell-quote';
 import type { RiskClass } from '../../workflows/types';
@@ -179,7 +180,7 @@ export function shellPaths(facts: ShellFacts): string[] {
   const looksLikePath = (a: string) => a.startsWith('/') || a.startsWith('.') || a.startsWith('~') || a.includes('/');
   const paths = new Set([facts.cwd]);
   for (const cmd of facts.commands)
-    for (const a of cmd.args.filter(looksLikePath)) paths.add(realPath(a.replace(/^~(?=\/|$)/, '/root'), facts.cwd));
+    for (const a of cmd.args.filter(looksLikePath)) paths.add(realPath(a.replace(/^~(?=\/|$)/, homedir()), facts.cwd));
   return [...paths];
 }
 
