@@ -6,7 +6,8 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Person } from '../src/people';
 import { decideUpdate, jobStateQuery, RefusalCode } from '../workflows/messages';
-import { ApprovalStatus, FailureType, type ApprovalRequest, type VoteResult } from '../workflows/types';
+import { jobsQuery } from '../src/jobs/query';
+import { ApprovalStatus, FailureType, JobStatus, type ApprovalRequest, type VoteResult } from '../workflows/types';
 
 export class ApprovalRefusedError extends Error {
   constructor(
@@ -88,7 +89,7 @@ export async function deliverVote(client: Client, vote: DeliverVote): Promise<Vo
 export async function listPendingApprovals(client: Client): Promise<ApprovalRequest[]> {
   const out: ApprovalRequest[] = [];
   for await (const wf of client.workflow.list({
-    query: "WorkflowType = 'jobWorkflow' AND AirlockStatus = 'awaiting_approval'",
+    query: jobsQuery({ status: JobStatus.AwaitingApproval }),
   })) {
     try {
       const state = await client.workflow.getHandle(wf.workflowId).query(jobStateQuery);

@@ -3,11 +3,11 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { builtinRegistry } from '../activities';
 import { connectClient } from './client';
 import { loadConfig, type Config } from './config';
-import { loadGovernance, startStack, toolDeps } from './dev/stack';
+import { watchPolicy, startStack, toolDeps } from './dev/stack';
 import { FreezeControl, JobFrozenError } from './freeze';
 import { ApprovalRefusedError, deliverVote, findRequest, listPendingApprovals } from '../approvals/deliver';
 import { hashToken, loadDirectory } from './people';
@@ -18,6 +18,7 @@ import { RefusalCode } from '../workflows/messages';
 import type { ApprovalRequest } from '../workflows/types';
 import { readJobFile } from './jobs/job-file';
 import { JobValidationError, planJob } from './jobs/plan';
+import { jobsQuery } from './jobs/query';
 import { startPlannedJob } from './jobs/submit';
 import { formatTimeline } from './jobs/timeline';
 import { createLogger, installTemporalLogger } from './logger';
@@ -31,10 +32,14 @@ const collect = (value: string, previous: Record<string, string>) => {
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
 };
 
-function quoteVisibility(value: string): string {
-  if (!/^[A-Za-z0-9._-]+$/.test(value))
-    throw new InvalidArgumentError(`"${value}" has characters a filter cannot hold`);
-  return `'${value}'`;
+/** Runs a command with a client for the configured cluster, closing it however the command ends. */
+async function withClient<T>(cfg: Config, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = await connectClient(cfg);
+  try {
+    return await fn(client);
+  } finally {
+    await client.connection.close();
+  }
 }
 
 async function waitForShutdown(stop: () => Promise<void>) {
@@ -72,24 +77,24 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .action(async (opts: { identity?: string }) => {
       const cfg = config();
       installTemporalLogger(createLogger(cfg.logLevel), 'warn');
-      const { policy, stopWatching } = loadGovernance(cfg);
+      const { policy, stopWatching } = watchPolicy(cfg);
       const connection = await NativeConnection.connect({ address: cfg.temporal.address });
-      const client = await connectClient(cfg);
-      const worker = await createWorker({
-        connection,
-        namespace: cfg.temporal.namespace,
-        taskQueue: cfg.temporal.taskQueue,
-        registry: builtinRegistry(),
-        deps: toolDeps(cfg),
-        policy,
-        freeze: new FreezeControl(client, cfg.temporal.taskQueue),
-        identity: opts.identity,
+      await withClient(cfg, async (client) => {
+        const worker = await createWorker({
+          connection,
+          namespace: cfg.temporal.namespace,
+          taskQueue: cfg.temporal.taskQueue,
+          registry: builtinRegistry(),
+          deps: toolDeps(cfg),
+          policy,
+          freeze: new FreezeControl(client, cfg.temporal.taskQueue),
+          identity: opts.identity,
+        });
+        console.log(`worker ready on task queue "${cfg.temporal.taskQueue}" at ${cfg.temporal.address}`);
+        await worker.run();
+        stopWatching();
+        await connection.close();
       });
-      console.log(`worker ready on task queue "${cfg.temporal.taskQueue}" at ${cfg.temporal.address}`);
-      await worker.run();
-      stopWatching();
-      await connection.close();
-      await client.connection.close();
     });
 
   program
@@ -118,20 +123,20 @@ export function buildCli(config: () => Config = loadConfig): Command {
         const cfg = config();
         // Refuse a bad job before touching the cluster.
         const plan = planJob(readJobFile(file, opts.set), builtinRegistry(), opts.requester);
-        const client = await connectClient(cfg);
-        const { jobId, handle } = await startPlannedJob(client, plan, {
-          taskQueue: cfg.temporal.taskQueue,
-          jobId: opts.id,
-          freeze: new FreezeControl(client, cfg.temporal.taskQueue),
+        await withClient(cfg, async (client) => {
+          const { jobId, handle } = await startPlannedJob(client, plan, {
+            taskQueue: cfg.temporal.taskQueue,
+            jobId: opts.id,
+            freeze: new FreezeControl(client, cfg.temporal.taskQueue),
+          });
+          console.log(jobId);
+          if (opts.wait) {
+            await handle.result().catch(() => undefined);
+            const state = await handle.query(jobStateQuery);
+            console.log(formatTimeline(state));
+            process.exitCode = state.status === JobStatus.Succeeded ? 0 : 1;
+          }
         });
-        console.log(jobId);
-        if (opts.wait) {
-          await handle.result().catch(() => undefined);
-          const state = await handle.query(jobStateQuery);
-          console.log(formatTimeline(state));
-          process.exitCode = state.status === JobStatus.Succeeded ? 0 : 1;
-        }
-        await client.connection.close();
       },
     );
 
@@ -143,20 +148,17 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .option('--limit <n>', 'at most n jobs', (v) => Number(v), 50)
     .action(async (opts: { status?: string; agent?: string; limit: number }) => {
       const cfg = config();
-      const client = await connectClient(cfg);
-      const filters = ["WorkflowType = 'jobWorkflow'"];
-      if (opts.status) filters.push(`AirlockStatus = ${quoteVisibility(opts.status)}`);
-      if (opts.agent) filters.push(`AirlockAgent = ${quoteVisibility(opts.agent)}`);
-      let n = 0;
-      for await (const wf of client.workflow.list({ query: filters.join(' AND ') })) {
-        const status = wf.searchAttributes.AirlockStatus?.[0] ?? wf.status.name;
-        const agent = wf.searchAttributes.AirlockAgent?.[0] ?? '';
-        console.log(
-          `${wf.workflowId}  ${String(status).padEnd(20)} ${String(agent).padEnd(16)} ${wf.startTime.toISOString()}`,
-        );
-        if (++n >= opts.limit) break;
-      }
-      await client.connection.close();
+      await withClient(cfg, async (client) => {
+        let n = 0;
+        for await (const wf of client.workflow.list({ query: jobsQuery(opts) })) {
+          const status = wf.searchAttributes.AirlockStatus?.[0] ?? wf.status.name;
+          const agent = wf.searchAttributes.AirlockAgent?.[0] ?? '';
+          console.log(
+            `${wf.workflowId}  ${String(status).padEnd(20)} ${String(agent).padEnd(16)} ${wf.startTime.toISOString()}`,
+          );
+          if (++n >= opts.limit) break;
+        }
+      });
     });
 
   jobs
@@ -165,10 +167,10 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .option('--json', 'print the full state as JSON')
     .action(async (jobId: string, opts: { json?: boolean }) => {
       const cfg = config();
-      const client = await connectClient(cfg);
-      const state = await client.workflow.getHandle(jobId).query(jobStateQuery);
-      console.log(opts.json ? JSON.stringify(state, null, 2) : formatTimeline(state));
-      await client.connection.close();
+      await withClient(cfg, async (client) => {
+        const state = await client.workflow.getHandle(jobId).query(jobStateQuery);
+        console.log(opts.json ? JSON.stringify(state, null, 2) : formatTimeline(state));
+      });
     });
 
   jobs
@@ -176,10 +178,10 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .description('Cancel a job; what it did is compensated')
     .action(async (jobId: string) => {
       const cfg = config();
-      const client = await connectClient(cfg);
-      await client.workflow.getHandle(jobId).cancel();
-      console.log(`cancel requested for ${jobId}`);
-      await client.connection.close();
+      await withClient(cfg, async (client) => {
+        await client.workflow.getHandle(jobId).cancel();
+        console.log(`cancel requested for ${jobId}`);
+      });
     });
 
   const approvals = program.command('approvals').description('List and decide approval requests');
@@ -188,22 +190,22 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .command('list')
     .description('Open approval requests')
     .action(async () => {
-      const client = await connectClient(config());
-      for (const r of await listPendingApprovals(client)) {
-        console.log(
-          `${r.id}  ${r.action}  risk=${r.risk}  rule=${r.ruleId}  ${countYes(r)}/${r.quorum} of ${r.groups.join('|')}  until ${r.deadline}`,
-        );
-      }
-      await client.connection.close();
+      await withClient(config(), async (client) => {
+        for (const r of await listPendingApprovals(client)) {
+          console.log(
+            `${r.id}  ${r.action}  risk=${r.risk}  rule=${r.ruleId}  ${countYes(r)}/${r.quorum} of ${r.groups.join('|')}  until ${r.deadline}`,
+          );
+        }
+      });
     });
 
   approvals
     .command('show <requestId>')
     .description('One request: the exact input, its digest, the policy version and the rollback plan')
     .action(async (requestId: string) => {
-      const client = await connectClient(config());
-      console.log(JSON.stringify(await findRequest(client, requestId), null, 2));
-      await client.connection.close();
+      await withClient(config(), async (client) => {
+        console.log(JSON.stringify(await findRequest(client, requestId), null, 2));
+      });
     });
 
   for (const decision of ['approve', 'reject'] as const) {
@@ -218,17 +220,17 @@ export function buildCli(config: () => Config = loadConfig): Command {
         const person = loadDirectory(cfg.peopleFile).person(opts.as);
         if (!person)
           throw new ApprovalRefusedError(RefusalCode.UnknownPerson, `"${opts.as}" is not in ${cfg.peopleFile}`);
-        const client = await connectClient(cfg);
-        const result = await deliverVote(client, {
-          person,
-          requestId,
-          decision,
-          channel: 'cli',
-          comment: opts.comment,
-          digest: opts.digest,
+        await withClient(cfg, async (client) => {
+          const result = await deliverVote(client, {
+            person,
+            requestId,
+            decision,
+            channel: 'cli',
+            comment: opts.comment,
+            digest: opts.digest,
+          });
+          console.log(`${result.requestId}: ${result.status} (${result.approvals}/${result.quorum})`);
         });
-        console.log(`${result.requestId}: ${result.status} (${result.approvals}/${result.quorum})`);
-        await client.connection.close();
       });
   }
 
@@ -244,17 +246,17 @@ export function buildCli(config: () => Config = loadConfig): Command {
       const mode = opts.mode ?? new PolicyStore(cfg.policyFile).current().source.freeze.mode;
       if (mode !== 'pause' && mode !== 'abort')
         throw new InvalidArgumentError(`--mode must be pause or abort, not "${mode}"`);
-      const client = await connectClient(cfg);
-      const control = new FreezeControl(client, cfg.temporal.taskQueue);
-      const { signalled } = await control.freeze({
-        agent: opts.agent,
-        mode,
-        reason: opts.reason,
-        by: opts.by,
-        at: new Date().toISOString(),
+      await withClient(cfg, async (client) => {
+        const control = new FreezeControl(client, cfg.temporal.taskQueue);
+        const { signalled } = await control.freeze({
+          agent: opts.agent,
+          mode,
+          reason: opts.reason,
+          by: opts.by,
+          at: new Date().toISOString(),
+        });
+        console.log(`frozen ${opts.agent ?? 'everything'} (${mode}); ${signalled} running job(s) told`);
       });
-      console.log(`frozen ${opts.agent ?? 'everything'} (${mode}); ${signalled} running job(s) told`);
-      await client.connection.close();
     });
 
   program
@@ -263,10 +265,10 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .option('--agent <agent>', "only this agent's freeze")
     .action(async (opts: { agent?: string }) => {
       const cfg = config();
-      const client = await connectClient(cfg);
-      const { signalled } = await new FreezeControl(client, cfg.temporal.taskQueue).unfreeze(opts.agent);
-      console.log(`unfrozen ${opts.agent ?? 'global'}; ${signalled} running job(s) told`);
-      await client.connection.close();
+      await withClient(cfg, async (client) => {
+        const { signalled } = await new FreezeControl(client, cfg.temporal.taskQueue).unfreeze(opts.agent);
+        console.log(`unfrozen ${opts.agent ?? 'global'}; ${signalled} running job(s) told`);
+      });
     });
 
   program

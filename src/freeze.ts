@@ -7,6 +7,7 @@
 import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { FreezeReader } from '../activities/policy/evaluate';
+import { jobsQuery } from './jobs/query';
 import { clearFreezeUpdate, FREEZE_WORKFLOW_ID, freezeControlWorkflow, setFreezeUpdate } from '../workflows/freeze';
 import { freezeSignal, unfreezeSignal } from '../workflows/messages';
 import type { FreezeEntry } from '../workflows/types';
@@ -41,7 +42,7 @@ export class FreezeControl implements FreezeReader {
     try {
       const d = await this.handle().describe();
       if (d.status.name !== 'RUNNING') return [];
-      return ((d.memo?.frozen as FreezeEntry[] | undefined) ?? []).filter(Boolean);
+      return (d.memo?.frozen as FreezeEntry[] | undefined) ?? [];
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return [];
       throw err;
@@ -78,10 +79,8 @@ export class FreezeControl implements FreezeReader {
     agent: string | undefined,
     send: (h: ReturnType<Client['workflow']['getHandle']>) => Promise<void>,
   ) {
-    const filters = ["WorkflowType = 'jobWorkflow'", "ExecutionStatus = 'Running'"];
-    if (agent) filters.push(`AirlockAgent = '${agent.replace(/'/g, '')}'`);
     let n = 0;
-    for await (const wf of this.client.workflow.list({ query: filters.join(' AND ') })) {
+    for await (const wf of this.client.workflow.list({ query: jobsQuery({ agent, running: true }) })) {
       try {
         await send(this.client.workflow.getHandle(wf.workflowId));
         n++;

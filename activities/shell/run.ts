@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { FailureType } from '../../workflows/types';
@@ -32,6 +32,16 @@ class CappedBuffer {
 }
 
 const shorten = (s: string) => (s.length > 60 ? `${s.slice(0, 57)}...` : s);
+
+function requireUnder(cwd: string, roots: string[], what: string) {
+  if (roots.length && !roots.some((root) => isUnder(cwd, root))) {
+    throw ApplicationFailure.create({
+      type: FailureType.PathNotAllowed,
+      nonRetryable: true,
+      message: `cwd ${cwd} is outside the ${what} (${roots.join(', ')})`,
+    });
+  }
+}
 
 function killGroup(pid: number | undefined) {
   if (!pid) return;
@@ -91,27 +101,11 @@ export const shellRun = defineTool({
   // Worst-case compute minutes.
   cost: (input) => Math.ceil(input.timeoutSec / 60),
   async execute(input, ctx) {
-    const cwd = resolve(input.cwd);
-    const roots = ctx.deps.shell.allowedRoots;
-    if (
-      roots.length &&
-      !roots.some((root) => !relative(root, cwd).startsWith('..') && !isAbsolute(relative(root, cwd)))
-    ) {
-      throw ApplicationFailure.create({
-        type: FailureType.PathNotAllowed,
-        nonRetryable: true,
-        message: `cwd ${cwd} is outside the allowed roots (${roots.join(', ')})`,
-      });
-    }
-    const writable = ctx.limits?.writablePaths;
-    if (writable && !writable.some((root) => isUnder(realPath(cwd), root))) {
-      // Re-checked when acting: a symlink swapped after the policy decision must not widen what the command can reach.
-      throw ApplicationFailure.create({
-        type: FailureType.PathNotAllowed,
-        nonRetryable: true,
-        message: `cwd ${realPath(cwd)} is outside the writable paths (${writable.join(', ')})`,
-      });
-    }
+    // The worker's own roots, then the policy's writable paths, re-checked when acting: a symlink swapped after the
+    // policy decision must not widen what the command can reach.
+    const cwd = realPath(input.cwd);
+    requireUnder(cwd, ctx.deps.shell.allowedRoots, 'allowed roots');
+    if (ctx.limits?.writablePaths) requireUnder(cwd, ctx.limits.writablePaths, 'writable paths');
     const pidFile = claimPidFile(ctx.idempotencyKey);
     const started = Date.now();
     const stdout = new CappedBuffer(input.maxOutputBytes);

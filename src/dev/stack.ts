@@ -12,7 +12,6 @@ import type { ToolDeps } from '../../activities/tool';
 import { envSecrets, type Config } from '../config';
 import { startDevServer } from '../temporal/server';
 import { FreezeControl } from '../freeze';
-import { loadDirectory, type Directory } from '../people';
 import { PolicyStore } from '../policy/store';
 import { createWorker } from '../worker';
 
@@ -20,7 +19,6 @@ export interface Stack {
   client: Client;
   policy: PolicyStore;
   freeze: FreezeControl;
-  directory: Directory;
   address: string;
   uiUrl?: string;
   taskQueue: string;
@@ -40,17 +38,16 @@ export function toolDeps(config: Config): ToolDeps {
 }
 
 /**
- * Loads the policy (watched: an edit takes effect for the next decision; a bad edit keeps the last good policy)
- * and the people directory. Throws when either is invalid at start.
+ * Loads the policy and watches it: an edit takes effect for the next decision; a bad edit keeps the last good policy.
+ * Throws when the file is invalid at start, so a worker never starts without a valid policy.
  */
-export function loadGovernance(config: Config, log: (msg: string) => void = console.error) {
+export function watchPolicy(config: Config, log: (msg: string) => void = console.error) {
   const policy = new PolicyStore(config.policyFile);
-  const directory = loadDirectory(config.peopleFile);
   const stopWatching = policy.watch((r) => {
     if (r.ok && r.changed) log(`policy reloaded: ${r.hash}`);
     if (!r.ok) log(`policy NOT reloaded, keeping ${r.kept}:\n${r.error.message}`);
   });
-  return { policy, directory, stopWatching };
+  return { policy, stopWatching };
 }
 
 export interface StackOptions {
@@ -75,7 +72,7 @@ export async function startStack({ config, persistent, ui }: StackOptions): Prom
     server = await startDevServer({ namespace: config.temporal.namespace });
   }
   const registry = builtinRegistry();
-  const { policy, directory, stopWatching } = loadGovernance(config);
+  const { policy, stopWatching } = watchPolicy(config);
   const freeze = new FreezeControl(server.client, config.temporal.taskQueue);
   const worker = await createWorker({
     connection: server.nativeConnection,
@@ -96,7 +93,6 @@ export async function startStack({ config, persistent, ui }: StackOptions): Prom
     registry,
     policy,
     freeze,
-    directory,
     worker,
     running,
     stop: async () => {

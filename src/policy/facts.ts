@@ -7,7 +7,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parse as parseShell } from 'shell-quote';
-import type { RiskClass } from '../../workflows/types';
+import type { PolicyRequest, RiskClass } from '../../workflows/types';
 
 /** Commands that run another command: `sudo rm -rf /` is judged as `rm -rf /` (and as `sudo`). */
 const WRAPPERS = new Set([
@@ -63,13 +63,9 @@ export interface HttpFacts {
   path: string;
 }
 
-export interface ActionFacts {
-  action: string;
+/** What the policy activity was asked, plus what it derived: risk, cost and the normalised facts. */
+export interface ActionFacts extends Omit<PolicyRequest, 'jobId' | 'stepId'> {
   risk: RiskClass;
-  agent: string;
-  caller: string;
-  context: Record<string, unknown>;
-  input: Record<string, unknown>;
   cost: number;
   shell: ShellFacts | null;
   http: HttpFacts | null;

@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { builtinRegistry } from '../../activities';
 import { ApprovalRefusedError } from '../../approvals/deliver';
@@ -16,16 +15,10 @@ import { submitJob } from '../../src/jobs/submit';
 import { PolicyStore } from '../../src/policy/store';
 import { jobStateQuery } from '../../workflows/messages';
 import { gitOk, gitOut, makeRepo } from '../helpers/git';
-import { fixture, startTestServer, testWorker, uniqueId, workflowBundle } from '../helpers/temporal';
+import { fixture, testWorker, uniqueId, workflowBundle, useTemporalServer } from '../helpers/temporal';
 import { pendingRequest, recordingChannel, vote, waitForState } from '../helpers/approvals';
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  env = await startTestServer();
-});
-afterAll(async () => {
-  await env?.teardown();
-});
+const temporal = useTemporalServer();
 
 const registry = builtinRegistry();
 let repo: string;
@@ -65,12 +58,12 @@ async function refusal(p: Promise<unknown>) {
 
 test('quorum of two: a second vote by the same SRE and a developer are refused; a second SRE completes it', async () => {
   const rec = recordingChannel();
-  const { worker, taskQueue } = await testWorker(env, {
+  const { worker, taskQueue } = await testWorker(temporal.env, {
     policy: fixture('policy-approvals.yaml'),
     channels: [rec.channel],
   });
   await worker.runUntil(async () => {
-    const { handle, jobId } = await submitJob(env.client, shipJob(repo), {
+    const { handle, jobId } = await submitJob(temporal.env.client, shipJob(repo), {
       registry,
       taskQueue,
       requester: 'erin',
@@ -94,18 +87,19 @@ test('quorum of two: a second vote by the same SRE and a developer are refused; 
     });
     expect((await handle.query(jobStateQuery)).status).toBe('awaiting_approval');
 
-    expect(await vote(env.client, 'alice', request.id, 'approve')).toEqual({
+    expect(await vote(temporal.env.client, 'alice', request.id, 'approve')).toEqual({
       requestId: request.id,
       status: 'pending',
       approvals: 1,
       quorum: 2,
     });
-    expect((await refusal(vote(env.client, 'alice', request.id, 'approve'))).code).toBe('already_voted');
-    expect((await refusal(vote(env.client, 'dave', request.id, 'approve'))).code).toBe('not_in_group');
+    expect((await refusal(vote(temporal.env.client, 'alice', request.id, 'approve'))).code).toBe('already_voted');
+    expect((await refusal(vote(temporal.env.client, 'dave', request.id, 'approve'))).code).toBe('not_in_group');
     expect(
-      (await refusal(vote(env.client, 'bob', request.id, 'approve', { digest: 'sha256:' + '0'.repeat(64) }))).code,
+      (await refusal(vote(temporal.env.client, 'bob', request.id, 'approve', { digest: 'sha256:' + '0'.repeat(64) })))
+        .code,
     ).toBe('digest_mismatch');
-    expect(await vote(env.client, 'bob', request.id, 'approve', { comment: 'ship it' })).toMatchObject({
+    expect(await vote(temporal.env.client, 'bob', request.id, 'approve', { comment: 'ship it' })).toMatchObject({
       status: 'approved',
       approvals: 2,
     });
@@ -138,16 +132,16 @@ test('quorum of two: a second vote by the same SRE and a developer are refused; 
 });
 
 test('the requester cannot approve their own job; the job keeps waiting', async () => {
-  const { worker, taskQueue } = await testWorker(env, { policy: fixture('policy-approvals.yaml') });
+  const { worker, taskQueue } = await testWorker(temporal.env, { policy: fixture('policy-approvals.yaml') });
   await worker.runUntil(async () => {
-    const { handle } = await submitJob(env.client, shipJob(repo), {
+    const { handle } = await submitJob(temporal.env.client, shipJob(repo), {
       registry,
       taskQueue,
       requester: 'bob',
       jobId: uniqueId('job'),
     });
     const request = await pendingRequest(handle);
-    const err = await refusal(vote(env.client, 'bob', request.id, 'approve'));
+    const err = await refusal(vote(temporal.env.client, 'bob', request.id, 'approve'));
     expect(err.code).toBe('self_approval');
     expect(err.message).toContain('bob requested this job');
     const state = await handle.query(jobStateQuery);
@@ -159,20 +153,20 @@ test('the requester cannot approve their own job; the job keeps waiting', async 
 });
 
 test('one rejection rejects: the compensations run in reverse and the job ends rejected', async () => {
-  const { worker, taskQueue } = await testWorker(env, { policy: fixture('policy-approvals.yaml') });
+  const { worker, taskQueue } = await testWorker(temporal.env, { policy: fixture('policy-approvals.yaml') });
   await worker.runUntil(async () => {
-    const { handle } = await submitJob(env.client, shipJob(repo), {
+    const { handle } = await submitJob(temporal.env.client, shipJob(repo), {
       registry,
       taskQueue,
       requester: 'erin',
       jobId: uniqueId('job'),
     });
     const request = await pendingRequest(handle);
-    await vote(env.client, 'alice', request.id, 'approve');
+    await vote(temporal.env.client, 'alice', request.id, 'approve');
     expect(
-      await vote(env.client, 'bob', request.id, 'reject', { comment: 'not during the freeze window' }),
+      await vote(temporal.env.client, 'bob', request.id, 'reject', { comment: 'not during the freeze window' }),
     ).toMatchObject({ status: 'rejected' });
-    expect((await refusal(vote(env.client, 'carol', request.id, 'approve'))).code).toBe('request_closed');
+    expect((await refusal(vote(temporal.env.client, 'carol', request.id, 'approve'))).code).toBe('request_closed');
 
     const failure = await failureOf(handle);
     expect(failure).toBeInstanceOf(ApplicationFailure);
@@ -187,7 +181,7 @@ test('one rejection rejects: the compensations run in reverse and the job ends r
 });
 
 test('a deny rule stops the job before the action, names the rule, and compensates', async () => {
-  const { worker, taskQueue } = await testWorker(env, { policy: fixture('policy-approvals.yaml') });
+  const { worker, taskQueue } = await testWorker(temporal.env, { policy: fixture('policy-approvals.yaml') });
   await worker.runUntil(async () => {
     const job = {
       agent: 'cleanup-bot',
@@ -197,7 +191,7 @@ test('a deny rule stops the job before the action, names the rule, and compensat
         { id: 'delete', action: 'git.delete_branch', input: { repo, branch: 'main' } },
       ],
     };
-    const { handle } = await submitJob(env.client, job, {
+    const { handle } = await submitJob(temporal.env.client, job, {
       registry,
       taskQueue,
       requester: 'erin',
@@ -219,10 +213,10 @@ test('a deny rule stops the job before the action, names the rule, and compensat
 });
 
 test('budgets: a job stops before the action that would exceed maxActions or maxCost, and compensates', async () => {
-  const { worker, taskQueue } = await testWorker(env, { policy: fixture('policy-approvals.yaml') });
+  const { worker, taskQueue } = await testWorker(temporal.env, { policy: fixture('policy-approvals.yaml') });
   await worker.runUntil(async () => {
     const actions = shipJob(repo, { budget: { maxActions: 2 } });
-    const first = await submitJob(env.client, actions, {
+    const first = await submitJob(temporal.env.client, actions, {
       registry,
       taskQueue,
       requester: 'erin',
@@ -243,7 +237,7 @@ test('budgets: a job stops before the action that would exceed maxActions or max
         { id: 'two', action: 'shell.run', input: { argv: ['true'], cwd: '/tmp', timeoutSec: 120 } },
       ],
     };
-    const second = await submitJob(env.client, costly, {
+    const second = await submitJob(temporal.env.client, costly, {
       registry,
       taskQueue,
       requester: 'erin',
@@ -257,10 +251,10 @@ test('budgets: a job stops before the action that would exceed maxActions or max
 });
 
 test('a deadline that passes while waiting for approval ends the job timed_out', async () => {
-  const { worker, taskQueue } = await testWorker(env, { policy: fixture('policy-approvals.yaml') });
+  const { worker, taskQueue } = await testWorker(temporal.env, { policy: fixture('policy-approvals.yaml') });
   await worker.runUntil(async () => {
     const deadline = new Date(Date.now() + 3000).toISOString();
-    const { handle } = await submitJob(env.client, shipJob(repo, { budget: { deadline } }), {
+    const { handle } = await submitJob(temporal.env.client, shipJob(repo, { budget: { deadline } }), {
       registry,
       taskQueue,
       requester: 'erin',
@@ -276,7 +270,7 @@ test('a deadline that passes while waiting for approval ends the job timed_out',
 });
 
 test('freeze mid-job: the job pauses before its next action, new jobs are refused, unfreeze resumes it', async () => {
-  const { worker, taskQueue, freeze } = await testWorker(env, { policy: fixture('policy-approvals.yaml') });
+  const { worker, taskQueue, freeze } = await testWorker(temporal.env, { policy: fixture('policy-approvals.yaml') });
   const agent = uniqueId('agent');
   const gate = join(mkdtempSync(join(tmpdir(), 'airlock-gate-')), 'open');
   await worker.runUntil(async () => {
@@ -298,7 +292,7 @@ test('freeze mid-job: the job pauses before its next action, new jobs are refuse
         },
       ],
     };
-    const { handle } = await submitJob(env.client, job, {
+    const { handle } = await submitJob(temporal.env.client, job, {
       registry,
       taskQueue,
       requester: 'erin',
@@ -318,7 +312,7 @@ test('freeze mid-job: the job pauses before its next action, new jobs are refuse
     expect(frozen.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded', 'pending']);
     expect(frozen.frozen).toMatchObject({ reason: 'incident INC-7', by: 'carol' });
 
-    const refused = await submitJob(env.client, job, {
+    const refused = await submitJob(temporal.env.client, job, {
       registry,
       taskQueue,
       requester: 'erin',
@@ -335,10 +329,10 @@ test('freeze mid-job: the job pauses before its next action, new jobs are refuse
 });
 
 test('freeze with abort: a job waiting for approval is stopped and compensated', async () => {
-  const { worker, taskQueue, freeze } = await testWorker(env, { policy: fixture('policy-approvals.yaml') });
+  const { worker, taskQueue, freeze } = await testWorker(temporal.env, { policy: fixture('policy-approvals.yaml') });
   const agent = uniqueId('agent');
   await worker.runUntil(async () => {
-    const { handle } = await submitJob(env.client, shipJob(repo, { agent }), {
+    const { handle } = await submitJob(temporal.env.client, shipJob(repo, { agent }), {
       registry,
       taskQueue,
       requester: 'erin',
@@ -361,30 +355,30 @@ test('a policy edited while a job waits: approvals given under the old version a
   const file = join(dir, 'policy.yaml');
   copyFileSync(fixture('policy-approvals.yaml'), file);
   const store = new PolicyStore(file);
-  const { worker, taskQueue } = await testWorker(env, { policy: store });
+  const { worker, taskQueue } = await testWorker(temporal.env, { policy: store });
   const { handle } = await worker.runUntil(async () => {
-    const submitted = await submitJob(env.client, shipJob(repo), {
+    const submitted = await submitJob(temporal.env.client, shipJob(repo), {
       registry,
       taskQueue,
       requester: 'erin',
       jobId: uniqueId('job'),
     });
     const first = await pendingRequest(submitted.handle);
-    await vote(env.client, 'alice', first.id, 'approve');
+    await vote(temporal.env.client, 'alice', first.id, 'approve');
     // The policy changes before the quorum is reached: a new version asks for one approval only.
     writeFileSync(file, readFileSync(file, 'utf8').replace('quorum: 2', 'quorum: 1'));
     expect(store.reload()).toMatchObject({ ok: true, changed: true });
-    await vote(env.client, 'bob', first.id, 'approve');
+    await vote(temporal.env.client, 'bob', first.id, 'approve');
     // The approval was for the old policy version: the step is asked again under the new one.
     const second = await waitForState(submitted.handle, (s) =>
       s.approvals.some((a) => a.status === 'pending' && a.policyHash !== first.policyHash),
     );
     const again = second.approvals.find((a) => a.status === 'pending')!;
     expect(again.quorum).toBe(1);
-    await vote(env.client, 'carol', again.id, 'approve').catch((e: ApprovalRefusedError) =>
+    await vote(temporal.env.client, 'carol', again.id, 'approve').catch((e: ApprovalRefusedError) =>
       expect(e.code).toBe('not_in_group'),
     );
-    await vote(env.client, 'alice', again.id, 'approve');
+    await vote(temporal.env.client, 'alice', again.id, 'approve');
     await submitted.handle.result();
     return submitted;
   });

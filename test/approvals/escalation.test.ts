@@ -4,7 +4,6 @@
  */
 import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { builtinRegistry } from '../../activities';
 import { submitJob } from '../../src/jobs/submit';
 import { startTimeSkippingServer } from '../../src/temporal/server';
@@ -12,11 +11,10 @@ import { jobStateQuery } from '../../workflows/messages';
 import { searchAttributeKeys } from '../../workflows/search-attributes';
 import { recordingChannel } from '../helpers/approvals';
 import { gitOk, makeRepo } from '../helpers/git';
-import { fixture, testWorker, uniqueId } from '../helpers/temporal';
+import { fixture, testWorker, uniqueId, useTemporalServer } from '../helpers/temporal';
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  env = await startTimeSkippingServer();
+const temporal = useTemporalServer(async () => {
+  const env = await startTimeSkippingServer();
   // The test server keeps custom search attributes only once they are registered.
   await env.connection.operatorService
     .addSearchAttributes({
@@ -24,15 +22,13 @@ beforeAll(async () => {
       searchAttributes: Object.fromEntries(searchAttributeKeys.map((k) => [k.name, 2 /* KEYWORD */])),
     })
     .catch(() => undefined);
-});
-afterAll(async () => {
-  await env?.teardown();
+  return env;
 });
 
 test('no decision in 4h escalates to the leads; no decision in 1h more rejects and compensates', async () => {
   const { repo, cleanup } = makeRepo();
   const rec = recordingChannel();
-  const { worker, taskQueue } = await testWorker(env, {
+  const { worker, taskQueue } = await testWorker(temporal.env, {
     policy: fixture('policy-escalation.yaml'),
     channels: [rec.channel],
   });
@@ -40,7 +36,7 @@ test('no decision in 4h escalates to the leads; no decision in 1h more rejects a
     await worker.runUntil(async () => {
       const started = Date.now();
       const { handle, jobId } = await submitJob(
-        env.client,
+        temporal.env.client,
         {
           agent: 'release-bot',
           title: 'Ship to production-infra',

@@ -6,6 +6,7 @@ import { loadDirectory } from '../../src/people';
 import { jobStateQuery } from '../../workflows/messages';
 import type { ApprovalRequest, JobState } from '../../workflows/types';
 import { fixture } from './temporal';
+import { eventually } from './wait';
 
 export const directory = loadDirectory(fixture('people.yaml'));
 
@@ -27,16 +28,14 @@ export async function waitForState(
   check: (s: JobState) => boolean,
   ms = 30_000,
 ): Promise<JobState> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const state = await handle.query(jobStateQuery);
-    if (check(state)) return state;
-    if (Date.now() > end)
-      throw new Error(
-        `state never matched; last: ${JSON.stringify({ status: state.status, steps: state.steps.map((s) => s.status) })}`,
-      );
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return eventually(
+    async () => {
+      const state = await handle.query(jobStateQuery);
+      return check(state) && state;
+    },
+    'the job state to match',
+    ms,
+  );
 }
 
 export async function pendingRequest(handle: WorkflowHandle): Promise<ApprovalRequest> {

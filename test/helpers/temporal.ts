@@ -39,8 +39,16 @@ export function testDeps(overrides: Partial<ToolDeps> = {}): ToolDeps {
   };
 }
 
-export async function startTestServer(): Promise<TestWorkflowEnvironment> {
-  return startDevServer();
+/** One real Temporal server (dev server by default) for the whole test file (STYLE.md): `.env` after beforeAll. */
+export function useTemporalServer(start: () => Promise<TestWorkflowEnvironment> = () => startDevServer()) {
+  const server = {} as { env: TestWorkflowEnvironment };
+  beforeAll(async () => {
+    server.env = await start();
+  });
+  afterAll(async () => {
+    await server.env?.teardown();
+  });
+  return server;
 }
 
 export const fixture = (name: string) => join(__dirname, '..', 'fixtures', name);

@@ -7,25 +7,19 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { builtinTools, ToolRegistry } from '../../activities';
 import type { ToolDefinition } from '../../activities/tool';
 import { submitJob } from '../../src/jobs/submit';
 import { jobStateQuery } from '../../workflows/messages';
 import { gitOut, makeRepo } from '../helpers/git';
-import { startTestServer, uniqueId } from '../helpers/temporal';
+import { uniqueId, useTemporalServer } from '../helpers/temporal';
+import { eventually } from '../helpers/wait';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process';
 
-let env: TestWorkflowEnvironment;
+const temporal = useTemporalServer();
 const workers: WorkerProcess[] = [];
-beforeAll(async () => {
-  env = await startTestServer();
-});
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.kill()));
-});
-afterAll(async () => {
-  await env?.teardown();
 });
 
 /** The built-in tools with short timeouts, so a dead worker is noticed in seconds instead of minutes. */
@@ -36,14 +30,6 @@ function fastRegistry(): ToolRegistry {
       timeouts: { startToCloseMs: 4_000, heartbeatMs: t.timeouts?.heartbeatMs ? 2_000 : undefined },
     })),
   );
-}
-
-async function until(check: () => boolean, what: string, ms = 30_000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Attempt number and worker identity of each start of an activity type, from the workflow history. */
@@ -89,13 +75,13 @@ test('http.request: worker killed while the server is answering; the retry carri
   const taskQueue = uniqueId('crash');
   try {
     const spawnOpts = {
-      address: env.connection.options.address,
+      address: temporal.env.connection.options.address,
       taskQueue,
       env: { AIRLOCK_HTTP_ALLOWED_HOSTS: '127.0.0.1' },
     };
     workers.push(await spawnWorker({ ...spawnOpts, identity: 'worker-1' }));
     const { handle, jobId } = await submitJob(
-      env.client,
+      temporal.env.client,
       {
         agent: 'billing-bot',
         title: 'Charge a customer',
@@ -109,7 +95,7 @@ test('http.request: worker killed while the server is answering; the retry carri
       },
       { registry: fastRegistry(), taskQueue, requester: 'tester', jobId: uniqueId('job') },
     );
-    await until(() => applied === 1, 'the first request to reach the server');
+    await eventually(() => applied === 1, 'the first request to reach the server');
     await workers[0].kill();
 
     workers.push(await spawnWorker({ ...spawnOpts, identity: 'worker-2' }));
@@ -146,10 +132,10 @@ sleep 30
   writeFileSync(armed, '');
   const taskQueue = uniqueId('crash');
   try {
-    const spawnOpts = { address: env.connection.options.address, taskQueue };
+    const spawnOpts = { address: temporal.env.connection.options.address, taskQueue };
     workers.push(await spawnWorker({ ...spawnOpts, identity: 'worker-1' }));
     const { handle, jobId } = await submitJob(
-      env.client,
+      temporal.env.client,
       {
         agent: 'release-bot',
         title: 'Commit once',
@@ -164,7 +150,7 @@ sleep 30
       },
       { registry: fastRegistry(), taskQueue, requester: 'tester', jobId: uniqueId('job') },
     );
-    await until(() => existsSync(reached), 'the commit to land in the ref');
+    await eventually(() => existsSync(reached), 'the commit to land in the ref');
     await workers[0].kill();
 
     workers.push(await spawnWorker({ ...spawnOpts, identity: 'worker-2' }));

@@ -1,21 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { builtinRegistry } from '../../activities';
 import { JobValidationError } from '../../src/jobs/plan';
+import { jobsQuery } from '../../src/jobs/query';
 import { submitJob } from '../../src/jobs/submit';
+import { waitForState } from '../helpers/approvals';
+import { eventually } from '../helpers/wait';
 import { jobStateQuery } from '../../workflows/messages';
 import { gitOk, gitOut, makeRepo, subjects } from '../helpers/git';
-import { startTestServer, testWorker, uniqueId } from '../helpers/temporal';
+import { testWorker, uniqueId, useTemporalServer } from '../helpers/temporal';
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  env = await startTestServer();
-});
-afterAll(async () => {
-  await env?.teardown();
-});
+const temporal = useTemporalServer();
 
 const registry = builtinRegistry();
 let repo: string;
@@ -46,12 +42,12 @@ const branchCommitMerge = (repoPath: string, extra: object[] = []) => ({
 });
 
 test('a job runs its steps in order, resolves $refs, and reports state through the query', async () => {
-  const { worker, taskQueue } = await testWorker(env);
+  const { worker, taskQueue } = await testWorker(temporal.env);
   const job = branchCommitMerge(repo, [
     { id: 'merge', action: 'git.merge', input: { repo, source: 'bump', target: 'main' } },
   ]);
   await worker.runUntil(async () => {
-    const { handle } = await submitJob(env.client, job, {
+    const { handle } = await submitJob(temporal.env.client, job, {
       registry,
       taskQueue,
       requester: 'tester',
@@ -75,7 +71,7 @@ test('a job runs its steps in order, resolves $refs, and reports state through t
 });
 
 test('a failing third step compensates steps 2 and 1 in reverse and fails with the whole chain', async () => {
-  const { worker, taskQueue } = await testWorker(env);
+  const { worker, taskQueue } = await testWorker(temporal.env);
   const job = branchCommitMerge(repo, [
     {
       id: 'check',
@@ -85,7 +81,7 @@ test('a failing third step compensates steps 2 and 1 in reverse and fails with t
   ]);
   const before = gitOut(repo, 'rev-parse', 'main');
   await worker.runUntil(async () => {
-    const { handle } = await submitJob(env.client, job, {
+    const { handle } = await submitJob(temporal.env.client, job, {
       registry,
       taskQueue,
       requester: 'tester',
@@ -125,7 +121,7 @@ test('a failing third step compensates steps 2 and 1 in reverse and fails with t
 });
 
 test('a compensation that cannot undo leaves the job in compensation_failed', async () => {
-  const { worker, taskQueue } = await testWorker(env);
+  const { worker, taskQueue } = await testWorker(temporal.env);
   // Someone else commits over the same file between our commit and the failure, so the revert conflicts.
   const outsider = `git -C ${repo} update-ref refs/heads/bump $(git -C ${repo} commit-tree -p bump -m outsider $(printf '9.9.9\\n' | git -C ${repo} hash-object -w --stdin | xargs -I{} sh -c 'git -C ${repo} read-tree bump && git -C ${repo} update-index --cacheinfo 100644,{},VERSION && git -C ${repo} write-tree'))`;
   const job = branchCommitMerge(repo, [
@@ -137,7 +133,7 @@ test('a compensation that cannot undo leaves the job in compensation_failed', as
     { id: 'fail', action: 'shell.run', input: { argv: ['false'], cwd: '/tmp' } },
   ]);
   await worker.runUntil(async () => {
-    const { handle } = await submitJob(env.client, job, {
+    const { handle } = await submitJob(temporal.env.client, job, {
       registry,
       taskQueue,
       requester: 'tester',
@@ -162,7 +158,7 @@ test('a compensation that cannot undo leaves the job in compensation_failed', as
 });
 
 test('cancelling a job kills the running command and compensates what was done', async () => {
-  const { worker, taskQueue } = await testWorker(env);
+  const { worker, taskQueue } = await testWorker(temporal.env);
   const pidFile = `${repo}.pid`;
   const job = {
     agent: 'release-bot',
@@ -178,17 +174,13 @@ test('cancelling a job kills the running command and compensates what was done',
     ],
   };
   await worker.runUntil(async () => {
-    const { handle } = await submitJob(env.client, job, {
+    const { handle } = await submitJob(temporal.env.client, job, {
       registry,
       taskQueue,
       requester: 'tester',
       jobId: uniqueId('job'),
     });
-    for (let i = 0; i < 100; i++) {
-      const state = await handle.query(jobStateQuery);
-      if (state.steps[1].status === 'running') break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForState(handle, (s) => s.steps[1].status === 'running');
     await handle.cancel();
     const err = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
     expect(err).toBeInstanceOf(WorkflowFailedError);
@@ -205,25 +197,25 @@ test('cancelling a job kills the running command and compensates what was done',
 });
 
 test('jobs are listed from Temporal visibility by status and agent', async () => {
-  const { worker, taskQueue } = await testWorker(env);
+  const { worker, taskQueue } = await testWorker(temporal.env);
   const agent = uniqueId('agent');
   await worker.runUntil(async () => {
     const { handle, jobId } = await submitJob(
-      env.client,
+      temporal.env.client,
       { agent, title: 'noop', steps: [{ id: 'b', action: 'git.create_branch', input: { repo, branch: 'x' } }] },
       { registry, taskQueue, requester: 'tester', jobId: uniqueId('job') },
     );
     await handle.result();
-    let ids: string[] = [];
-    for (let i = 0; i < 50 && ids.length === 0; i++) {
-      ids = [];
-      for await (const wf of env.client.workflow.list({
-        query: `AirlockAgent = '${agent}' AND AirlockStatus = 'succeeded'`,
+    // Visibility is eventually consistent.
+    const ids = await eventually(async () => {
+      const found: string[] = [];
+      for await (const wf of temporal.env.client.workflow.list({
+        query: jobsQuery({ agent, status: 'succeeded' }),
       })) {
-        ids.push(wf.workflowId);
+        found.push(wf.workflowId);
       }
-      if (!ids.length) await new Promise((r) => setTimeout(r, 200));
-    }
+      return found.length > 0 && found;
+    }, 'the job to be listed');
     expect(ids).toEqual([jobId]);
   });
 });
@@ -231,7 +223,7 @@ test('jobs are listed from Temporal visibility by status and agent', async () =>
 test('a malformed job is refused with every problem named, and no workflow starts', async () => {
   const jobId = uniqueId('job');
   const err = await submitJob(
-    env.client,
+    temporal.env.client,
     {
       agent: 'release-bot',
       title: 'Broken',
@@ -254,5 +246,5 @@ test('a malformed job is refused with every problem named, and no workflow start
     'steps.2.input.branch',
     'steps.2.input.message',
   ]);
-  await expect(env.client.workflow.getHandle(jobId).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  await expect(temporal.env.client.workflow.getHandle(jobId).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
 });
