@@ -1,0 +1,64 @@
+/**
+ * The audit store's database: PostgreSQL (pg) in production and tests, PGlite (PostgreSQL compiled to WASM, the same
+ * SQL) embedded for `airlock dev`. Both behind one tiny interface, so the store has one implementation.
+ */
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { Pool } from 'pg';
+
+export interface Queryable {
+  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+export interface Database extends Queryable {
+  /** Runs fn in one transaction; rolled back if it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Several statements separated by `;` (migrations). */
+  exec(sql: string): Promise<void>;
+  close(): Promise<void>;
+  readonly kind: 'postgres' | 'pglite';
+}
+
+export function postgres(url: string): Database {
+  const pool = new Pool({ connectionString: url, max: 10 });
+  return {
+    kind: 'postgres',
+    query: async (text, params) => pool.query(text, params as unknown[]) as never,
+    exec: async (sql) => void (await pool.query(sql)),
+    transaction: async (fn) => {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const out = await fn({ query: async (text, params) => client.query(text, params as unknown[]) as never });
+        await client.query('COMMIT');
+        return out;
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** PGlite in a directory (persistent) or in memory (undefined). */
+export function pglite(dir?: string): Database {
+  if (dir) mkdirSync(dir, { recursive: true });
+  const db = new PGlite(dir);
+  return {
+    kind: 'pglite',
+    query: async (text, params) => db.query(text, params as unknown[]) as never,
+    exec: async (sql) => void (await db.exec(sql)),
+    transaction: (fn) =>
+      db.transaction((tx) => fn({ query: async (text, params) => tx.query(text, params as unknown[]) as never })),
+    close: () => db.close(),
+  };
+}
+
+/** `postgres://…` → PostgreSQL; anything else is a PGlite directory (`memory:` for in-memory). */
+export function openDatabase(url: string): Database {
+  if (/^postgres(ql)?:\/\//.test(url)) return postgres(url);
+  return pglite(url === 'memory:' ? undefined : url);
+}

@@ -1,0 +1,296 @@
+/**
+ * The audit trail: per job, an append-only list of events, each hashed over the previous one, so altering,
+ * removing or reordering a stored event breaks the chain at that event. When a job ends its head is signed
+ * (Ed25519), so an exported trail can be verified offline. Appends are idempotent by (job, key): an activity that
+ * retries writes its event once.
+ */
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import type { Database, Queryable } from './db';
+import { redact } from './redact';
+
+export const GENESIS = `sha256:${'0'.repeat(64)}`;
+
+export const AuditEventType = {
+  JobSubmitted: 'job.submitted',
+  PolicyDecision: 'policy.decision',
+  ApprovalRequested: 'approval.requested',
+  ApprovalEscalated: 'approval.escalated',
+  ApprovalVote: 'approval.vote',
+  ApprovalClosed: 'approval.closed',
+  ActionStarted: 'action.started',
+  ActionFinished: 'action.finished',
+  ActionFailed: 'action.failed',
+  CompensationFinished: 'compensation.finished',
+  CompensationFailed: 'compensation.failed',
+  JobFinished: 'job.finished',
+} as const;
+export type AuditEventType = (typeof AuditEventType)[keyof typeof AuditEventType];
+
+export interface AuditEventInput {
+  jobId: string;
+  /** Unique per job; a second append with the same key returns the first event. */
+  key: string;
+  type: AuditEventType;
+  actor?: string;
+  requestId?: string;
+  data: Record<string, unknown>;
+}
+
+export interface AuditEvent extends AuditEventInput {
+  seq: number;
+  at: string;
+  prevHash: string;
+  hash: string;
+}
+
+export interface ChainHead {
+  jobId: string;
+  seq: number;
+  hash: string;
+  signature?: string;
+  signedAt?: string;
+}
+
+export type Verification =
+  | { ok: true; events: number; head: string; signed: boolean }
+  | { ok: false; seq: number; key: string; type: string; reason: string };
+
+const MIGRATIONS = `
+CREATE TABLE IF NOT EXISTS audit_events (
+  job_id text NOT NULL,
+  seq integer NOT NULL,
+  key text NOT NULL,
+  type text NOT NULL,
+  at timestamptz NOT NULL,
+  actor text,
+  request_id text,
+  data jsonb NOT NULL,
+  prev_hash text NOT NULL,
+  hash text NOT NULL,
+  PRIMARY KEY (job_id, seq),
+  UNIQUE (job_id, key)
+);
+CREATE TABLE IF NOT EXISTS audit_heads (
+  job_id text PRIMARY KEY,
+  seq integer NOT NULL,
+  hash text NOT NULL,
+  signature text,
+  signed_at timestamptz
+);
+CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_events is append-only';
+END
+$$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events;
+CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
+  FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+`;
+
+/** The hash of an event: over the previous hash and the canonical JSON (RFC 8785) of everything it says. */
+export function eventHash(e: Omit<AuditEvent, 'hash'>): string {
+  const body = canonicalize({
+    jobId: e.jobId,
+    seq: e.seq,
+    key: e.key,
+    type: e.type,
+    at: e.at,
+    actor: e.actor ?? null,
+    requestId: e.requestId ?? null,
+    data: e.data,
+    prevHash: e.prevHash,
+  });
+  return `sha256:${createHash('sha256').update(body!).digest('hex')}`;
+}
+
+/** Checks a list of events (in seq order) and, when given, the head signature. Pure: used online and offline. */
+export function verifyChain(events: AuditEvent[], head?: ChainHead, publicKey?: KeyObject): Verification {
+  let prev = GENESIS;
+  for (const [i, e] of events.entries()) {
+    const fail = (reason: string): Verification => ({ ok: false, seq: e.seq, key: e.key, type: e.type, reason });
+    if (e.seq !== i + 1) return fail(`expected event ${i + 1}, found ${e.seq}`);
+    if (e.prevHash !== prev) return fail('does not follow the previous event');
+    if (eventHash(e) !== e.hash) return fail('its content does not match its hash');
+    prev = e.hash;
+  }
+  const last = events.at(-1);
+  if (head) {
+    if (!last || head.seq !== last.seq || head.hash !== last.hash) {
+      return {
+        ok: false,
+        seq: head.seq,
+        key: '(head)',
+        type: '(head)',
+        reason: 'the chain head does not match the last event',
+      };
+    }
+    if (
+      head.signature &&
+      publicKey &&
+      !verify(null, Buffer.from(head.hash), publicKey, Buffer.from(head.signature, 'base64'))
+    ) {
+      return { ok: false, seq: head.seq, key: '(head)', type: '(head)', reason: 'the head signature is not valid' };
+    }
+  }
+  return { ok: true, events: events.length, head: prev, signed: Boolean(head?.signature) };
+}
+
+interface Row {
+  job_id: string;
+  seq: number;
+  key: string;
+  type: string;
+  at: Date | string;
+  actor: string | null;
+  request_id: string | null;
+  data: Record<string, unknown>;
+  prev_hash: string;
+  hash: string;
+}
+
+const fromRow = (r: Row): AuditEvent => ({
+  jobId: r.job_id,
+  seq: r.seq,
+  key: r.key,
+  type: r.type as AuditEventType,
+  at: new Date(r.at).toISOString(),
+  ...(r.actor ? { actor: r.actor } : {}),
+  ...(r.request_id ? { requestId: r.request_id } : {}),
+  data: r.data,
+  prevHash: r.prev_hash,
+  hash: r.hash,
+});
+
+export class AuditStore {
+  private constructor(
+    readonly db: Database,
+    private readonly signingKey?: KeyObject,
+  ) {}
+
+  /** Opens the store and runs its migrations. */
+  static async open(db: Database, signingKeyPem?: string): Promise<AuditStore> {
+    await db.exec(MIGRATIONS);
+    return new AuditStore(db, signingKeyPem ? createPrivateKey(signingKeyPem) : undefined);
+  }
+
+  publicKeyPem(): string | undefined {
+    return this.signingKey
+      ? createPublicKey(this.signingKey).export({ type: 'spki', format: 'pem' }).toString()
+      : undefined;
+  }
+
+  /** Appends an event once: the same (job, key) returns the event already stored. */
+  async append(input: AuditEventInput): Promise<AuditEvent> {
+    const data = redact(input.data);
+    return this.db.transaction(async (tx) => {
+      await tx.query(`INSERT INTO audit_heads (job_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (job_id) DO NOTHING`, [
+        input.jobId,
+        GENESIS,
+      ]);
+      // Locks the job's head: appends to one job are serialised, appends to different jobs are not.
+      const head = (
+        await tx.query<{ seq: number; hash: string }>(
+          `SELECT seq, hash FROM audit_heads WHERE job_id = $1 FOR UPDATE`,
+          [input.jobId],
+        )
+      ).rows[0];
+      const existing = (
+        await tx.query<Row>(`SELECT * FROM audit_events WHERE job_id = $1 AND key = $2`, [input.jobId, input.key])
+      ).rows[0];
+      if (existing) return fromRow(existing);
+      const event: Omit<AuditEvent, 'hash'> = {
+        jobId: input.jobId,
+        seq: head.seq + 1,
+        key: input.key,
+        type: input.type,
+        at: new Date().toISOString(),
+        ...(input.actor ? { actor: input.actor } : {}),
+        ...(input.requestId ? { requestId: input.requestId } : {}),
+        data,
+        prevHash: head.hash,
+      };
+      const hash = eventHash(event);
+      await tx.query(
+        `INSERT INTO audit_events (job_id, seq, key, type, at, actor, request_id, data, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [
+          event.jobId,
+          event.seq,
+          event.key,
+          event.type,
+          event.at,
+          event.actor ?? null,
+          event.requestId ?? null,
+          JSON.stringify(data),
+          event.prevHash,
+          hash,
+        ],
+      );
+      await tx.query(
+        `UPDATE audit_heads SET seq = $2, hash = $3, signature = NULL, signed_at = NULL WHERE job_id = $1`,
+        [event.jobId, event.seq, hash],
+      );
+      return { ...event, hash };
+    });
+  }
+
+  async events(jobId: string): Promise<AuditEvent[]> {
+    return (await this.db.query<Row>(`SELECT * FROM audit_events WHERE job_id = $1 ORDER BY seq`, [jobId])).rows.map(
+      fromRow,
+    );
+  }
+
+  async head(jobId: string): Promise<ChainHead | undefined> {
+    const r = (
+      await this.db.query<{ seq: number; hash: string; signature: string | null; signed_at: Date | null }>(
+        `SELECT seq, hash, signature, signed_at FROM audit_heads WHERE job_id = $1`,
+        [jobId],
+      )
+    ).rows[0];
+    if (!r) return undefined;
+    return {
+      jobId,
+      seq: r.seq,
+      hash: r.hash,
+      ...(r.signature ? { signature: r.signature, signedAt: new Date(r.signed_at!).toISOString() } : {}),
+    };
+  }
+
+  /** Signs the current head (when a job ends). Idempotent for an unchanged head. */
+  async signHead(jobId: string): Promise<ChainHead | undefined> {
+    if (!this.signingKey) return this.head(jobId);
+    const head = await this.head(jobId);
+    if (!head || head.signature) return head;
+    const signature = sign(null, Buffer.from(head.hash), this.signingKey).toString('base64');
+    await this.db.query(`UPDATE audit_heads SET signature = $3, signed_at = now() WHERE job_id = $1 AND hash = $2`, [
+      jobId,
+      head.hash,
+      signature,
+    ]);
+    return this.head(jobId);
+  }
+
+  async verify(jobId: string): Promise<Verification> {
+    const key = this.signingKey ? createPublicKey(this.signingKey) : undefined;
+    return verifyChain(await this.events(jobId), await this.head(jobId), key);
+  }
+
+  /** JSON Lines: every event, then one line with the head, its signature and the public key to check it offline. */
+  async exportJsonl(jobId: string): Promise<string> {
+    const lines = (await this.events(jobId)).map((e) => JSON.stringify(e));
+    lines.push(JSON.stringify({ head: await this.head(jobId), publicKey: this.publicKeyPem() ?? null }));
+    return `${lines.join('\n')}\n`;
+  }
+}
+
+/** Verifies an exported trail offline (`airlock audit verify`), against a public key the verifier trusts. */
+export function verifyExport(jsonl: string, trustedPublicKeyPem?: string): Verification {
+  const lines = jsonl
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const last = lines.pop() as { head?: ChainHead; publicKey?: string | null };
+  const pem = trustedPublicKeyPem ?? last.publicKey ?? undefined;
+  return verifyChain(lines as unknown as AuditEvent[], last.head, pem ? createPublicKey(pem) : undefined);
+}

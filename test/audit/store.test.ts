@@ -1,0 +1,122 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { openDatabase, type Database } from '../../src/audit/db';
+import { AuditStore, verifyExport } from '../../src/audit/store';
+import { usePostgresDatabase } from '../helpers/postgres';
+
+const pg = usePostgresDatabase();
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const signingKey = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const trustedKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+describe.each([
+  ['PostgreSQL', () => openDatabase(pg.url)],
+  ['PGlite', () => openDatabase('memory:')],
+])('audit store on %s', (_name, open) => {
+  let db: Database;
+  let store: AuditStore;
+  beforeAll(async () => {
+    db = open();
+    store = await AuditStore.open(db, signingKey);
+  });
+  afterAll(async () => {
+    await db.close();
+  });
+
+  const job = () => `job-${Math.random().toString(36).slice(2)}`;
+
+  test('events chain per job; a repeated key is written once', async () => {
+    const id = job();
+    const a = await store.append({
+      jobId: id,
+      key: 'submitted',
+      type: 'job.submitted',
+      actor: 'ci',
+      requestId: 'req-1',
+      data: { title: 't' },
+    });
+    const again = await store.append({ jobId: id, key: 'submitted', type: 'job.submitted', data: { title: 'other' } });
+    const b = await store.append({
+      jobId: id,
+      key: 'decision:s1:1',
+      type: 'policy.decision',
+      data: { outcome: 'allow' },
+    });
+    expect(again).toEqual(a);
+    expect([a.seq, b.seq]).toEqual([1, 2]);
+    expect(b.prevHash).toBe(a.hash);
+    expect(await store.verify(id)).toMatchObject({ ok: true, events: 2, signed: false });
+  });
+
+  test('concurrent appends to one job keep one unbroken chain', async () => {
+    const id = job();
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.append({ jobId: id, key: `e${i}`, type: 'action.started', data: { i } }),
+      ),
+    );
+    const events = await store.events(id);
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(await store.verify(id)).toMatchObject({ ok: true, events: 20 });
+  });
+
+  test('secrets are redacted before they are stored', async () => {
+    const id = job();
+    const e = await store.append({
+      jobId: id,
+      key: 'k',
+      type: 'action.started',
+      data: {
+        headers: { authorization: 'Bearer abcdefghijkl', x: { $secret: 'API_TOKEN' } },
+        note: 'token xoxb-1234567890-abcdefghij here',
+        password: 'hunter2',
+      },
+    });
+    expect(JSON.stringify(e.data)).not.toMatch(/abcdefghijkl|xoxb-1234567890|hunter2/);
+    expect(e.data).toMatchObject({
+      headers: { authorization: '[redacted]', x: { $secret: 'API_TOKEN' } },
+      password: '[redacted]',
+    });
+  });
+
+  test('the table is append-only, and a tampered row is found and named by verify', async () => {
+    const id = job();
+    await store.append({ jobId: id, key: 'a', type: 'job.submitted', data: { n: 1 } });
+    await store.append({ jobId: id, key: 'b', type: 'policy.decision', data: { outcome: 'deny' } });
+    await store.append({ jobId: id, key: 'c', type: 'job.finished', data: { status: 'failed' } });
+    await expect(
+      db.query(`UPDATE audit_events SET data = '{"outcome":"allow"}' WHERE job_id = $1 AND key = 'b'`, [id]),
+    ).rejects.toThrow(/append-only/);
+    // Someone with the database owner's rights switches the guard off: the chain still tells.
+    await db.exec(`ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only`);
+    try {
+      await db.query(`UPDATE audit_events SET data = '{"outcome":"allow"}' WHERE job_id = $1 AND key = 'b'`, [id]);
+    } finally {
+      await db.exec(`ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only`);
+    }
+    expect(await store.verify(id)).toEqual({
+      ok: false,
+      seq: 2,
+      key: 'b',
+      type: 'policy.decision',
+      reason: 'its content does not match its hash',
+    });
+  });
+
+  test('a signed head verifies offline from the export; a truncated export does not', async () => {
+    const id = job();
+    await store.append({ jobId: id, key: 'a', type: 'job.submitted', data: {} });
+    await store.append({ jobId: id, key: 'b', type: 'job.finished', data: { status: 'succeeded' } });
+    const head = await store.signHead(id);
+    expect(head?.signature).toBeTruthy();
+    const jsonl = await store.exportJsonl(id);
+    expect(verifyExport(jsonl, trustedKey)).toMatchObject({ ok: true, events: 2, signed: true });
+    const lines = jsonl.trim().split('\n');
+    const truncated = [lines[0], lines[2]].join('\n');
+    expect(verifyExport(truncated, trustedKey)).toMatchObject({
+      ok: false,
+      reason: 'the chain head does not match the last event',
+    });
+    const other = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect(verifyExport(jsonl, other)).toMatchObject({ ok: false, reason: 'the head signature is not valid' });
+  });
+});
