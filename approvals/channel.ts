@@ -3,6 +3,8 @@
  * keeps that rendering current. Decisions never come back through this interface: a channel turns a human's click
  * into a Vote and delivers it with deliverVote (approvals/deliver.ts), where the one checked path begins.
  */
+import type { AuditSink } from '../activities/audit';
+import { AuditEventType } from '../src/audit/store';
 import type { ApprovalRequest } from '../workflows/types';
 
 export interface ApprovalChannel {
@@ -24,8 +26,18 @@ export const programmaticChannel: ApprovalChannel = {
   update: async () => undefined,
 };
 
-/** Activities that tell every channel a request names; unknown channel names are reported, not fatal. */
-export function createApprovalActivities(channels: ApprovalChannel[], log: (msg: string) => void = console.warn) {
+/** A request's round: the same id is asked again after a policy change, so events are keyed by id and round. */
+const round = (r: ApprovalRequest) => `${r.id}@${r.requestedAt}`;
+
+/**
+ * Activities that record a request's life in the audit trail and tell every channel the request names; unknown
+ * channel names are reported, not fatal.
+ */
+export function createApprovalActivities(
+  channels: ApprovalChannel[],
+  audit: AuditSink,
+  log: (msg: string) => void = console.warn,
+) {
   const byName = new Map(channels.map((c) => [c.name, c]));
   const each = async (request: ApprovalRequest, fn: (c: ApprovalChannel) => Promise<void>) => {
     for (const name of request.channels) {
@@ -39,9 +51,34 @@ export function createApprovalActivities(channels: ApprovalChannel[], log: (msg:
   };
   return {
     async 'approvals.announce'(request: ApprovalRequest, event: 'requested' | 'escalated'): Promise<void> {
+      const type = event === 'requested' ? AuditEventType.ApprovalRequested : AuditEventType.ApprovalEscalated;
+      const { input: _input, votes: _votes, ...summary } = request;
+      await audit.append({ jobId: request.jobId, key: `${type}:${round(request)}`, type, data: summary });
       await each(request, (c) => c.announce(request, event));
     },
     async 'approvals.update'(request: ApprovalRequest): Promise<void> {
+      for (const vote of request.votes) {
+        await audit.append({
+          jobId: request.jobId,
+          key: `${AuditEventType.ApprovalVote}:${round(request)}:${vote.approver}`,
+          type: AuditEventType.ApprovalVote,
+          actor: vote.approver,
+          data: { ...vote },
+        });
+      }
+      if (request.status !== 'pending') {
+        await audit.append({
+          jobId: request.jobId,
+          key: `${AuditEventType.ApprovalClosed}:${round(request)}`,
+          type: AuditEventType.ApprovalClosed,
+          data: {
+            requestId: request.id,
+            status: request.status,
+            closedAt: request.closedAt,
+            waitedMs: Date.parse(request.closedAt ?? '') - Date.parse(request.requestedAt),
+          },
+        });
+      }
       await each(request, (c) => c.update(request));
     },
   };

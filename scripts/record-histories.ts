@@ -13,7 +13,7 @@ import { projectRoot } from '../src/temporal/binaries';
 
 async function main() {
   const stack = await startStack({
-    config: loadConfig({ ...process.env, AIRLOCK_TASK_QUEUE: 'record-histories' }),
+    config: loadConfig({ ...process.env, AIRLOCK_TASK_QUEUE: 'record-histories', AIRLOCK_DATABASE_URL: 'memory:' }),
     persistent: false,
   });
   try {

@@ -8,6 +8,7 @@ import { builtinRegistry } from '../activities';
 import { connectClient } from './client';
 import { loadConfig, type Config } from './config';
 import { watchPolicy, startStack, toolDeps } from './dev/stack';
+import { openAudit } from './audit/open';
 import { FreezeControl, JobFrozenError } from './freeze';
 import { ApprovalRefusedError, deliverVote, findRequest, listPendingApprovals } from '../approvals/deliver';
 import { hashToken, loadDirectory } from './people';
@@ -78,6 +79,7 @@ export function buildCli(config: () => Config = loadConfig): Command {
       const cfg = config();
       installTemporalLogger(createLogger(cfg.logLevel), 'warn');
       const { policy, stopWatching } = watchPolicy(cfg);
+      const audit = await openAudit(cfg);
       const connection = await NativeConnection.connect({ address: cfg.temporal.address });
       await withClient(cfg, async (client) => {
         const worker = await createWorker({
@@ -88,12 +90,15 @@ export function buildCli(config: () => Config = loadConfig): Command {
           deps: toolDeps(cfg),
           policy,
           freeze: new FreezeControl(client, cfg.temporal.taskQueue),
+          audit,
+          callbackSecret: cfg.callbackSecret,
           identity: opts.identity,
         });
         console.log(`worker ready on task queue "${cfg.temporal.taskQueue}" at ${cfg.temporal.address}`);
         await worker.run();
         stopWatching();
         await connection.close();
+        await audit.db.close();
       });
     });
 

@@ -34,6 +34,14 @@ export const configSchema = z.object({
     .string()
     .min(1)
     .default(join(projectRoot, 'config', 'people.yaml')),
+  /** postgres://… for PostgreSQL; otherwise a PGlite directory (default: <data dir>/audit), or `memory:`. */
+  AIRLOCK_DATABASE_URL: z.string().min(1).optional(),
+  /** Ed25519 private key (PKCS#8 PEM) that signs audit chain heads; `airlock dev` generates one when unset. */
+  AIRLOCK_AUDIT_SIGNING_KEY: z
+    .string()
+    .includes('PRIVATE KEY', { message: 'must be a PKCS#8 PEM private key' })
+    .optional(),
+  AIRLOCK_CALLBACK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
   AIRLOCK_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -42,6 +50,8 @@ export interface Config {
   dataDir: string;
   http: { allowedHosts: string[] };
   shell: { allowedRoots: string[] };
+  audit: { databaseUrl: string; signingKey?: string };
+  callbackSecret?: string;
   policyFile: string;
   peopleFile: string;
   logLevel: z.infer<typeof configSchema>['AIRLOCK_LOG_LEVEL'];
@@ -68,6 +78,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(c.AIRLOCK_DATA_DIR),
     http: { allowedHosts: c.AIRLOCK_HTTP_ALLOWED_HOSTS },
     shell: { allowedRoots: c.AIRLOCK_SHELL_ALLOWED_ROOTS.map((p) => resolve(p)) },
+    audit: {
+      databaseUrl: c.AIRLOCK_DATABASE_URL ?? join(resolve(c.AIRLOCK_DATA_DIR), 'audit'),
+      signingKey: c.AIRLOCK_AUDIT_SIGNING_KEY,
+    },
+    callbackSecret: c.AIRLOCK_CALLBACK_SECRET,
     policyFile: resolve(c.AIRLOCK_POLICY_FILE),
     peopleFile: resolve(c.AIRLOCK_PEOPLE_FILE),
     logLevel: c.AIRLOCK_LOG_LEVEL,

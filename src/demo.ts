@@ -11,7 +11,11 @@ import { formatTimeline } from './jobs/timeline';
 import { createLogger, installTemporalLogger } from './logger';
 
 async function main() {
-  const config = loadConfig({ ...process.env, AIRLOCK_TASK_QUEUE: `demo-${randomUUID().slice(0, 8)}` });
+  const config = loadConfig({
+    ...process.env,
+    AIRLOCK_TASK_QUEUE: `demo-${randomUUID().slice(0, 8)}`,
+    AIRLOCK_DATABASE_URL: process.env.AIRLOCK_DATABASE_URL ?? 'memory:',
+  });
   installTemporalLogger(createLogger('error'), 'error');
   console.log('Starting the embedded stack (Temporal dev server + worker)…');
   const stack = await startStack({ config, persistent: false });

@@ -3,7 +3,9 @@
  * decision, and the approval channels.
  */
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { AuditSink } from '../activities/audit';
 import { createActivities } from '../activities/create-activities';
+import { createJobActivities } from '../activities/job';
 import { createPolicyActivities, type FreezeReader } from '../activities/policy/evaluate';
 import type { ToolRegistry } from '../activities/registry';
 import type { ToolDeps } from '../activities/tool';
@@ -18,6 +20,9 @@ export interface WorkerOptions {
   deps: ToolDeps;
   policy: PolicyStore;
   freeze: FreezeReader;
+  audit: AuditSink;
+  /** HMAC key for completion callbacks (AIRLOCK_CALLBACK_SECRET). */
+  callbackSecret?: string;
   /** Approval channels besides the programmatic one (CLI/API), which is always there. */
   channels?: ApprovalChannel[];
   /** A prebuilt bundle (tests build one per file); otherwise workflows/ is bundled at start. */
@@ -34,9 +39,15 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
     taskQueue: opts.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
     activities: {
-      ...createActivities(opts.registry, opts.deps),
-      ...createPolicyActivities({ policy: opts.policy, registry: opts.registry, freeze: opts.freeze }),
-      ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])]),
+      ...createActivities(opts.registry, opts.deps, opts.audit),
+      ...createPolicyActivities({
+        policy: opts.policy,
+        registry: opts.registry,
+        freeze: opts.freeze,
+        audit: opts.audit,
+      }),
+      ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], opts.audit),
+      ...createJobActivities({ audit: opts.audit, fetch: opts.deps.http.fetch, callbackSecret: opts.callbackSecret }),
     },
     ...(opts.identity ? { identity: opts.identity } : {}),
     // Let running actions finish (or notice cancellation) before the worker goes away.

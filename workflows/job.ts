@@ -22,6 +22,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activity } from '../activities/create-activities';
 import type { PolicyActivities } from '../activities/policy/evaluate';
+import type { JobActivities } from '../activities/job';
 import type { ApprovalActivities } from '../approvals/channel';
 import { decideUpdate, freezeSignal, jobStateQuery, RefusalCode, unfreezeSignal } from './messages';
 import { RefResolutionError, resolveRefs } from './refs';
@@ -33,6 +34,7 @@ import {
   StepStatus,
   type ApprovalRequest,
   type JobInput,
+  type JobOutcome,
   type JobResult,
   type JobState,
   type PlannedStep,
@@ -51,8 +53,20 @@ const POLICY_OPTIONS = { startToCloseTimeout: '10s', retry: { maximumAttempts: 3
 /** Channel notifications retry for a while; a channel that stays down must not block the job's decisions. */
 const NOTIFY_OPTIONS = { startToCloseTimeout: '30s', retry: { ...RETRY_BACKOFF, maximumAttempts: 5 } } as const;
 
+/** Callbacks to other systems keep trying for about a day. */
+const CALLBACK_OPTIONS = {
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1h', maximumAttempts: 30 },
+} as const;
+
 const policy = proxyLocalActivities<PolicyActivities>(POLICY_OPTIONS);
 const channels = proxyActivities<ApprovalActivities>(NOTIFY_OPTIONS);
+// Audit writes are quick database inserts: local activities, retried until they succeed.
+const jobAudit = proxyLocalActivities<JobActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
+const callbacks = proxyActivities<JobActivities>(CALLBACK_OPTIONS);
 
 function activityOptions(o: StepActivityOptions): ActivityOptions {
   return {
@@ -185,6 +199,28 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     ]);
   };
   setStatus(JobStatus.Running);
+  const { compensationOptions: _, ...auditedJob } = input;
+  await jobAudit['job.started'](jobId, auditedJob);
+
+  /** Closes the audit trail (signing its head) and calls the caller back. Runs even when the job was cancelled. */
+  const finish = async (status: JobStatus) => {
+    state.endedAt = now();
+    setStatus(status);
+    const outcome: JobOutcome = {
+      jobId,
+      agent: input.agent,
+      status,
+      ...(state.error ? { error: state.error } : {}),
+      compensated: state.compensated,
+      spent: state.spent,
+      startedAt: state.startedAt,
+      endedAt: state.endedAt,
+    };
+    await CancellationScope.nonCancellable(async () => {
+      await jobAudit['job.finished'](outcome, input.requestId);
+      if (input.callbackUrl) await callbacks['job.callback'](input.callbackUrl, outcome);
+    });
+  };
 
   const outputs: Record<string, unknown> = {};
   // Pushed *before* each step runs: an action that timed out may still have acted.
@@ -250,14 +286,26 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     await channels['approvals.announce'](request, 'requested');
 
     const closed = () => request.status !== ApprovalStatus.Pending || state.frozen?.mode === 'abort';
-    let decided = await condition(closed, Math.min(req.timeoutMs, remainingMs()));
+    let told = 0;
+    /** Waits until closed or timed out; tells the channels (and the audit) about each vote as it arrives. */
+    const waitForDecision = async (timeoutMs: number) => {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const woke = await condition(() => closed() || request.votes.length > told, Math.max(until - Date.now(), 1));
+        if (!woke) return false;
+        if (closed()) return true;
+        told = request.votes.length;
+        await channels['approvals.update'](request);
+      }
+    };
+    let decided = await waitForDecision(Math.min(req.timeoutMs, remainingMs()));
     if (!decided && req.escalation && remainingMs() > 0) {
       request.escalated = true;
       request.groups = req.escalation.groups;
       request.quorum = req.escalation.quorum;
       request.deadline = new Date(Date.now() + req.escalation.timeoutMs).toISOString();
       await channels['approvals.announce'](request, 'escalated');
-      decided = await condition(closed, Math.min(req.escalation.timeoutMs, remainingMs()));
+      decided = await waitForDecision(Math.min(req.escalation.timeoutMs, remainingMs()));
     }
     if (!decided) {
       request.status = ApprovalStatus.TimedOut;
@@ -321,6 +369,8 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         decision = await policy['policy.evaluate']({
           jobId,
           stepId: step.id,
+          decisionNo: (stepState.decisions?.length ?? 0) + 1,
+          requestId: input.requestId,
           action: step.action,
           agent: input.agent,
           caller: input.requester,
@@ -367,6 +417,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         stepId: step.id,
         idempotencyKey: `${jobId}/${step.id}`,
         input: resolved,
+        ...(input.requestId ? { requestId: input.requestId } : {}),
         ...(approvedDigest ? { approvedDigest } : {}),
         ...(decision.limits ? { limits: decision.limits } : {}),
       };
@@ -404,15 +455,13 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         stepState.endedAt = now();
       }
     }
-    state.endedAt = now();
-    setStatus(JobStatus.Succeeded);
+    await finish(JobStatus.Succeeded);
     return { status: JobStatus.Succeeded, outputs };
   } catch (err) {
     state.error = describe(err);
     const failures = await compensate(undo, input.compensationOptions, state);
-    state.endedAt = now();
     if (failures.length) {
-      setStatus(JobStatus.CompensationFailed);
+      await finish(JobStatus.CompensationFailed);
       throw ApplicationFailure.create({
         type: FailureType.CompensationFailed,
         nonRetryable: true,
@@ -428,7 +477,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         cause: failures[0].error instanceof Error ? failures[0].error : undefined,
       });
     }
-    setStatus(endStatus(err));
+    await finish(endStatus(err));
     throw err;
   }
 }

@@ -98,6 +98,22 @@ export interface JobInput {
   budget: JobBudget;
   steps: PlannedStep[];
   compensationOptions: StepActivityOptions;
+  /** Id of the API request that submitted the job: it is in every audit event, as in the logs. */
+  requestId?: string;
+  /** Where the outcome is POSTed when the job ends (HMAC-signed). */
+  callbackUrl?: string;
+}
+
+/** What the audit hears when a job ends, and what a completion callback carries. */
+export interface JobOutcome {
+  jobId: string;
+  agent: string;
+  status: JobStatus;
+  error?: StepError;
+  compensated: string[];
+  spent: { actions: number; cost: number };
+  startedAt: string;
+  endedAt: string;
 }
 
 /** What an activity receives: the resolved input plus the step's identity. */
@@ -111,6 +127,8 @@ export interface ToolCall {
   approvedDigest?: string;
   /** Limits the tool enforces again at run time (paths are re-resolved when the action runs). */
   limits?: ActionLimits;
+  /** The API request that submitted the job, for the audit trail. */
+  requestId?: string;
 }
 
 /** What a compensation receives: the same call, plus the step's output when the step finished. */
@@ -285,6 +303,9 @@ export interface FreezeEntry {
 export interface PolicyRequest {
   jobId: string;
   stepId: string;
+  /** 1 for the step's first decision, 2 when asked again: names the audit event. */
+  decisionNo: number;
+  requestId?: string;
   action: string;
   agent: string;
   caller: string;

@@ -8,6 +8,8 @@ import { actionFacts } from '../../src/policy/facts';
 import type { FreezeEntry, PolicyDecision, PolicyRequest } from '../../workflows/types';
 import { inputDigest } from '../digest';
 import type { ToolRegistry } from '../registry';
+import type { AuditSink } from '../audit';
+import { AuditEventType } from '../../src/audit/store';
 
 /** Where the current freezes are read from (src/freeze.ts keeps them in Temporal). */
 export interface FreezeReader {
@@ -18,9 +20,10 @@ export interface PolicyDeps {
   policy: PolicyStore;
   registry: ToolRegistry;
   freeze: FreezeReader;
+  audit: AuditSink;
 }
 
-export function createPolicyActivities({ policy, registry, freeze }: PolicyDeps) {
+export function createPolicyActivities({ policy, registry, freeze, audit }: PolicyDeps) {
   return {
     async 'policy.evaluate'(req: PolicyRequest): Promise<PolicyDecision> {
       const tool = registry.get(req.action);
@@ -29,13 +32,22 @@ export function createPolicyActivities({ policy, registry, freeze }: PolicyDeps)
       const current = policy.current();
       const verdict = evaluatePolicy(current, actionFacts({ ...req, risk: tool?.risk ?? 'critical', cost }));
       const frozen = await freeze.lookup(req.agent);
-      return {
+      const decision: PolicyDecision = {
         ...verdict,
         policyHash: current.hash,
         inputDigest: inputDigest(req.input),
         cost,
         ...(frozen ? { frozen } : {}),
       };
+      await audit.append({
+        jobId: req.jobId,
+        key: `decision:${req.stepId}:${req.decisionNo}`,
+        type: AuditEventType.PolicyDecision,
+        actor: req.caller,
+        requestId: req.requestId,
+        data: { stepId: req.stepId, action: req.action, ...decision, input: req.input },
+      });
+      return decision;
     },
   };
 }

@@ -21,6 +21,8 @@ export interface Database extends Queryable {
 
 export function postgres(url: string): Database {
   const pool = new Pool({ connectionString: url, max: 10 });
+  // An idle connection dropped by the server (restart, failover) is replaced on next use; it must not crash us.
+  pool.on('error', (err) => console.error(`audit database: idle connection lost: ${err.message}`));
   return {
     kind: 'postgres',
     query: async (text, params) => pool.query(text, params as unknown[]) as never,

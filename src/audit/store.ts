@@ -6,7 +6,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import type { Database, Queryable } from './db';
+import type { Database } from './db';
 import { redact } from './redact';
 
 export const GENESIS = `sha256:${'0'.repeat(64)}`;

@@ -11,6 +11,8 @@ import { builtinRegistry, type ToolRegistry } from '../../activities';
 import type { ToolDeps } from '../../activities/tool';
 import { envSecrets, type Config } from '../config';
 import { startDevServer } from '../temporal/server';
+import { openAudit } from '../audit/open';
+import type { AuditStore } from '../audit/store';
 import { FreezeControl } from '../freeze';
 import { PolicyStore } from '../policy/store';
 import { createWorker } from '../worker';
@@ -19,6 +21,7 @@ export interface Stack {
   client: Client;
   policy: PolicyStore;
   freeze: FreezeControl;
+  audit: AuditStore;
   address: string;
   uiUrl?: string;
   taskQueue: string;
@@ -74,6 +77,7 @@ export async function startStack({ config, persistent, ui }: StackOptions): Prom
   const registry = builtinRegistry();
   const { policy, stopWatching } = watchPolicy(config);
   const freeze = new FreezeControl(server.client, config.temporal.taskQueue);
+  const audit = await openAudit(config);
   const worker = await createWorker({
     connection: server.nativeConnection,
     namespace: config.temporal.namespace,
@@ -82,6 +86,8 @@ export async function startStack({ config, persistent, ui }: StackOptions): Prom
     deps: toolDeps(config),
     policy,
     freeze,
+    audit,
+    callbackSecret: config.callbackSecret,
   });
   const running = worker.run();
   const address = server.connection.options.address;
@@ -93,6 +99,7 @@ export async function startStack({ config, persistent, ui }: StackOptions): Prom
     registry,
     policy,
     freeze,
+    audit,
     worker,
     running,
     stop: async () => {
@@ -100,6 +107,7 @@ export async function startStack({ config, persistent, ui }: StackOptions): Prom
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running.catch(() => undefined);
       await server.teardown();
+      await audit.db.close();
     },
   };
 }

@@ -64,7 +64,7 @@ export interface HttpFacts {
 }
 
 /** What the policy activity was asked, plus what it derived: risk, cost and the normalised facts. */
-export interface ActionFacts extends Omit<PolicyRequest, 'jobId' | 'stepId'> {
+export interface ActionFacts extends Omit<PolicyRequest, 'jobId' | 'stepId' | 'decisionNo' | 'requestId'> {
   risk: RiskClass;
   cost: number;
   shell: ShellFacts | null;

@@ -123,11 +123,46 @@ test('quorum of two: a second vote by the same SRE and a developer are refused; 
     });
     // Refused votes changed nothing and left no trace.
     expect(state.approvals[0].votes).toHaveLength(2);
+
+    // The audit trail says what happened, who allowed it (policy version + rule) and who approved, in order.
+    const trail = await temporal.audit().events(jobId);
+    expect(trail.map((e) => `${e.type}${e.actor ? ` by ${e.actor}` : ''}`)).toEqual([
+      'job.submitted by erin',
+      'policy.decision by erin',
+      'action.started',
+      'action.finished',
+      'policy.decision by erin',
+      'action.started',
+      'action.finished',
+      'policy.decision by erin',
+      'approval.requested',
+      'approval.vote by alice',
+      'approval.vote by bob',
+      'approval.closed',
+      'policy.decision by erin',
+      'action.started',
+      'action.finished',
+      'job.finished',
+    ]);
+    expect(trail[7].data).toMatchObject({
+      ruleId: 'merge-needs-two-sres',
+      policyHash: request.policyHash,
+      outcome: 'require_approval',
+    });
+    expect(trail[10].data).toMatchObject({
+      approver: 'bob',
+      channel: 'api',
+      comment: 'ship it',
+      digest: request.inputDigest,
+    });
+    expect(await temporal.audit().verify(jobId)).toMatchObject({ ok: true, events: 16 });
   });
   expect(gitOut(repo, 'show', 'main:VERSION')).toBe('1.2.3');
-  expect(rec.events.map((e) => [e.event, e.status])).toEqual([
-    ['requested', 'pending'],
-    ['update', 'approved'],
+  // Channels hear of each vote as it arrives, then of the outcome.
+  expect(rec.events.map((e) => [e.event, e.status, e.votes])).toEqual([
+    ['requested', 'pending', 0],
+    ['update', 'pending', 1],
+    ['update', 'approved', 2],
   ]);
 });
 

@@ -10,6 +10,9 @@ import type { ToolRegistry } from '../../activities/registry';
 import type { ToolDeps } from '../../activities/tool';
 import { startDevServer } from '../../src/temporal/server';
 import { createWorker, workflowsPath } from '../../src/worker';
+import { openDatabase } from '../../src/audit/db';
+import { usePostgresDatabase } from './postgres';
+import { AuditStore } from '../../src/audit/store';
 import { FreezeControl } from '../../src/freeze';
 import { PolicyStore } from '../../src/policy/store';
 import type { ApprovalChannel } from '../../approvals/channel';
@@ -39,9 +42,14 @@ export function testDeps(overrides: Partial<ToolDeps> = {}): ToolDeps {
   };
 }
 
-/** One real Temporal server (dev server by default) for the whole test file (STYLE.md): `.env` after beforeAll. */
+/**
+ * One real Temporal server (dev server by default) for the whole test file (STYLE.md): `.env` after beforeAll.
+ * Workers of the file write their audit trail to one PostgreSQL database (`useTestAudit`).
+ */
 export function useTemporalServer(start: () => Promise<TestWorkflowEnvironment> = () => startDevServer()) {
-  const server = {} as { env: TestWorkflowEnvironment };
+  fileAudit ??= useTestAudit();
+  const server = {} as { env: TestWorkflowEnvironment; audit: () => AuditStore };
+  server.audit = () => fileAudit!.store;
   beforeAll(async () => {
     server.env = await start();
   });
@@ -50,6 +58,22 @@ export function useTemporalServer(start: () => Promise<TestWorkflowEnvironment> 
   });
   return server;
 }
+
+/** One audit store per test file on a throw-away PostgreSQL database. Call at the top of a test file. */
+export function useTestAudit() {
+  const holder = {} as { store: AuditStore };
+  // afterAll hooks run in the order declared: close the pool before the database is dropped.
+  afterAll(async () => {
+    await holder.store?.db.close();
+  });
+  const pg = usePostgresDatabase();
+  beforeAll(async () => {
+    holder.store = await AuditStore.open(openDatabase(pg.url));
+  });
+  return holder;
+}
+
+let fileAudit: { store: AuditStore } | undefined;
 
 export const fixture = (name: string) => join(__dirname, '..', 'fixtures', name);
 
@@ -78,6 +102,7 @@ export async function testWorker(
     deps: testDeps(opts.deps),
     policy,
     freeze,
+    audit: fileAudit!.store,
     channels: opts.channels,
     workflowBundle: await workflowBundle(),
   });

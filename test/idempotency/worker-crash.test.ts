@@ -2,7 +2,8 @@
  * Idempotency, tested rather than claimed: a worker process is SIGKILLed in the middle of an action, a new worker
  * finishes the job, and the side effect happened exactly once.
  */
-import { chmodSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -14,9 +15,14 @@ import { jobStateQuery } from '../../workflows/messages';
 import { gitOut, makeRepo } from '../helpers/git';
 import { uniqueId, useTemporalServer } from '../helpers/temporal';
 import { eventually } from '../helpers/wait';
+import { usePostgresDatabase } from '../helpers/postgres';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process';
 
 const temporal = useTemporalServer();
+// Two worker processes share the audit trail, one of them killed mid-action: a real PostgreSQL database.
+const pg = usePostgresDatabase();
+const dataDir = mkdtempSync(join(tmpdir(), 'airlock-crash-'));
+const auditEnv = () => ({ AIRLOCK_DATABASE_URL: pg.url, AIRLOCK_DATA_DIR: dataDir });
 const workers: WorkerProcess[] = [];
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.kill()));
@@ -77,7 +83,7 @@ test('http.request: worker killed while the server is answering; the retry carri
     const spawnOpts = {
       address: temporal.env.connection.options.address,
       taskQueue,
-      env: { AIRLOCK_HTTP_ALLOWED_HOSTS: '127.0.0.1' },
+      env: { AIRLOCK_HTTP_ALLOWED_HOSTS: '127.0.0.1', ...auditEnv() },
     };
     workers.push(await spawnWorker({ ...spawnOpts, identity: 'worker-1' }));
     const { handle, jobId } = await submitJob(
@@ -132,7 +138,7 @@ sleep 30
   writeFileSync(armed, '');
   const taskQueue = uniqueId('crash');
   try {
-    const spawnOpts = { address: temporal.env.connection.options.address, taskQueue };
+    const spawnOpts = { address: temporal.env.connection.options.address, taskQueue, env: auditEnv() };
     workers.push(await spawnWorker({ ...spawnOpts, identity: 'worker-1' }));
     const { handle, jobId } = await submitJob(
       temporal.env.client,

@@ -1,0 +1,87 @@
+/**
+ * A job's first and last activities: the audit events that open and close its trail (the last one signs the chain
+ * head), and the optional completion callback, POSTed with an HMAC-SHA256 signature and retried with backoff.
+ */
+import { createHmac } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { AuditEventType } from '../src/audit/store';
+import type { JobInput, JobOutcome } from '../workflows/types';
+import type { AuditSink } from './audit';
+
+export interface JobActivityDeps {
+  audit: AuditSink;
+  fetch: typeof fetch;
+  /** Key of the callback signature; callbacks are refused without one. */
+  callbackSecret?: string;
+}
+
+/** `X-Airlock-Signature: sha256=<hex>` over `<timestamp>.<body>`, as receivers verify it. */
+export function signCallback(secret: string, timestamp: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+export function createJobActivities({ audit, fetch, callbackSecret }: JobActivityDeps) {
+  return {
+    async 'job.started'(jobId: string, job: Omit<JobInput, 'compensationOptions'>): Promise<void> {
+      await audit.append({
+        jobId,
+        key: 'submitted',
+        type: AuditEventType.JobSubmitted,
+        actor: job.requester,
+        requestId: job.requestId,
+        data: {
+          agent: job.agent,
+          title: job.title,
+          context: job.context,
+          budget: job.budget,
+          steps: job.steps.map((s) => ({ id: s.id, action: s.action, risk: s.risk, input: s.input })),
+          callbackUrl: job.callbackUrl ?? null,
+        },
+      });
+    },
+
+    async 'job.finished'(outcome: JobOutcome, requestId?: string): Promise<void> {
+      await audit.append({
+        jobId: outcome.jobId,
+        key: 'finished',
+        type: AuditEventType.JobFinished,
+        requestId,
+        data: { ...outcome },
+      });
+      await audit.signHead(outcome.jobId);
+    },
+
+    async 'job.callback'(url: string, outcome: JobOutcome): Promise<void> {
+      if (!callbackSecret) {
+        throw ApplicationFailure.create({
+          type: 'CallbackNotConfigured',
+          nonRetryable: true,
+          message: 'AIRLOCK_CALLBACK_SECRET is not set on the worker',
+        });
+      }
+      const body = JSON.stringify(outcome);
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-airlock-timestamp': timestamp,
+          'x-airlock-signature': signCallback(callbackSecret, timestamp, body),
+          'idempotency-key': `${outcome.jobId}/callback`,
+        },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!res.ok) {
+        // Retried with backoff by the workflow's policy; a receiver that is down for a while still gets it.
+        throw ApplicationFailure.create({
+          type: 'CallbackFailed',
+          message: `callback to ${new URL(url).host} answered ${res.status}`,
+        });
+      }
+    },
+  };
+}
+
+export type JobActivities = ReturnType<typeof createJobActivities>;
