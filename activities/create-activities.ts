@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
 import { compensationActivityName, FailureType, type CompensationCall, type ToolCall } from '../workflows/types';
 import { AuditEventType } from '../src/audit/store';
+import { compensations } from '../src/metrics';
 import type { AuditSink } from './audit';
 import { inputDigest } from './digest';
 import type { ToolRegistry } from './registry';
@@ -90,6 +91,7 @@ async function audited<T>(
       type: kind.failed,
       data: { ...data, attempt, error },
     });
+    if (kind.failed === AuditEventType.CompensationFailed) compensations.inc({ result: 'failed_attempt' });
     throw err;
   }
   await audit.append({
@@ -98,6 +100,7 @@ async function audited<T>(
     type: kind.done,
     data: { ...data, attempt, outputDigest: inputDigest(result ?? null) },
   });
+  if (kind.done === AuditEventType.CompensationFinished) compensations.inc({ result: 'ok' });
   return result;
 }
 

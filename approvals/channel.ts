@@ -5,6 +5,7 @@
  */
 import type { AuditSink } from '../activities/audit';
 import { AuditEventType } from '../src/audit/store';
+import { approvalWait } from '../src/metrics';
 import type { ApprovalRequest } from '../workflows/types';
 
 export interface ApprovalChannel {
@@ -67,6 +68,10 @@ export function createApprovalActivities(
         });
       }
       if (request.status !== 'pending') {
+        approvalWait.observe(
+          { status: request.status },
+          (Date.parse(request.closedAt ?? '') - Date.parse(request.requestedAt)) / 1000,
+        );
         await audit.append({
           jobId: request.jobId,
           key: `${AuditEventType.ApprovalClosed}:${round(request)}`,

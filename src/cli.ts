@@ -8,6 +8,7 @@ import { builtinRegistry } from '../activities';
 import { connectClient } from './client';
 import { loadConfig, type Config } from './config';
 import { watchPolicy, startStack, toolDeps } from './dev/stack';
+import { serveApi } from './api/run';
 import { openAudit } from './audit/open';
 import { FreezeControl, JobFrozenError } from './freeze';
 import { ApprovalRefusedError, deliverVote, findRequest, listPendingApprovals } from '../approvals/deliver';
@@ -60,7 +61,17 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .action(async () => {
       const cfg = config();
       installTemporalLogger(createLogger(cfg.logLevel), 'warn');
+      const logger = createLogger(cfg.logLevel);
       const stack = await startStack({ config: cfg, persistent: true, ui: true });
+      const api = await serveApi({
+        config: cfg,
+        client: stack.client,
+        audit: stack.audit,
+        freeze: stack.freeze,
+        policy: stack.policy,
+        logger,
+      });
+      console.log(`Airlock API      ${api.url} (OpenAPI at ${api.url}/openapi.json; dev tokens in README)`);
       console.log(`Temporal server  ${stack.address} (namespace ${cfg.temporal.namespace}, data in ${cfg.dataDir})`);
       console.log(`Temporal UI      ${stack.uiUrl}`);
       console.log(`Worker           task queue "${stack.taskQueue}", tools: ${stack.registry.names().join(', ')}`);
@@ -68,39 +79,57 @@ export function buildCli(config: () => Config = loadConfig): Command {
         'Submit a job     npx airlock jobs submit examples/ship-version-bump.json --set repo=... --set workdir=... --wait',
       );
       console.log('Ctrl-C stops the stack; jobs survive a restart.');
-      await waitForShutdown(stack.stop);
+      await waitForShutdown(async () => {
+        await api.close();
+        await stack.stop();
+      });
     });
+
+  /** A worker for the configured cluster, with the API in the same process when asked. */
+  const runWorker = async (opts: { identity?: string; api: boolean }) => {
+    const cfg = config();
+    const logger = createLogger(cfg.logLevel);
+    installTemporalLogger(logger, 'warn');
+    const { policy, stopWatching } = watchPolicy(cfg);
+    const audit = await openAudit(cfg);
+    const connection = await NativeConnection.connect({ address: cfg.temporal.address });
+    await withClient(cfg, async (client) => {
+      const freeze = new FreezeControl(client, cfg.temporal.taskQueue);
+      const worker = await createWorker({
+        connection,
+        namespace: cfg.temporal.namespace,
+        taskQueue: cfg.temporal.taskQueue,
+        registry: builtinRegistry(),
+        deps: toolDeps(cfg),
+        policy,
+        freeze,
+        audit,
+        callbackSecret: cfg.callbackSecret,
+        identity: opts.identity,
+      });
+      const api = opts.api ? await serveApi({ config: cfg, client, audit, freeze, policy, logger }) : undefined;
+      if (api) console.log(`api listening on ${api.url}`);
+      console.log(`worker ready on task queue "${cfg.temporal.taskQueue}" at ${cfg.temporal.address}`);
+      process.once('SIGTERM', () => worker.shutdown());
+      await worker.run();
+      await api?.close();
+    });
+    stopWatching();
+    await connection.close();
+    await audit.db.close();
+  };
 
   program
     .command('worker')
     .description('Run a worker against the configured Temporal cluster')
     .option('--identity <name>', 'worker identity shown in Temporal')
-    .action(async (opts: { identity?: string }) => {
-      const cfg = config();
-      installTemporalLogger(createLogger(cfg.logLevel), 'warn');
-      const { policy, stopWatching } = watchPolicy(cfg);
-      const audit = await openAudit(cfg);
-      const connection = await NativeConnection.connect({ address: cfg.temporal.address });
-      await withClient(cfg, async (client) => {
-        const worker = await createWorker({
-          connection,
-          namespace: cfg.temporal.namespace,
-          taskQueue: cfg.temporal.taskQueue,
-          registry: builtinRegistry(),
-          deps: toolDeps(cfg),
-          policy,
-          freeze: new FreezeControl(client, cfg.temporal.taskQueue),
-          audit,
-          callbackSecret: cfg.callbackSecret,
-          identity: opts.identity,
-        });
-        console.log(`worker ready on task queue "${cfg.temporal.taskQueue}" at ${cfg.temporal.address}`);
-        await worker.run();
-        stopWatching();
-        await connection.close();
-        await audit.db.close();
-      });
-    });
+    .action((opts: { identity?: string }) => runWorker({ ...opts, api: false }));
+
+  program
+    .command('serve')
+    .description('Run the HTTP API and a worker against the configured Temporal cluster')
+    .option('--identity <name>', 'worker identity shown in Temporal')
+    .action((opts: { identity?: string }) => runWorker({ ...opts, api: true }));
 
   program
     .command('tools')

@@ -5,15 +5,17 @@ import { join, resolve } from 'node:path';
 import { projectRoot } from './temporal/binaries';
 import { z } from 'zod';
 
-const list = z
-  .string()
-  .default('')
-  .transform((s) =>
-    s
-      .split(',')
-      .map((x) => x.trim())
-      .filter(Boolean),
-  );
+const listOf = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    );
+const list = listOf('');
 
 export const configSchema = z.object({
   AIRLOCK_TEMPORAL_ADDRESS: z
@@ -42,6 +44,11 @@ export const configSchema = z.object({
     .includes('PRIVATE KEY', { message: 'must be a PKCS#8 PEM private key' })
     .optional(),
   AIRLOCK_CALLBACK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
+  AIRLOCK_API_HOST: z.string().min(1).default('127.0.0.1'),
+  AIRLOCK_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** People in these groups may cancel any job and freeze. */
+  AIRLOCK_OPERATOR_GROUPS: listOf('sre,sre-leads'),
+  AIRLOCK_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(1200),
   AIRLOCK_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -51,6 +58,7 @@ export interface Config {
   http: { allowedHosts: string[] };
   shell: { allowedRoots: string[] };
   audit: { databaseUrl: string; signingKey?: string };
+  api: { host: string; port: number; operatorGroups: string[]; rateLimitPerMinute: number };
   callbackSecret?: string;
   policyFile: string;
   peopleFile: string;
@@ -83,6 +91,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       signingKey: c.AIRLOCK_AUDIT_SIGNING_KEY,
     },
     callbackSecret: c.AIRLOCK_CALLBACK_SECRET,
+    api: {
+      host: c.AIRLOCK_API_HOST,
+      port: c.AIRLOCK_API_PORT,
+      operatorGroups: c.AIRLOCK_OPERATOR_GROUPS,
+      rateLimitPerMinute: c.AIRLOCK_RATE_LIMIT_PER_MINUTE,
+    },
     policyFile: resolve(c.AIRLOCK_POLICY_FILE),
     peopleFile: resolve(c.AIRLOCK_PEOPLE_FILE),
     logLevel: c.AIRLOCK_LOG_LEVEL,

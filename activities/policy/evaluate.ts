@@ -10,6 +10,7 @@ import { inputDigest } from '../digest';
 import type { ToolRegistry } from '../registry';
 import type { AuditSink } from '../audit';
 import { AuditEventType } from '../../src/audit/store';
+import { policyDecisions } from '../../src/metrics';
 
 /** Where the current freezes are read from (src/freeze.ts keeps them in Temporal). */
 export interface FreezeReader {
@@ -47,6 +48,7 @@ export function createPolicyActivities({ policy, registry, freeze, audit }: Poli
         requestId: req.requestId,
         data: { stepId: req.stepId, action: req.action, ...decision, input: req.input },
       });
+      policyDecisions.inc({ outcome: decision.outcome, rule: decision.ruleId });
       return decision;
     },
   };

@@ -18,6 +18,8 @@ export const AuditEventType = {
   ApprovalEscalated: 'approval.escalated',
   ApprovalVote: 'approval.vote',
   ApprovalClosed: 'approval.closed',
+  /** A vote the workflow refused (who tried, and why): written by the channel that delivered it. */
+  ApprovalRefused: 'approval.refused',
   ActionStarted: 'action.started',
   ActionFinished: 'action.finished',
   ActionFailed: 'action.failed',

@@ -160,5 +160,6 @@ export function planJob(raw: unknown, registry: ToolRegistry, requester: string)
     budget: job.budget,
     steps,
     compensationOptions: { ...COMPENSATION_OPTIONS },
+    ...(job.callbackUrl ? { callbackUrl: job.callbackUrl } : {}),
   };
 }

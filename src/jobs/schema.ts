@@ -29,6 +29,8 @@ export const jobSchema = z.strictObject({
   context: z.record(z.string(), z.unknown()).default({}),
   budget: budgetSchema.default({}),
   steps: z.array(stepSchema).min(1, 'a job needs at least one step').max(200),
+  /** POSTed the outcome when the job ends, signed with HMAC-SHA256 (X-Airlock-Signature). */
+  callbackUrl: z.url({ protocol: /^https?$/ }).optional(),
 });
 export type Job = z.infer<typeof jobSchema>;
 

@@ -43,7 +43,7 @@ export async function refuseIfFrozen(freeze: FreezeReader | undefined, agent: st
 export async function startPlannedJob(
   client: Client,
   plan: JobInput,
-  opts: Pick<SubmitOptions, 'taskQueue' | 'jobId' | 'freeze'>,
+  opts: Pick<SubmitOptions, 'taskQueue' | 'jobId' | 'freeze'> & { memo?: Record<string, unknown> },
 ): Promise<Submitted> {
   await refuseIfFrozen(opts.freeze, plan.agent);
   const jobId = jobIdSchema.parse(opts.jobId ?? `job-${randomUUID()}`);
@@ -51,6 +51,7 @@ export async function startPlannedJob(
     workflowId: jobId,
     taskQueue: opts.taskQueue,
     args: [plan],
+    ...(opts.memo ? { memo: opts.memo } : {}),
     // Set at start too, so the job is listable before its first workflow task runs.
     typedSearchAttributes: new TypedSearchAttributes([
       { key: airlockStatusKey, value: JobStatus.Running },

@@ -1,4 +1,4 @@
-/** A worker in its own OS process (`airlock worker`), so a test can SIGKILL it mid-action. */
+/** `airlock worker` or `airlock serve` in its own OS process: a test can SIGKILL it, or call its API over HTTP. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
@@ -6,6 +6,8 @@ const CLI = join(__dirname, '..', '..', 'bin', 'airlock.js');
 
 export interface WorkerProcess {
   child: ChildProcess;
+  /** The API's base URL (`serve` only). */
+  url?: string;
   /** SIGKILL the worker and every process it started (its own process group). */
   kill: () => Promise<void>;
   stop: () => Promise<void>;
@@ -16,8 +18,9 @@ export async function spawnWorker(opts: {
   taskQueue: string;
   identity: string;
   env?: Record<string, string>;
+  command?: 'worker' | 'serve';
 }) {
-  const child = spawn(process.execPath, [CLI, 'worker', '--identity', opts.identity], {
+  const child = spawn(process.execPath, [CLI, opts.command ?? 'worker', '--identity', opts.identity], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -54,5 +57,6 @@ export async function spawnWorker(opts: {
     }
     await exited;
   };
-  return { child, kill: () => signalGroup('SIGKILL'), stop: () => signalGroup('SIGTERM') } satisfies WorkerProcess;
+  const url = /api listening on (\S+)/.exec(output)?.[1];
+  return { child, url, kill: () => signalGroup('SIGKILL'), stop: () => signalGroup('SIGTERM') } satisfies WorkerProcess;
 }

@@ -1,0 +1,35 @@
+/** Serving the API: shared by `airlock dev` (embedded stack) and `airlock serve` (an existing cluster). */
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { builtinRegistry } from '../../activities';
+import type { AuditStore } from '../audit/store';
+import type { Config } from '../config';
+import type { FreezeControl } from '../freeze';
+import { loadDirectory } from '../people';
+import type { PolicyStore } from '../policy/store';
+import { buildApi } from './server';
+
+export async function serveApi(deps: {
+  config: Config;
+  client: Client;
+  audit: AuditStore;
+  freeze: FreezeControl;
+  policy: PolicyStore;
+  logger: Logger;
+}): Promise<{ url: string; close: () => Promise<void> }> {
+  const { config } = deps;
+  const app = await buildApi({
+    client: deps.client,
+    taskQueue: config.temporal.taskQueue,
+    registry: builtinRegistry(),
+    directory: loadDirectory(config.peopleFile),
+    audit: deps.audit,
+    freeze: deps.freeze,
+    logger: deps.logger,
+    operatorGroups: config.api.operatorGroups,
+    rateLimitPerMinute: config.api.rateLimitPerMinute,
+    freezeMode: () => deps.policy.current().source.freeze.mode,
+  });
+  const url = await app.listen({ host: config.api.host, port: config.api.port });
+  return { url, close: () => app.close() };
+}
