@@ -10,6 +10,8 @@ import { loadConfig, type Config } from './config';
 import { watchPolicy, startStack, toolDeps } from './dev/stack';
 import { serveApi } from './api/run';
 import { openAudit } from './audit/open';
+import { verifyExport } from './audit/store';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { FreezeControl, JobFrozenError } from './freeze';
 import { ApprovalRefusedError, deliverVote, findRequest, listPendingApprovals } from '../approvals/deliver';
 import { hashToken, loadDirectory } from './people';
@@ -312,6 +314,42 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .action((file?: string) => {
       const policy = loadPolicyFile(file ?? config().policyFile);
       console.log(`${policy.file}: ${policy.rules.length} rules, version ${policy.hash}`);
+    });
+
+  const audit = program.command('audit').description('Export and verify audit trails');
+
+  audit
+    .command('export <jobId>')
+    .description("Write a job's audit trail as JSON Lines (events, then the signed head and public key)")
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .action(async (jobId: string, opts: { output?: string }) => {
+      const store = await openAudit(config());
+      try {
+        const jsonl = await store.exportJsonl(jobId);
+        if (opts.output) writeFileSync(opts.output, jsonl);
+        else process.stdout.write(jsonl);
+      } finally {
+        await store.db.close();
+      }
+    });
+
+  audit
+    .command('verify <file>')
+    .description('Verify an exported trail offline: the hash chain and the head signature')
+    .option('--public-key <pem-file>', 'the public key you trust (default: the one in the export, which proves less)')
+    .action((file: string, opts: { publicKey?: string }) => {
+      const result = verifyExport(
+        readFileSync(file, 'utf8'),
+        opts.publicKey ? readFileSync(opts.publicKey, 'utf8') : undefined,
+      );
+      if (result.ok) {
+        console.log(
+          `ok: ${result.events} events, head ${result.head}, ${result.signed ? 'signed' : 'NOT signed'}${opts.publicKey ? '' : ' (key taken from the export)'}`,
+        );
+      } else {
+        console.error(`broken at event ${result.seq} (${result.type}, key ${result.key}): ${result.reason}`);
+        process.exitCode = 1;
+      }
     });
 
   program

@@ -2,7 +2,8 @@
  * The HTTP API as internal systems use it: a real `airlock serve` process, the real Temporal dev server and real
  * PostgreSQL; everything below goes over HTTP only (except the one tampering with a stored audit row).
  */
-import { mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
@@ -14,6 +15,7 @@ import { spawnWorker, type WorkerProcess } from '../helpers/worker-process';
 
 const temporal = useTemporalServer();
 const pg = usePostgresDatabase();
+const dataDir = mkdtempSync(join(tmpdir(), 'airlock-api-'));
 let api: WorkerProcess;
 let base: string;
 let repo: string;
@@ -29,7 +31,7 @@ beforeAll(async () => {
     env: {
       AIRLOCK_API_PORT: '0',
       AIRLOCK_DATABASE_URL: pg.url,
-      AIRLOCK_DATA_DIR: mkdtempSync(join(tmpdir(), 'airlock-api-')),
+      AIRLOCK_DATA_DIR: dataDir,
       AIRLOCK_POLICY_FILE: fixture('policy-approvals.yaml'),
       AIRLOCK_PEOPLE_FILE: fixture('people-api.yaml'),
       AIRLOCK_RATE_LIMIT_PER_MINUTE: '100000',
@@ -388,4 +390,42 @@ test('openapi, metrics and health', async () => {
   expect(metrics.body).toMatch(/airlock_approval_wait_seconds_count\{status="approved"\} [1-9]/);
   expect(metrics.body).toMatch(/airlock_jobs\{status="succeeded"\} [1-9]/);
   expect(await call('GET', '/healthz')).toMatchObject({ status: 200, body: { temporal: 'ok', database: 'ok' } });
+});
+
+test('airlock audit export writes JSONL that airlock audit verify checks offline; an edited line is named', async () => {
+  const { body } = await call('POST', '/v1/jobs', {
+    as: 'ci',
+    key: 'export-1',
+    body: {
+      agent: 'release-bot',
+      title: 'export me',
+      steps: [{ id: 'b', action: 'git.create_branch', input: { repo, branch: 'exported' } }],
+    },
+  });
+  await waitForStatus(body.id, 'succeeded');
+  await eventually(
+    async () => (await call('GET', `/v1/jobs/${body.id}/audit`, { as: 'alice' })).body.head?.signature,
+    'the signed head',
+  );
+  const env = { ...process.env, AIRLOCK_DATABASE_URL: pg.url, AIRLOCK_DATA_DIR: dataDir };
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, [join(__dirname, '..', '..', 'bin', 'airlock.js'), ...args], { env, encoding: 'utf8' });
+  const file = join(dataDir, 'trail.jsonl');
+  expect(cli('audit', 'export', body.id, '-o', file).status).toBe(0);
+  const lines = readFileSync(file, 'utf8').trim().split('\n');
+  expect(JSON.parse(lines[0])).toMatchObject({ type: 'job.submitted', jobId: body.id });
+  const { publicKey } = JSON.parse(lines.at(-1)!);
+  writeFileSync(join(dataDir, 'trusted.pem'), publicKey);
+
+  const ok = cli('audit', 'verify', file, '--public-key', join(dataDir, 'trusted.pem'));
+  expect(ok.status).toBe(0);
+  expect(ok.stdout).toMatch(new RegExp(`^ok: ${lines.length - 1} events, head sha256:[0-9a-f]{64}, signed`));
+
+  lines[1] = lines[1].replace('"outcome":"allow"', '"outcome":"deny"');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  const broken = cli('audit', 'verify', file, '--public-key', join(dataDir, 'trusted.pem'));
+  expect(broken.status).toBe(1);
+  expect(broken.stderr).toContain(
+    'broken at event 2 (policy.decision, key decision:b:1): its content does not match its hash',
+  );
 });

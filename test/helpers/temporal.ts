@@ -84,6 +84,7 @@ export interface TestWorkerOptions {
   /** A policy file (default: test/fixtures/policy-allow-all.yaml), or a store the test edits. */
   policy?: string | PolicyStore;
   channels?: ApprovalChannel[];
+  callbackSecret?: string;
 }
 
 /** Creates a worker on a fresh task queue; run it with `worker.runUntil(...)`. */
@@ -103,6 +104,7 @@ export async function testWorker(
     policy,
     freeze,
     audit: fileAudit!.store,
+    callbackSecret: opts.callbackSecret,
     channels: opts.channels,
     workflowBundle: await workflowBundle(),
   });
