@@ -2,8 +2,11 @@
  * Delivering a human's decision: every channel (CLI, HTTP API, Slack, GitHub) resolves the human to a person of the
  * directory, then calls deliverVote. The checks themselves live in one place, the workflow's `decide` validator.
  */
+import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import type { AuditSink } from '../activities/audit';
+import { AuditEventType } from '../src/audit/store';
 import type { Person } from '../src/people';
 import { decideUpdate, jobStateQuery, RefusalCode } from '../workflows/messages';
 import { jobsQuery } from '../src/jobs/query';
@@ -54,8 +57,40 @@ export interface DeliverVote {
   digest?: string;
 }
 
-/** Delivers one decision; resolves with the request's state after it, or throws ApprovalRefusedError. */
-export async function deliverVote(client: Client, vote: DeliverVote): Promise<VoteResult> {
+/**
+ * Delivers one decision; resolves with the request's state after it, or throws ApprovalRefusedError. A refused vote
+ * leaves no trace in the workflow, so it is written to the audit trail here: who tried what, and why it was refused.
+ */
+export async function deliverVote(
+  client: Client,
+  vote: DeliverVote,
+  audit?: AuditSink,
+  requestId?: string,
+): Promise<VoteResult> {
+  try {
+    return await deliver(client, vote);
+  } catch (err) {
+    if (audit && err instanceof ApprovalRefusedError && err.code !== RefusalCode.UnknownRequest) {
+      await audit.append({
+        jobId: parseRequestId(vote.requestId).jobId,
+        key: `${AuditEventType.ApprovalRefused}:${randomUUID()}`,
+        type: AuditEventType.ApprovalRefused,
+        actor: vote.person.id,
+        requestId,
+        data: {
+          requestId: vote.requestId,
+          decision: vote.decision,
+          channel: vote.channel,
+          code: err.code,
+          reason: err.message,
+        },
+      });
+    }
+    throw err;
+  }
+}
+
+async function deliver(client: Client, vote: DeliverVote): Promise<VoteResult> {
   const { jobId } = parseRequestId(vote.requestId);
   const digest = vote.digest ?? (await findRequest(client, vote.requestId)).inputDigest;
   try {

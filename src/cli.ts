@@ -256,17 +256,15 @@ export function buildCli(config: () => Config = loadConfig): Command {
         const person = loadDirectory(cfg.peopleFile).person(opts.as);
         if (!person)
           throw new ApprovalRefusedError(RefusalCode.UnknownPerson, `"${opts.as}" is not in ${cfg.peopleFile}`);
+        const audit = await openAudit(cfg);
         await withClient(cfg, async (client) => {
-          const result = await deliverVote(client, {
-            person,
-            requestId,
-            decision,
-            channel: 'cli',
-            comment: opts.comment,
-            digest: opts.digest,
-          });
+          const result = await deliverVote(
+            client,
+            { person, requestId, decision, channel: 'cli', comment: opts.comment, digest: opts.digest },
+            audit,
+          );
           console.log(`${result.requestId}: ${result.status} (${result.approvals}/${result.quorum})`);
-        });
+        }).finally(() => audit.db.close());
       });
   }
 

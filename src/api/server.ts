@@ -22,7 +22,7 @@ import type { ToolRegistry } from '../../activities/registry';
 import { ApprovalRefusedError, deliverVote, listPendingApprovals } from '../../approvals/deliver';
 import { jobStateQuery, RefusalCode } from '../../workflows/messages';
 import { JobStatus, type JobState } from '../../workflows/types';
-import { AuditEventType, type AuditStore } from '../audit/store';
+import type { AuditStore } from '../audit/store';
 import { JobFrozenError, type FreezeControl } from '../freeze';
 import { JobValidationError, planJob } from '../jobs/plan';
 import { jobsQuery } from '../jobs/query';
@@ -236,9 +236,6 @@ export async function buildApi(opts: ApiOptions) {
         if (err instanceof JobValidationError) throw new HttpError(400, 'invalid_job', err.message, err.issues);
         throw err;
       }
-      if (!opts.directory.mayRun(p.caller, plan.agent)) {
-        throw new HttpError(403, 'forbidden', `caller ${p.caller.id} may not run agent ${plan.agent}`);
-      }
       plan.requestId = req.id;
       const jobId = jobIdFor(p.caller.id, key);
       const requestHash = sha256(req.body);
@@ -400,33 +397,15 @@ export async function buildApi(opts: ApiOptions) {
       const p = req.principal!;
       if (p.kind !== 'person') throw new HttpError(403, 'forbidden', 'only people decide approvals; callers cannot');
       try {
-        return await deliverVote(opts.client, {
-          person: p.person,
-          requestId: req.params.id,
-          channel: 'api',
-          ...req.body,
-        });
+        return await deliverVote(
+          opts.client,
+          { person: p.person, requestId: req.params.id, channel: 'api', ...req.body },
+          opts.audit,
+          req.id,
+        );
       } catch (err) {
-        if (!(err instanceof ApprovalRefusedError)) throw err;
-        const jobId = req.params.id.slice(0, Math.max(req.params.id.lastIndexOf(':'), 0));
-        if (jobId && err.code !== RefusalCode.UnknownRequest) {
-          // Who tried what, and why it was refused: the workflow keeps no trace of a refused vote.
-          await opts.audit.append({
-            jobId,
-            key: `${AuditEventType.ApprovalRefused}:${req.id}`,
-            type: AuditEventType.ApprovalRefused,
-            actor: p.person.id,
-            requestId: req.id,
-            data: {
-              requestId: req.params.id,
-              decision: req.body.decision,
-              channel: 'api',
-              code: err.code,
-              reason: err.message,
-            },
-          });
-        }
-        throw new HttpError(REFUSAL_STATUS[err.code], err.code, err.message);
+        if (err instanceof ApprovalRefusedError) throw new HttpError(REFUSAL_STATUS[err.code], err.code, err.message);
+        throw err;
       }
     },
   );

@@ -87,6 +87,25 @@ const waitForStatus = (id: string, status: string) =>
     return r.body.status === status && r.body;
   }, `job ${id} to be ${status}`);
 
+/** A one-step job that succeeds, once its audit head is signed. */
+async function signedSmallJob(key: string, branch: string): Promise<string> {
+  const { body } = await call('POST', '/v1/jobs', {
+    as: 'ci',
+    key,
+    body: {
+      agent: 'release-bot',
+      title: key,
+      steps: [{ id: 'b', action: 'git.create_branch', input: { repo, branch } }],
+    },
+  });
+  await waitForStatus(body.id, 'succeeded');
+  await eventually(
+    async () => (await call('GET', `/v1/jobs/${body.id}/audit`, { as: 'alice' })).body.head?.signature,
+    'the signed head',
+  );
+  return body.id;
+}
+
 test('happy path: submit → awaiting approval → two approvals → succeeded, with a verified, signed trail', async () => {
   const submitted = await call('POST', '/v1/jobs', { as: 'ci', key: 'happy-1', body: shipJob('happy') });
   expect(submitted.status).toBe(201);
@@ -313,33 +332,20 @@ test('50 concurrent identical submissions start one workflow; the same key with 
 });
 
 test('tampering with one stored audit row makes verify fail and name the event', async () => {
-  const { body } = await call('POST', '/v1/jobs', {
-    as: 'ci',
-    key: 'tamper-1',
-    body: {
-      agent: 'release-bot',
-      title: 'small',
-      steps: [{ id: 'b', action: 'git.create_branch', input: { repo, branch: 'tamper' } }],
-    },
-  });
-  await waitForStatus(body.id, 'succeeded');
-  await eventually(
-    async () => (await call('GET', `/v1/jobs/${body.id}/audit`, { as: 'alice' })).body.head?.signature,
-    'the signed head',
-  );
+  const id = await signedSmallJob('tamper-1', 'tamper');
   const db = new PgClient({ connectionString: pg.url });
   await db.connect();
   try {
     await db.query('ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only');
     await db.query(
       `UPDATE audit_events SET data = jsonb_set(data, '{outcome}', '"deny"') WHERE job_id = $1 AND type = 'policy.decision'`,
-      [body.id],
+      [id],
     );
     await db.query('ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only');
   } finally {
     await db.end();
   }
-  const verified = await call('GET', `/v1/jobs/${body.id}/audit?verify=1`, { as: 'alice' });
+  const verified = await call('GET', `/v1/jobs/${id}/audit?verify=1`, { as: 'alice' });
   expect(verified.body.verification).toEqual({
     ok: false,
     seq: 2,
@@ -393,27 +399,14 @@ test('openapi, metrics and health', async () => {
 });
 
 test('airlock audit export writes JSONL that airlock audit verify checks offline; an edited line is named', async () => {
-  const { body } = await call('POST', '/v1/jobs', {
-    as: 'ci',
-    key: 'export-1',
-    body: {
-      agent: 'release-bot',
-      title: 'export me',
-      steps: [{ id: 'b', action: 'git.create_branch', input: { repo, branch: 'exported' } }],
-    },
-  });
-  await waitForStatus(body.id, 'succeeded');
-  await eventually(
-    async () => (await call('GET', `/v1/jobs/${body.id}/audit`, { as: 'alice' })).body.head?.signature,
-    'the signed head',
-  );
+  const id = await signedSmallJob('export-1', 'exported');
   const env = { ...process.env, AIRLOCK_DATABASE_URL: pg.url, AIRLOCK_DATA_DIR: dataDir };
   const cli = (...args: string[]) =>
     spawnSync(process.execPath, [join(__dirname, '..', '..', 'bin', 'airlock.js'), ...args], { env, encoding: 'utf8' });
   const file = join(dataDir, 'trail.jsonl');
-  expect(cli('audit', 'export', body.id, '-o', file).status).toBe(0);
+  expect(cli('audit', 'export', id, '-o', file).status).toBe(0);
   const lines = readFileSync(file, 'utf8').trim().split('\n');
-  expect(JSON.parse(lines[0])).toMatchObject({ type: 'job.submitted', jobId: body.id });
+  expect(JSON.parse(lines[0])).toMatchObject({ type: 'job.submitted', jobId: id });
   const { publicKey } = JSON.parse(lines.at(-1)!);
   writeFileSync(join(dataDir, 'trusted.pem'), publicKey);
 
