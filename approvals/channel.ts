@@ -11,10 +11,13 @@ import type { ApprovalRequest } from '../workflows/types';
 export interface ApprovalChannel {
   /** The name policies use in `channels:`. */
   readonly name: string;
-  /** A new request, or one escalated to other groups. Must be idempotent: it may be retried. */
-  announce(request: ApprovalRequest, event: 'requested' | 'escalated'): Promise<void>;
+  /**
+   * A new request, or one escalated to other groups. Must be idempotent: it may be retried. `target` is what the
+   * policy wrote after the channel's name (`slack:C0123` → `C0123`), if anything.
+   */
+  announce(request: ApprovalRequest, event: 'requested' | 'escalated', target?: string): Promise<void>;
   /** Votes arrived, or the request closed (approved, rejected, timed out, cancelled). Idempotent. */
-  update(request: ApprovalRequest): Promise<void>;
+  update(request: ApprovalRequest, target?: string): Promise<void>;
 }
 
 /**
@@ -40,14 +43,15 @@ export function createApprovalActivities(
   log: (msg: string) => void = console.warn,
 ) {
   const byName = new Map(channels.map((c) => [c.name, c]));
-  const each = async (request: ApprovalRequest, fn: (c: ApprovalChannel) => Promise<void>) => {
-    for (const name of request.channels) {
+  const each = async (request: ApprovalRequest, fn: (c: ApprovalChannel, target?: string) => Promise<void>) => {
+    for (const entry of request.channels) {
+      const [name, target] = entry.split(/:(.*)/s);
       const channel = byName.get(name);
       if (!channel) {
         log(`approval ${request.id}: channel "${name}" is not configured on this worker`);
         continue;
       }
-      await fn(channel);
+      await fn(channel, target || undefined);
     }
   };
   return {
@@ -55,7 +59,7 @@ export function createApprovalActivities(
       const type = event === 'requested' ? AuditEventType.ApprovalRequested : AuditEventType.ApprovalEscalated;
       const { input: _input, votes: _votes, ...summary } = request;
       await audit.append({ jobId: request.jobId, key: `${type}:${round(request)}`, type, data: summary });
-      await each(request, (c) => c.announce(request, event));
+      await each(request, (c, target) => c.announce(request, event, target));
     },
     async 'approvals.update'(request: ApprovalRequest): Promise<void> {
       for (const vote of request.votes) {
@@ -84,7 +88,7 @@ export function createApprovalActivities(
           },
         });
       }
-      await each(request, (c) => c.update(request));
+      await each(request, (c, target) => c.update(request, target));
     },
   };
 }

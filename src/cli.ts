@@ -7,7 +7,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { builtinRegistry } from '../activities';
 import { connectClient } from './client';
 import { loadConfig, type Config } from './config';
-import { watchPolicy, startStack, toolDeps } from './dev/stack';
+import { approvalChannels, watchPolicy, startStack, toolDeps } from './dev/stack';
 import { serveApi } from './api/run';
 import { openAudit } from './audit/open';
 import { verifyExport } from './audit/store';
@@ -107,6 +107,7 @@ export function buildCli(config: () => Config = loadConfig): Command {
         freeze,
         audit,
         callbackSecret: cfg.callbackSecret,
+        channels: await approvalChannels(cfg, audit.db),
         identity: opts.identity,
       });
       const api = opts.api ? await serveApi({ config: cfg, client, audit, freeze, policy, logger }) : undefined;

@@ -49,6 +49,12 @@ export const configSchema = z.object({
   /** People in these groups may cancel any job and freeze. */
   AIRLOCK_OPERATOR_GROUPS: listOf('sre,sre-leads'),
   AIRLOCK_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(1200),
+  SLACK_BOT_TOKEN: z.string().min(1).optional(),
+  SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  /** Slack Web API base URL; tests point it at a local server. */
+  SLACK_API_URL: z.url().optional(),
+  /** Channel id for requests whose policy says just `slack`. */
+  SLACK_APPROVAL_CHANNEL: z.string().min(1).optional(),
   AIRLOCK_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -60,6 +66,8 @@ export interface Config {
   audit: { databaseUrl: string; signingKey?: string };
   api: { host: string; port: number; operatorGroups: string[]; rateLimitPerMinute: number };
   callbackSecret?: string;
+  /** Present when Slack is configured (SLACK_BOT_TOKEN); start-up refuses a half-configured Slack. */
+  slack?: { botToken: string; signingSecret: string; apiUrl?: string; defaultChannel: string };
   policyFile: string;
   peopleFile: string;
   logLevel: z.infer<typeof configSchema>['AIRLOCK_LOG_LEVEL'];
@@ -76,6 +84,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const c = parsed.data;
+  if (c.SLACK_BOT_TOKEN) {
+    const missing = (['SLACK_SIGNING_SECRET', 'SLACK_APPROVAL_CHANNEL'] as const).filter((k) => !c[k]);
+    if (missing.length)
+      throw new ConfigError(
+        `invalid configuration:\n  ${missing.join(', ')}: required when SLACK_BOT_TOKEN is set (the Slack approval channel)`,
+      );
+  }
   return {
     temporal: {
       address: c.AIRLOCK_TEMPORAL_ADDRESS,
@@ -97,6 +112,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       operatorGroups: c.AIRLOCK_OPERATOR_GROUPS,
       rateLimitPerMinute: c.AIRLOCK_RATE_LIMIT_PER_MINUTE,
     },
+    slack: c.SLACK_BOT_TOKEN
+      ? {
+          botToken: c.SLACK_BOT_TOKEN,
+          signingSecret: c.SLACK_SIGNING_SECRET!,
+          apiUrl: c.SLACK_API_URL,
+          defaultChannel: c.SLACK_APPROVAL_CHANNEL!,
+        }
+      : undefined,
     policyFile: resolve(c.AIRLOCK_POLICY_FILE),
     peopleFile: resolve(c.AIRLOCK_PEOPLE_FILE),
     logLevel: c.AIRLOCK_LOG_LEVEL,

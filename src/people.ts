@@ -58,6 +58,11 @@ export class Directory {
     return [...this.people.values()].find((p) => p.slack === userId);
   }
 
+  /** People in any of these groups. */
+  members(groups: string[]): Person[] {
+    return [...this.people.values()].filter((p) => p.groups.some((g) => groups.includes(g)));
+  }
+
   byGithub(login: string): Person | undefined {
     const l = login.toLowerCase();
     return [...this.people.values()].find((p) => p.github?.toLowerCase() === l);

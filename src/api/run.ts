@@ -7,6 +7,7 @@ import type { Config } from '../config';
 import type { FreezeControl } from '../freeze';
 import { loadDirectory } from '../people';
 import type { PolicyStore } from '../policy/store';
+import { createSlackApp } from '../../approvals/slack/app';
 import { buildApi } from './server';
 
 export async function serveApi(deps: {
@@ -18,17 +19,28 @@ export async function serveApi(deps: {
   logger: Logger;
 }): Promise<{ url: string; close: () => Promise<void> }> {
   const { config } = deps;
+  const directory = loadDirectory(config.peopleFile);
   const app = await buildApi({
     client: deps.client,
     taskQueue: config.temporal.taskQueue,
     registry: builtinRegistry(),
-    directory: loadDirectory(config.peopleFile),
+    directory,
     audit: deps.audit,
     freeze: deps.freeze,
     logger: deps.logger,
     operatorGroups: config.api.operatorGroups,
     rateLimitPerMinute: config.api.rateLimitPerMinute,
     freezeMode: () => deps.policy.current().source.freeze.mode,
+    slack: config.slack
+      ? createSlackApp({
+          signingSecret: config.slack.signingSecret,
+          botToken: config.slack.botToken,
+          apiUrl: config.slack.apiUrl,
+          temporal: deps.client,
+          directory,
+          audit: deps.audit,
+        })
+      : undefined,
   });
   const url = await app.listen({ host: config.api.host, port: config.api.port });
   return { url, close: () => app.close() };

@@ -8,7 +8,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Clien
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import canonicalize from 'canonicalize';
-import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -44,6 +44,8 @@ export interface ApiOptions {
   rateLimitPerMinute: number;
   /** The policy's `freeze.mode`, used when a freeze request names none. */
   freezeMode: () => 'pause' | 'abort';
+  /** Registers `POST /slack/events` (approvals/slack/app.ts) when Slack is configured. */
+  slack?: { register: (app: FastifyInstance) => unknown };
   /** Largest accepted request body, in bytes. */
   bodyLimit?: number;
 }
@@ -478,6 +480,8 @@ export async function buildApi(opts: ApiOptions) {
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
     reply.header('content-type', metricsRegistry.contentType).send(await metricsRegistry.metrics()),
   );
+
+  if (opts.slack) await opts.slack.register(app as unknown as FastifyInstance);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

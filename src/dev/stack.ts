@@ -11,6 +11,11 @@ import { builtinRegistry, type ToolRegistry } from '../../activities';
 import type { ToolDeps } from '../../activities/tool';
 import { envSecrets, type Config } from '../config';
 import { startDevServer } from '../temporal/server';
+import { WebClient } from '@slack/web-api';
+import type { ApprovalChannel } from '../../approvals/channel';
+import { SlackChannel } from '../../approvals/slack/channel';
+import type { Database } from '../audit/db';
+import { loadDirectory } from '../people';
 import { openAudit } from '../audit/open';
 import type { AuditStore } from '../audit/store';
 import { FreezeControl } from '../freeze';
@@ -53,6 +58,20 @@ export function watchPolicy(config: Config, log: (msg: string) => void = console
   return { policy, stopWatching };
 }
 
+/** The approval channels this process serves besides the CLI/API one: Slack when configured. */
+export async function approvalChannels(config: Config, db: Database): Promise<ApprovalChannel[]> {
+  if (!config.slack) return [];
+  const client = new WebClient(config.slack.botToken, config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {});
+  return [
+    await SlackChannel.create({
+      client,
+      db,
+      directory: loadDirectory(config.peopleFile),
+      defaultChannel: config.slack.defaultChannel,
+    }),
+  ];
+}
+
 export interface StackOptions {
   config: Config;
   /** false: in-memory server on a random port (the demo); true: persistent, on the configured port. */
@@ -88,6 +107,7 @@ export async function startStack({ config, persistent, ui }: StackOptions): Prom
     freeze,
     audit,
     callbackSecret: config.callbackSecret,
+    channels: await approvalChannels(config, audit.db),
   });
   const running = worker.run();
   const address = server.connection.options.address;

@@ -1,0 +1,157 @@
+/**
+ * Slack interactivity: a Bolt app whose receiver is Airlock's own HTTP server (`POST /slack/events`). Listeners
+ * `ack()` first, then turn the click into the one checked decision call (deliverVote); a refused click is answered
+ * with an ephemeral message saying why, and nothing changes on the workflow. The message itself is updated by the
+ * workflow's channel activity once the vote is recorded.
+ */
+import { App, type Receiver, type ReceiverEvent } from '@slack/bolt';
+import type { Client } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
+import type { AuditSink } from '../../activities/audit';
+import type { Directory } from '../../src/people';
+import { ApprovalRefusedError, deliverVote } from '../deliver';
+import { ACTION_APPROVE, ACTION_REJECT, REJECT_MODAL, rejectModal, type ButtonValue } from './render';
+import { ReplayGuard, verifySlackRequest } from './verify';
+
+export interface SlackAppOptions {
+  signingSecret: string;
+  botToken: string;
+  /** Slack Web API base URL (tests point it at a local server). */
+  apiUrl?: string;
+  temporal: Client;
+  directory: Directory;
+  audit?: AuditSink;
+  /** Seconds since the epoch; injectable for tests. */
+  now?: () => number;
+}
+
+/** Bolt calls init/start/stop; events come from our Fastify route instead of a listener of Bolt's own. */
+class RouteReceiver implements Receiver {
+  app?: App;
+  init(app: App) {
+    this.app = app;
+  }
+  async start() {}
+  async stop() {}
+}
+
+export function createSlackApp(opts: SlackAppOptions) {
+  const receiver = new RouteReceiver();
+  const app = new App({
+    token: opts.botToken,
+    receiver,
+    // No auth.test round trip at start: the worker must start even while Slack is unreachable.
+    tokenVerificationEnabled: false,
+    clientOptions: opts.apiUrl ? { slackApiUrl: opts.apiUrl } : undefined,
+  });
+
+  const vote = async (args: {
+    slackUser: string;
+    value: ButtonValue;
+    decision: 'approve' | 'reject';
+    comment?: string;
+    channel?: string;
+  }) => {
+    const say = async (text: string) => {
+      if (args.channel) await app.client.chat.postEphemeral({ channel: args.channel, user: args.slackUser, text });
+    };
+    const person = opts.directory.bySlack(args.slackUser);
+    if (!person) {
+      // Never guessed from names or emails: an unknown Slack user is refused.
+      await say(
+        `:no_entry: Airlock does not know Slack user ${args.slackUser}; ask an admin to add you to the people file.`,
+      );
+      return;
+    }
+    try {
+      await deliverVote(
+        opts.temporal,
+        {
+          person,
+          requestId: args.value.requestId,
+          decision: args.decision,
+          channel: 'slack',
+          comment: args.comment,
+          digest: args.value.digest,
+        },
+        opts.audit,
+      );
+    } catch (err) {
+      if (!(err instanceof ApprovalRefusedError)) throw err;
+      await say(`:no_entry: Your ${args.decision} was not counted: ${err.message}`);
+    }
+  };
+
+  app.action(ACTION_APPROVE, async ({ ack, body, action }) => {
+    await ack();
+    const b = body as { user: { id: string }; channel?: { id: string } };
+    await vote({
+      slackUser: b.user.id,
+      value: JSON.parse((action as { value: string }).value),
+      decision: 'approve',
+      channel: b.channel?.id,
+    });
+  });
+
+  app.action(ACTION_REJECT, async ({ ack, body, action, client }) => {
+    await ack();
+    const b = body as { trigger_id: string; channel?: { id: string } };
+    const value: ButtonValue & { channel?: string } = {
+      ...JSON.parse((action as { value: string }).value),
+      channel: b.channel?.id,
+    };
+    await client.views.open({ trigger_id: b.trigger_id, view: rejectModal(value) });
+  });
+
+  app.view(REJECT_MODAL, async ({ ack, body, view }) => {
+    await ack();
+    const value = JSON.parse(view.private_metadata) as ButtonValue & { channel?: string };
+    const reason = view.state.values.reason?.reason?.value ?? undefined;
+    await vote({
+      slackUser: body.user.id,
+      value,
+      decision: 'reject',
+      comment: reason ?? undefined,
+      channel: value.channel,
+    });
+  });
+
+  const replays = new ReplayGuard();
+  const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+
+  /** Registers `POST /slack/events` on Airlock's server. */
+  const register = (server: FastifyInstance) =>
+    server.register(async (scope) => {
+      // Slack signs the raw body: keep it as a string.
+      scope.addContentTypeParser(
+        ['application/x-www-form-urlencoded', 'application/json'],
+        { parseAs: 'string' },
+        (_req, body, done) => done(null, body),
+      );
+      scope.post('/slack/events', { schema: { hide: true } }, async (req, reply) => {
+        const rawBody = String(req.body ?? '');
+        const signature = req.headers['x-slack-signature'] as string | undefined;
+        const verdict = verifySlackRequest(
+          opts.signingSecret,
+          { rawBody, timestamp: req.headers['x-slack-request-timestamp'] as string | undefined, signature },
+          now(),
+        );
+        if (!verdict.ok) return reply.status(401).send({ error: 'invalid_signature', message: verdict.reason });
+        if (!replays.firstTime(signature!, now()))
+          return reply.status(401).send({ error: 'replayed', message: 'this signed request was already received' });
+
+        const form = new URLSearchParams(rawBody);
+        const body = form.has('payload') ? JSON.parse(form.get('payload')!) : JSON.parse(rawBody || '{}');
+        if (body.type === 'url_verification') return reply.send({ challenge: body.challenge });
+        // Answer Slack as soon as the listener acks; the listener carries on after the response.
+        let acked!: (response: unknown) => void;
+        const ackedPromise = new Promise((resolve) => (acked = resolve));
+        const event: ReceiverEvent = { body, ack: async (response?: unknown) => acked(response ?? '') };
+        const processing = app.processEvent(event).catch((err) => req.log.error({ err }, 'slack listener failed'));
+        const response = await Promise.race([ackedPromise, processing.then(() => '')]);
+        return reply.status(200).send(response ?? '');
+      });
+    });
+
+  return { app, register };
+}
