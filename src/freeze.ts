@@ -37,8 +37,23 @@ export class FreezeControl implements FreezeReader {
     return this.client.workflow.getHandle<typeof freezeControlWorkflow>(this.workflowId);
   }
 
-  /** Freezes in force, read from the control workflow's memo. */
-  async list(): Promise<FreezeEntry[]> {
+  private cached?: { at: number; entries: Promise<FreezeEntry[]> };
+
+  /**
+   * Freezes in force, read from the control workflow's memo. The answer is reused for `maxAgeMs` (it is read before
+   * every action); freezes made through this instance apply at once, others within that time — running jobs are
+   * also signalled directly.
+   */
+  async list(maxAgeMs = 1000): Promise<FreezeEntry[]> {
+    const now = Date.now();
+    if (!this.cached || now - this.cached.at > maxAgeMs) {
+      this.cached = { at: now, entries: this.read() };
+      this.cached.entries.catch(() => (this.cached = undefined));
+    }
+    return this.cached.entries;
+  }
+
+  private async read(): Promise<FreezeEntry[]> {
     try {
       const d = await this.handle().describe();
       if (d.status.name !== 'RUNNING') return [];
@@ -63,6 +78,7 @@ export class FreezeControl implements FreezeReader {
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       }),
     });
+    this.cached = undefined;
     return { signalled: await this.broadcast(entry.agent, (h) => h.signal(freezeSignal, entry)) };
   }
 
@@ -72,6 +88,7 @@ export class FreezeControl implements FreezeReader {
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
+    this.cached = undefined;
     return { signalled: await this.broadcast(agent, (h) => h.signal(unfreezeSignal, { agent })) };
   }
 

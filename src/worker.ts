@@ -25,6 +25,16 @@ export interface WorkerOptions {
   callbackSecret?: string;
   /** Approval channels besides the programmatic one (CLI/API), which is always there. */
   channels?: ApprovalChannel[];
+  /** Activities besides Airlock's own (the benchmark's bare baseline). */
+  extraActivities?: Record<string, (...args: never[]) => Promise<unknown>>;
+  /** Worker tuning (cache size, concurrency); Temporal's defaults otherwise. */
+  tuning?: Pick<
+    Parameters<typeof Worker.create>[0],
+    | 'maxCachedWorkflows'
+    | 'maxConcurrentActivityTaskExecutions'
+    | 'maxConcurrentWorkflowTaskExecutions'
+    | 'maxConcurrentLocalActivityExecutions'
+  >;
   /** A prebuilt bundle (tests build one per file); otherwise workflows/ is bundled at start. */
   workflowBundle?: WorkflowBundleWithSourceMap;
   identity?: string;
@@ -48,7 +58,9 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
       }),
       ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], opts.audit),
       ...createJobActivities({ audit: opts.audit, fetch: opts.deps.http.fetch, callbackSecret: opts.callbackSecret }),
+      ...opts.extraActivities,
     },
+    ...opts.tuning,
     ...(opts.identity ? { identity: opts.identity } : {}),
     // Let running actions finish (or notice cancellation) before the worker goes away.
     shutdownGraceTime: '10s',

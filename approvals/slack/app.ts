@@ -21,6 +21,9 @@ export interface SlackAppOptions {
   temporal: Client;
   directory: Directory;
   audit?: AuditSink;
+  /** The bot's ids (SLACK_BOT_ID / SLACK_BOT_USER_ID); when unknown, Bolt asks auth.test once. */
+  botId?: string;
+  botUserId?: string;
   /** Seconds since the epoch; injectable for tests. */
   now?: () => number;
 }
@@ -42,7 +45,12 @@ export function createSlackApp(opts: SlackAppOptions) {
     receiver,
     // No auth.test round trip at start: the worker must start even while Slack is unreachable.
     tokenVerificationEnabled: false,
-    clientOptions: opts.apiUrl ? { slackApiUrl: opts.apiUrl } : undefined,
+    ...(opts.botId && opts.botUserId ? { botId: opts.botId, botUserId: opts.botUserId } : {}),
+    // A few quick retries: a click must be answered within Slack's 3 seconds, not after minutes of backoff.
+    clientOptions: {
+      ...(opts.apiUrl ? { slackApiUrl: opts.apiUrl } : {}),
+      retryConfig: { retries: 2, maxTimeout: 1000 },
+    },
   });
 
   const vote = async (args: {

@@ -258,6 +258,12 @@ export async function buildApi(opts: ApiOptions) {
           .send({ id: jobId, status: String(d.searchAttributes.AirlockStatus?.[0] ?? JobStatus.Running) });
       };
 
+      // A retried request finds its job with one read; only a new key pays for a start.
+      try {
+        return await replay();
+      } catch (e) {
+        if (!(e instanceof WorkflowNotFoundError)) throw e;
+      }
       try {
         await startPlannedJob(opts.client, plan, {
           taskQueue: opts.taskQueue,
@@ -266,16 +272,9 @@ export async function buildApi(opts: ApiOptions) {
           memo: { requestHash, caller: p.caller.id },
         });
       } catch (err) {
+        // Concurrent duplicates: one start wins, the others find its job.
         if (err instanceof WorkflowExecutionAlreadyStartedError) return replay();
-        if (err instanceof JobFrozenError) {
-          // A retry of a job accepted before the freeze still gets its job back.
-          try {
-            return await replay();
-          } catch (e) {
-            if (!(e instanceof WorkflowNotFoundError)) throw e;
-          }
-          throw new HttpError(409, 'frozen', err.message);
-        }
+        if (err instanceof JobFrozenError) throw new HttpError(409, 'frozen', err.message);
         throw err;
       }
       jobsSubmitted.inc({ agent: plan.agent });

@@ -11,8 +11,6 @@ export interface Queryable {
 }
 
 export interface Database extends Queryable {
-  /** Runs fn in one transaction; rolled back if it throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Several statements separated by `;` (migrations). */
   exec(sql: string): Promise<void>;
   close(): Promise<void>;
@@ -27,20 +25,6 @@ export function postgres(url: string): Database {
     kind: 'postgres',
     query: async (text, params) => pool.query(text, params as unknown[]) as never,
     exec: async (sql) => void (await pool.query(sql)),
-    transaction: async (fn) => {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const out = await fn({ query: async (text, params) => client.query(text, params as unknown[]) as never });
-        await client.query('COMMIT');
-        return out;
-      } catch (err) {
-        await client.query('ROLLBACK');
-        throw err;
-      } finally {
-        client.release();
-      }
-    },
     close: () => pool.end(),
   };
 }
@@ -53,8 +37,6 @@ export function pglite(dir?: string): Database {
     kind: 'pglite',
     query: async (text, params) => db.query(text, params as unknown[]) as never,
     exec: async (sql) => void (await db.exec(sql)),
-    transaction: (fn) =>
-      db.transaction((tx) => fn({ query: async (text, params) => tx.query(text, params as unknown[]) as never })),
     close: () => db.close(),
   };
 }

@@ -182,59 +182,67 @@ export class AuditStore {
       : undefined;
   }
 
-  /** Appends an event once: the same (job, key) returns the event already stored. */
+  /**
+   * Appends an event once: the same (job, key) returns the event already stored. Two round trips: read the head (and
+   * any event with this key), then one statement that moves the head only if it is still where we read it and
+   * inserts the event; a concurrent append to the same job makes it read again.
+   */
   async append(input: AuditEventInput): Promise<AuditEvent> {
     const data = redact(input.data);
-    return this.db.transaction(async (tx) => {
-      await tx.query(`INSERT INTO audit_heads (job_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (job_id) DO NOTHING`, [
-        input.jobId,
-        GENESIS,
-      ]);
-      // Locks the job's head: appends to one job are serialised, appends to different jobs are not.
-      const head = (
-        await tx.query<{ seq: number; hash: string }>(
-          `SELECT seq, hash FROM audit_heads WHERE job_id = $1 FOR UPDATE`,
-          [input.jobId],
+    for (let attempt = 0; ; attempt++) {
+      const read = (
+        await this.db.query<Row & { head_seq: number | null; head_hash: string | null }>(
+          `SELECT h.seq AS head_seq, h.hash AS head_hash, e.*
+             FROM (SELECT $1::text AS job_id) j
+             LEFT JOIN audit_heads h ON h.job_id = j.job_id
+             LEFT JOIN audit_events e ON e.job_id = j.job_id AND e.key = $2`,
+          [input.jobId, input.key],
         )
       ).rows[0];
-      const existing = (
-        await tx.query<Row>(`SELECT * FROM audit_events WHERE job_id = $1 AND key = $2`, [input.jobId, input.key])
-      ).rows[0];
-      if (existing) return fromRow(existing);
+      if (read.key) return fromRow(read);
+      const prevSeq = read.head_seq ?? 0;
       const event: Omit<AuditEvent, 'hash'> = {
         jobId: input.jobId,
-        seq: head.seq + 1,
+        seq: prevSeq + 1,
         key: input.key,
         type: input.type,
         at: new Date().toISOString(),
         ...(input.actor ? { actor: input.actor } : {}),
         ...(input.requestId ? { requestId: input.requestId } : {}),
         data,
-        prevHash: head.hash,
+        prevHash: read.head_hash ?? GENESIS,
       };
       const hash = eventHash(event);
-      await tx.query(
-        `INSERT INTO audit_events (job_id, seq, key, type, at, actor, request_id, data, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [
-          event.jobId,
-          event.seq,
-          event.key,
-          event.type,
-          event.at,
-          event.actor ?? null,
-          event.requestId ?? null,
-          JSON.stringify(data),
-          event.prevHash,
-          hash,
-        ],
-      );
-      await tx.query(
-        `UPDATE audit_heads SET seq = $2, hash = $3, signature = NULL, signed_at = NULL WHERE job_id = $1`,
-        [event.jobId, event.seq, hash],
-      );
-      return { ...event, hash };
-    });
+      try {
+        const inserted = await this.db.query(
+          `WITH head AS (
+             INSERT INTO audit_heads (job_id, seq, hash) VALUES ($1, $2, $10)
+             ON CONFLICT (job_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, signature = NULL, signed_at = NULL
+               WHERE audit_heads.seq = $2 - 1
+             RETURNING seq)
+           INSERT INTO audit_events (job_id, seq, key, type, at, actor, request_id, data, prev_hash, hash)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM head
+           RETURNING seq`,
+          [
+            event.jobId,
+            event.seq,
+            event.key,
+            event.type,
+            event.at,
+            event.actor ?? null,
+            event.requestId ?? null,
+            JSON.stringify(data),
+            event.prevHash,
+            hash,
+          ],
+        );
+        if (inserted.rows.length === 1) return { ...event, hash };
+      } catch (err) {
+        // The same key appended concurrently: read again and return that event.
+        if ((err as { code?: string }).code !== '23505') throw err;
+      }
+      if (attempt > 1000) throw new Error(`audit append for ${input.jobId} kept losing races`);
+    }
   }
 
   async events(jobId: string): Promise<AuditEvent[]> {

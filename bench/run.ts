@@ -1,0 +1,700 @@
+/**
+ * `npm run bench`: what governance costs, side by side with bare Temporal on the same dev server and worker settings.
+ * Prints a table and writes bench/results/*.json. Sizes come from BENCH_* variables (defaults below); a correctness
+ * check that fails (a job not completed, a duplicate not deduplicated) fails the run.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import pino from 'pino';
+import { Client as PgClient } from 'pg';
+import { builtinTools, ToolRegistry } from '../activities';
+import type { ToolDefinition } from '../activities/tool';
+import { createSlackApp } from '../approvals/slack/app';
+import { slackSignature } from '../approvals/slack/verify';
+import { buildApi } from '../src/api/server';
+import { openDatabase } from '../src/audit/db';
+import { AuditStore } from '../src/audit/store';
+import { FreezeControl } from '../src/freeze';
+import { submitJob } from '../src/jobs/submit';
+import { Directory, hashToken } from '../src/people';
+import { evaluatePolicy } from '../src/policy/evaluate';
+import { actionFacts } from '../src/policy/facts';
+import { compilePolicy } from '../src/policy/load';
+import { PolicyStore } from '../src/policy/store';
+import { startDevServer } from '../src/temporal/server';
+import { createWorker } from '../src/worker';
+import { createLogger, installTemporalLogger } from '../src/logger';
+import { jobStateQuery } from '../workflows/messages';
+import { check, ms, printTable, record, rows, sleep, summarize, writeResults, type Summary } from './lib';
+import { noopTool, started } from './noop-tool';
+
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const SIZE = {
+  overheadJobs: env('BENCH_OVERHEAD_JOBS', 60),
+  sequentialJobs: env('BENCH_SEQUENTIAL_JOBS', 15),
+  rounds: env('BENCH_ROUNDS', 3),
+  approvals: env('BENCH_APPROVALS', 40),
+  // 10,000 overwhelms the SQLite dev server's bare baseline here (README "Benchmarks"); set it to try.
+  waiting: env('BENCH_WAITING_JOBS', 2_000),
+  waitingResolve: env('BENCH_WAITING_RESOLVE', 40),
+  apiSeconds: env('BENCH_API_SECONDS', 10),
+  apiConcurrency: env('BENCH_API_CONCURRENCY', 16),
+  policyDecisions: env('BENCH_POLICY_DECISIONS', 200_000),
+};
+const STEPS = 10;
+const RESUME_CUTOFF_MS = 120_000;
+const PRAGMAS = ['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal'];
+/** Worker tuning, chosen for 10,000 waiting jobs in ≤ 1 GB (see README "Benchmarks"). */
+const TUNING = {
+  maxCachedWorkflows: env('BENCH_MAX_CACHED', 250),
+  maxConcurrentActivityTaskExecutions: 200,
+  maxConcurrentWorkflowTaskExecutions: 100,
+  maxConcurrentLocalActivityExecutions: 200,
+};
+const APPROVER_TOKEN = 'bench-alice-token';
+const CALLER_TOKEN = 'bench-caller-token';
+const SLACK_SECRET = 'bench-slack-signing-secret';
+
+/**
+ * The audit store as production runs it: a throw-away database on the local PostgreSQL (AIRLOCK_BENCH_PG_ADMIN_URL),
+ * or, when none answers, in-memory PGlite (single connection: slower under concurrency).
+ */
+async function benchDatabase(): Promise<{ url: string; drop: () => Promise<void> } | undefined> {
+  const admin = process.env.AIRLOCK_BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const name = `airlock_bench_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
+  const run = async (sql: string) => {
+    const c = new PgClient({ connectionString: admin, connectionTimeoutMillis: 2000 });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  try {
+    await run(`CREATE DATABASE ${name}`);
+  } catch {
+    return undefined;
+  }
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+/** A realistic 50-rule policy: 47 rules for other actions (globs, contexts, CEL), then the ones that match. */
+function fiftyRulePolicy(): string {
+  const rules: string[] = [];
+  for (let i = 0; i < 47; i++) {
+    rules.push(
+      `  - id: other-${i}\n    match: { action: 'svc${i}.*', agent: ['team-${i}-*'], when: 'cost > ${i} && has(input.account) && input.account != "sandbox"' }\n    decision: ${i % 3 === 0 ? 'deny' : 'allow'}`,
+    );
+  }
+  rules.push(
+    `  - id: bench-needs-approval\n    match: { action: bench.noop, when: 'input.i < 0' }\n    decision: require_approval\n    approval: { groups: [sre], quorum: 1, timeout: 24h, channels: [api] }`,
+  );
+  rules.push(
+    `  - id: shell-limits\n    match: { action: shell.run }\n    decision: allow\n    limits: { maxRuntime: 120s, writablePaths: [/tmp], deniedCommands: ['rm -rf', sudo] }`,
+  );
+  rules.push(
+    `  - id: bench-allowed\n    match: { action: bench.noop, agent: 'bench*', risk: [low] }\n    decision: allow`,
+  );
+  return `version: 1\ndefault: { decision: deny }\nrules:\n${rules.join('\n')}\n`;
+}
+
+interface Stack {
+  env: TestWorkflowEnvironment;
+  worker: Worker;
+  running: Promise<void>;
+  taskQueue: string;
+  db?: string;
+  stop: () => Promise<void>;
+}
+
+async function startStack(opts: {
+  pragmas: boolean;
+  audit: AuditStore;
+  policy: PolicyStore;
+  registry: ToolRegistry;
+}): Promise<Stack> {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
+  const db = join(dir, 'temporal.sqlite');
+  const server = await startDevServer({ dbFilename: db, extraArgs: opts.pragmas ? PRAGMAS : [] });
+  const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
+  const worker = await createWorker({
+    connection: server.nativeConnection,
+    taskQueue,
+    registry: opts.registry,
+    deps: { http: { allowedHosts: [], fetch }, shell: { allowedRoots: [] }, secret: () => undefined },
+    policy: opts.policy,
+    freeze: new FreezeControl(server.client, taskQueue),
+    // BENCH_DIAGNOSE_NO_AUDIT=1 measures the workflow's own cost without audit writes (a diagnosis, not a figure).
+    audit:
+      process.env.BENCH_DIAGNOSE_NO_AUDIT === '1'
+        ? { append: async () => undefined, signHead: async () => undefined }
+        : opts.audit,
+    extraActivities: {
+      'bare.noop': async (x: { key?: string }) => {
+        if (x.key) started.set(x.key, performance.now());
+        return x;
+      },
+    },
+    workflowBundle: await bundle,
+    tuning: TUNING,
+  });
+  const running = worker.run();
+  return {
+    env: server,
+    worker,
+    running,
+    taskQueue,
+    db,
+    stop: async () => {
+      worker.shutdown();
+      await running;
+      await server.teardown();
+    },
+  };
+}
+
+const bundle = bundleWorkflowCode({
+  workflowsPath: require.resolve('./workflows'),
+  logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never,
+});
+
+const benchJob = (steps: number, approval = false) => ({
+  agent: 'bench-agent',
+  title: 'bench',
+  steps: Array.from({ length: steps }, (_, i) => ({
+    id: `s${i}`,
+    action: 'bench.noop',
+    input: { i: approval && i === steps - 1 ? -1 : i },
+  })),
+});
+
+/** Runs `count` workflows at once; returns jobs/s and per-job latencies. */
+async function burst(count: number, start: (i: number) => Promise<{ result: () => Promise<unknown> }>) {
+  const t0 = performance.now();
+  const latencies = await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const s = performance.now();
+      const h = await start(i);
+      await h.result();
+      return performance.now() - s;
+    }),
+  );
+  return { perSecond: count / ((performance.now() - t0) / 1000), latencies };
+}
+
+async function governanceOverhead(stack: Stack, registry: ToolRegistry, label: string) {
+  const client = stack.env.client;
+  const bare = () =>
+    burst(SIZE.overheadJobs, (i) =>
+      client.workflow.start('bareWorkflow', {
+        taskQueue: stack.taskQueue,
+        workflowId: `bare-${label}-${randomUUID()}-${i}`,
+        args: [STEPS],
+      }),
+    );
+  const airlock = () =>
+    burst(
+      SIZE.overheadJobs,
+      async (i) =>
+        (
+          await submitJob(client, benchJob(STEPS), {
+            registry,
+            taskQueue: stack.taskQueue,
+            requester: 'bench',
+            jobId: `bench-${label}-${randomUUID()}-${i}`,
+          })
+        ).handle,
+    );
+  await bare(); // warm-up: bundle load, caches, connections
+  await airlock();
+  // Unloaded latency: one job at a time, so the figure is Airlock's cost and not queueing on a saturated server.
+  const sequential = { bare: [] as number[], airlock: [] as number[] };
+  for (let i = 0; i < SIZE.sequentialJobs; i++) {
+    sequential.bare.push(
+      (
+        await burst(1, (k) =>
+          client.workflow.start('bareWorkflow', {
+            taskQueue: stack.taskQueue,
+            workflowId: `seq-bare-${label}-${randomUUID()}-${k}`,
+            args: [STEPS],
+          }),
+        )
+      ).latencies[0],
+    );
+    sequential.airlock.push(
+      (
+        await burst(
+          1,
+          async (k) =>
+            (
+              await submitJob(client, benchJob(STEPS), {
+                registry,
+                taskQueue: stack.taskQueue,
+                requester: 'bench',
+                jobId: `seq-${label}-${randomUUID()}-${k}`,
+              })
+            ).handle,
+        )
+      ).latencies[0],
+    );
+  }
+  const rounds: { bare: Awaited<ReturnType<typeof bare>>; airlock: Awaited<ReturnType<typeof airlock>> }[] = [];
+  for (let r = 0; r < SIZE.rounds; r++) rounds.push({ bare: await bare(), airlock: await airlock() });
+  return { rounds, sequential };
+}
+
+async function waitFor(what: string, probe: () => boolean | Promise<boolean>, ms = 600_000) {
+  const end = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > end) throw new Error(`benchmark check failed: timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+async function main() {
+  installTemporalLogger(createLogger('warn'), 'warn');
+  const pg = await benchDatabase();
+  const pgUrl = pg?.url;
+  const audit = await AuditStore.open(openDatabase(pgUrl ?? 'memory:'));
+  const policyFile = join(mkdtempSync(join(tmpdir(), 'airlock-bench-policy-')), 'policy.yaml');
+  writeFileSync(policyFile, fiftyRulePolicy());
+  const policy = new PolicyStore(policyFile);
+  const registry = new ToolRegistry([...builtinTools, noopTool as ToolDefinition]);
+  console.log(
+    `machine: ${cpus().length} cores (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; audit store: ${pgUrl ? 'PostgreSQL' : 'PGlite (in memory)'}`,
+  );
+  console.log(`sizes: ${JSON.stringify(SIZE)}; worker tuning: ${JSON.stringify(TUNING)}\n`);
+
+  // 5. Policy evaluation, in-process.
+  {
+    const compiled = policy.current();
+    const trivial = compilePolicy('version: 1\ndefault: { decision: allow }\n', 'trivial.yaml');
+    const facts = actionFacts({
+      action: 'bench.noop',
+      risk: 'low',
+      agent: 'bench-agent',
+      caller: 'bench',
+      context: { repo: 'app' },
+      input: { i: 3 },
+      cost: 0,
+    });
+    const time = (p: typeof compiled) => {
+      const samples: number[] = [];
+      for (let i = 0; i < SIZE.policyDecisions; i++) {
+        const t = performance.now();
+        const v = evaluatePolicy(p, facts);
+        samples.push((performance.now() - t) * 1000);
+        if (i === 0) check(v.outcome === 'allow', 'the 50-rule policy allows bench.noop');
+      }
+      return summarize(samples.slice(1000)); // after JIT warm-up
+    };
+    time(compiled);
+    const fifty = time(compiled);
+    const one = time(trivial);
+    record(
+      'policyEvaluation',
+      { fiftyRulesMicros: fifty, oneRuleMicros: one, decisionsPerSecond: 1e6 / fifty.median },
+      {
+        figure: '5. policy decision, 50 rules (µs)',
+        airlock: `median ${fifty.median.toFixed(1)}, p99 ${fifty.p99.toFixed(1)} (${Math.round(1e6 / fifty.median)}/s)`,
+        baseline: `1 rule: median ${one.median.toFixed(1)}, p99 ${one.p99.toFixed(1)}`,
+        ratio: `${(fifty.median / one.median).toFixed(1)}×`,
+        target: 'p99 ≤ 50 µs',
+        met: fifty.p99 <= 50,
+      },
+    );
+  }
+
+  // SQLite pragmas: the bare baseline with and without them.
+  let plainBare: Summary;
+  {
+    const plain = await startStack({ pragmas: false, audit, policy, registry });
+    const { rounds: plainRounds } = await governanceOverhead(plain, registry, 'plain');
+    const walFile = existsSync(`${plain.db}-wal`);
+    await plain.stop();
+    record('pragmasOff', {
+      bareJobsPerSecond: plainRounds.map((r) => r.bare.perSecond),
+      airlockJobsPerSecond: plainRounds.map((r) => r.airlock.perSecond),
+      walFile,
+    });
+    plainBare = summarize(plainRounds.map((r) => r.bare.perSecond));
+  }
+
+  const stack = await startStack({ pragmas: true, audit, policy, registry });
+  try {
+    check(existsSync(`${stack.db}-wal`), 'journal_mode=wal took effect (the -wal file exists)');
+    // 1. Governance overhead.
+    const { rounds, sequential } = await governanceOverhead(stack, registry, 'wal');
+    const seqBare = summarize(sequential.bare);
+    const seqAir = summarize(sequential.airlock);
+    const bareTp = summarize(rounds.map((r) => r.bare.perSecond));
+    const airTp = summarize(rounds.map((r) => r.airlock.perSecond));
+    const bareLat = summarize(rounds.flatMap((r) => r.bare.latencies));
+    const airLat = summarize(rounds.flatMap((r) => r.airlock.latencies));
+    const perAction = (seqAir.median - seqBare.median) / STEPS;
+    record(
+      'pragmas',
+      { withoutPragmasBareJobsPerSecond: plainBare, withPragmasBareJobsPerSecond: bareTp },
+      {
+        figure: 'bare baseline, SQLite WAL+NORMAL vs default',
+        airlock: `${bareTp.median.toFixed(1)} jobs/s (WAL file present)`,
+        baseline: `${plainBare.median.toFixed(1)} jobs/s`,
+        ratio: `${(bareTp.median / plainBare.median).toFixed(2)}×`,
+        target: '—',
+        met: null,
+      },
+    );
+    record(
+      'governanceOverhead',
+      {
+        bareJobsPerSecond: bareTp,
+        airlockJobsPerSecond: airTp,
+        loadedBareLatencyMs: bareLat,
+        loadedAirlockLatencyMs: airLat,
+        unloadedBareLatencyMs: seqBare,
+        unloadedAirlockLatencyMs: seqAir,
+        addedMsPerAction: perAction,
+      },
+      {
+        figure: `1. jobs of ${STEPS} no-op actions (jobs/s)`,
+        airlock: `median ${airTp.median.toFixed(1)} [${airTp.min.toFixed(1)}–${airTp.max.toFixed(1)}]`,
+        baseline: `median ${bareTp.median.toFixed(1)} [${bareTp.min.toFixed(1)}–${bareTp.max.toFixed(1)}]`,
+        ratio: `${(airTp.median / bareTp.median).toFixed(2)}×`,
+        target: '≥ 0.8×',
+        met: airTp.median / bareTp.median >= 0.8,
+      },
+    );
+    rows.push({
+      figure: '1. added latency per action (one job at a time)',
+      airlock: `${ms(perAction)} (job p50 ${ms(seqAir.median)}, p99 ${ms(seqAir.p99)})`,
+      baseline: `job p50 ${ms(seqBare.median)}, p99 ${ms(seqBare.p99)}`,
+      ratio: `${(seqAir.median / seqBare.median).toFixed(2)}×`,
+      target: '≤ 5 ms median',
+      met: perAction <= 5,
+    });
+
+    // The API, in this process, for 2 and 4.
+    const directory = new Directory({
+      people: { alice: { groups: ['sre'], slack: 'U0ALICE01', tokenSha256: hashToken(APPROVER_TOKEN) } },
+      callers: { bench: { tokenSha256: hashToken(CALLER_TOKEN), agents: ['bench*'] } },
+    });
+    const api = await buildApi({
+      client: stack.env.client,
+      taskQueue: stack.taskQueue,
+      registry,
+      directory,
+      audit,
+      freeze: new FreezeControl(stack.env.client, stack.taskQueue),
+      logger: pino({ level: 'silent' }),
+      operatorGroups: ['sre'],
+      rateLimitPerMinute: 10_000_000,
+      freezeMode: () => 'pause',
+      slack: createSlackApp({
+        signingSecret: SLACK_SECRET,
+        botToken: 'xoxb-bench',
+        apiUrl: 'http://127.0.0.1:9/api/',
+        botId: 'B0BENCH',
+        botUserId: 'U0BENCH',
+        temporal: stack.env.client,
+        directory,
+        audit,
+      }),
+    });
+    const base = await api.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      // 2. Approval round trip.
+      const approvalRtt = async (via: 'api' | 'slack' | 'bare') => {
+        const samples: number[] = [];
+        for (let i = 0; i < SIZE.approvals; i++) {
+          const id = `rtt-${via}-${randomUUID()}`;
+          if (via === 'bare') {
+            const h = await stack.env.client.workflow.start('bareApprovalWorkflow', {
+              taskQueue: stack.taskQueue,
+              workflowId: id,
+            });
+            await waitFor('bare wait', async () => (await h.query<boolean>('waiting')) === true);
+            const t0 = performance.now();
+            await h.signal('approve');
+            await h.result();
+            samples.push((started.get(`${id}/bare`) ?? NaN) - t0);
+            continue;
+          }
+          const { handle } = await submitJob(stack.env.client, benchJob(1, true), {
+            registry,
+            taskQueue: stack.taskQueue,
+            requester: 'bench',
+            jobId: id,
+          });
+          const request = await (async () => {
+            for (;;) {
+              const s = await handle.query(jobStateQuery);
+              const r = s.approvals.find((a) => a.status === 'pending');
+              if (r) return r;
+              await sleep(10);
+            }
+          })();
+          const t0 = performance.now();
+          let res: Response;
+          if (via === 'api') {
+            res = await fetch(`${base}/v1/approvals/${request.id}/decision`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${APPROVER_TOKEN}`, 'content-type': 'application/json' },
+              body: JSON.stringify({ decision: 'approve', digest: request.inputDigest }),
+            });
+          } else {
+            const payload = {
+              type: 'block_actions',
+              user: { id: 'U0ALICE01' },
+              team: { id: 'T0' },
+              api_app_id: 'A0',
+              channel: { id: 'C0' },
+              trigger_id: 't',
+              actions: [
+                {
+                  type: 'button',
+                  action_id: 'airlock_approve',
+                  block_id: 'airlock_decision',
+                  value: JSON.stringify({ requestId: request.id, digest: request.inputDigest }),
+                  action_ts: '1',
+                },
+              ],
+            };
+            const body = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
+            const ts = String(Math.floor(Date.now() / 1000));
+            res = await fetch(`${base}/slack/events`, {
+              method: 'POST',
+              body,
+              headers: {
+                'content-type': 'application/x-www-form-urlencoded',
+                'x-slack-request-timestamp': ts,
+                'x-slack-signature': slackSignature(SLACK_SECRET, ts, body),
+              },
+            });
+          }
+          check(res.ok, `approval via ${via} accepted (${res.status})`);
+          await waitFor('the approved action to start', () => started.has(`${id}/s0`), 30_000);
+          samples.push(started.get(`${id}/s0`)! - t0);
+          await handle.result();
+        }
+        return summarize(samples);
+      };
+      const bareRtt = await approvalRtt('bare');
+      const apiRtt = await approvalRtt('api');
+      const slackRtt = await approvalRtt('slack');
+      record('approvalRoundTrip', { apiMs: apiRtt, slackMs: slackRtt, bareSignalMs: bareRtt });
+      for (const [name, s] of [
+        ['API', apiRtt],
+        ['signed Slack click', slackRtt],
+      ] as const) {
+        rows.push({
+          figure: `2. approval → next activity, ${name}`,
+          airlock: `p50 ${ms(s.median)}, p99 ${ms(s.p99)} [${ms(s.min)}–${ms(s.max)}]`,
+          baseline: `signal → activity: p50 ${ms(bareRtt.median)}, p99 ${ms(bareRtt.p99)}`,
+          ratio: `${(s.p99 / bareRtt.p99).toFixed(2)}× (p99)`,
+          target: 'p99 ≤ 250 ms',
+          met: s.p99 <= 250,
+        });
+      }
+
+      // 4. API submissions from a second process on loopback.
+      const load = (mode: 'distinct' | 'duplicate' | 'temporal') =>
+        new Promise<{ ok: number; errors: number; latencies: number[]; seconds: number; ids: number }>(
+          (resolve, reject) => {
+            const child = spawn(process.execPath, ['-r', 'tsx/cjs', join(__dirname, 'load.ts')], {
+              env: {
+                ...process.env,
+                MODE: mode,
+                BASE: base,
+                TOKEN: CALLER_TOKEN,
+                SECONDS: String(SIZE.apiSeconds),
+                CONCURRENCY: String(SIZE.apiConcurrency),
+                ADDRESS: stack.env.connection.options.address,
+                TASK_QUEUE: stack.taskQueue,
+              },
+              stdio: ['ignore', 'pipe', 'inherit'],
+            });
+            let out = '';
+            child.stdout.on('data', (c) => (out += c));
+            child.on('exit', (code) =>
+              code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator (${mode}) exited ${code}`)),
+            );
+          },
+        );
+      const temporalStart = await load('temporal');
+      const distinct = await load('distinct');
+      const duplicate = await load('duplicate');
+      check(distinct.errors === 0, `every distinct submission answered 201 (${distinct.errors} did not)`);
+      check(
+        duplicate.errors === 0 && duplicate.ids === 1,
+        `every duplicate answered with the original job (${duplicate.errors} errors, ${duplicate.ids} distinct ids)`,
+      );
+      const rate = (r: typeof distinct) => r.ok / r.seconds;
+      const d = summarize(distinct.latencies);
+      const dup = summarize(duplicate.latencies);
+      const t = summarize(temporalStart.latencies);
+      record('apiSubmissions', {
+        distinct: { perSecond: rate(distinct), latencyMs: d },
+        duplicate: { perSecond: rate(duplicate), latencyMs: dup },
+        bareTemporalStart: { perSecond: rate(temporalStart), latencyMs: t },
+      });
+      rows.push({
+        figure: `4. POST /v1/jobs, distinct keys (${SIZE.apiConcurrency} in flight)`,
+        airlock: `${rate(distinct).toFixed(0)}/s, p99 ${ms(d.p99)}`,
+        baseline: `workflow.start: ${rate(temporalStart).toFixed(0)}/s, p99 ${ms(t.p99)}`,
+        ratio: `${(rate(distinct) / rate(temporalStart)).toFixed(2)}×`,
+        target: '≥ 200/s, p99 ≤ 100 ms',
+        met: rate(distinct) >= 200 && d.p99 <= 100,
+      });
+      rows.push({
+        figure: '4. POST /v1/jobs, duplicates',
+        airlock: `${rate(duplicate).toFixed(0)}/s, p99 ${ms(dup.p99)}, all → original job`,
+        baseline: `workflow.start: ${rate(temporalStart).toFixed(0)}/s`,
+        ratio: `${(rate(duplicate) / rate(temporalStart)).toFixed(2)}×`,
+        target: '≥ 200/s, p99 ≤ 100 ms',
+        met: rate(duplicate) >= 200 && dup.p99 <= 100,
+      });
+
+      // 3. Many waiting jobs.
+      const waiting = await manyWaiting(stack, registry, base);
+      record('manyWaiting', waiting.data);
+      rows.push(...waiting.rows);
+    } finally {
+      await api.close();
+    }
+  } finally {
+    await stack.stop();
+    await audit.db.close();
+    await pg?.drop();
+  }
+  console.log('');
+  printTable();
+  const file = writeResults(join(__dirname, 'results'), {
+    at: new Date().toISOString(),
+    cores: cpus().length,
+    cpu: cpus()[0]?.model,
+    memGiB: totalmem() / 2 ** 30,
+    sizes: SIZE,
+    tuning: TUNING,
+  });
+  console.log(`\nresults: ${file}`);
+}
+
+/** 3. N jobs paused on approval at once; worker RSS; random approvals resolved. Baseline: N bare workflows waiting. */
+async function manyWaiting(stack: Stack, registry: ToolRegistry, base: string) {
+  const client: Client = stack.env.client;
+  const n = SIZE.waiting;
+  const rssBefore = process.memoryUsage().rss;
+  const startMany = async (start: (i: number) => Promise<unknown>) => {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i += 200)
+      await Promise.all(Array.from({ length: Math.min(200, n - i) }, (_, k) => start(i + k)));
+    return (performance.now() - t0) / 1000;
+  };
+  // Bare: workflows waiting on a signal.
+  const bareIds = Array.from({ length: n }, (_, i) => `wait-bare-${randomUUID()}-${i}`);
+  const bareStartS = await startMany((i) =>
+    client.workflow.start('bareApprovalWorkflow', { taskQueue: stack.taskQueue, workflowId: bareIds[i] }),
+  );
+  await waitFor(
+    'bare workflows waiting',
+    async () =>
+      Number(
+        (await client.workflow.count(`WorkflowType = 'bareApprovalWorkflow' AND ExecutionStatus = 'Running'`)).count,
+      ) >= n,
+  );
+  await sleep(3000);
+  const bareRss = process.memoryUsage().rss;
+  const bareResolve: number[] = [];
+  for (let k = 0; k < SIZE.waitingResolve; k++) {
+    const id = bareIds[Math.floor(Math.random() * n)];
+    if (started.has(`${id}/bare`)) continue;
+    const t0 = performance.now();
+    await client.workflow.getHandle(id).signal('approve');
+    // A server past its limit is a result, not a crash: count resumes slower than the cut-off.
+    const resumed = await waitFor('bare resume', () => started.has(`${id}/bare`), RESUME_CUTOFF_MS).then(
+      () => true,
+      () => false,
+    );
+    bareResolve.push(resumed ? started.get(`${id}/bare`)! - t0 : Infinity);
+  }
+  // Airlock: jobs paused on approval.
+  const ids = Array.from({ length: n }, (_, i) => `wait-${randomUUID()}-${i}`);
+  const startS = await startMany((i) =>
+    submitJob(client, benchJob(1, true), { registry, taskQueue: stack.taskQueue, requester: 'bench', jobId: ids[i] }),
+  );
+  await waitFor(
+    `${n} jobs awaiting approval`,
+    async () =>
+      Number(
+        (await client.workflow.count(`WorkflowType = 'jobWorkflow' AND AirlockStatus = 'awaiting_approval'`)).count,
+      ) >= n,
+    1_800_000,
+  );
+  await sleep(3000);
+  const rss = process.memoryUsage().rss;
+  const resolve: number[] = [];
+  for (let k = 0; k < SIZE.waitingResolve; k++) {
+    const id = ids[Math.floor(Math.random() * n)];
+    if (started.has(`${id}/s0`)) continue;
+    const t0 = performance.now();
+    const res = await fetch(`${base}/v1/approvals/${id}:s0/decision`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${APPROVER_TOKEN}`, 'content-type': 'application/json' },
+      body: '{"decision":"approve"}',
+    });
+    check(res.ok, `approval of a waiting job accepted (${res.status})`);
+    const resumed = await waitFor('resume', () => started.has(`${id}/s0`), RESUME_CUTOFF_MS).then(
+      () => true,
+      () => false,
+    );
+    resolve.push(resumed ? started.get(`${id}/s0`)! - t0 : Infinity);
+  }
+  const r = summarize(resolve);
+  const b = summarize(bareResolve);
+  const slow = (xs: number[]) => xs.filter((x) => x === Infinity).length;
+  const note = (xs: number[]) => (slow(xs) ? ` (${slow(xs)} of ${xs.length} > ${RESUME_CUTOFF_MS / 1000} s)` : '');
+  const mb = (x: number) => `${(x / 2 ** 20).toFixed(0)} MB`;
+  return {
+    data: {
+      n,
+      rssBeforeBytes: rssBefore,
+      bareRssBytes: bareRss,
+      airlockRssBytes: rss,
+      startSeconds: { bare: bareStartS, airlock: startS },
+      resolveMs: r,
+      bareResolveMs: b,
+    },
+    rows: [
+      {
+        figure: `3. RSS with ${n} jobs waiting (whole bench process)`,
+        airlock: mb(rss),
+        baseline: `${mb(bareRss)} with ${n} bare waiting (before: ${mb(rssBefore)})`,
+        ratio: `${(rss / bareRss).toFixed(2)}×`,
+        target: '≤ 1 GB',
+        met: rss <= 2 ** 30,
+      },
+      {
+        figure: `3. approval → resume among ${n} waiting`,
+        airlock: `p50 ${ms(r.median)}, p99 ${ms(r.p99)}${note(resolve)}`,
+        baseline: `signal → resume: p50 ${ms(b.median)}, p99 ${ms(b.p99)}${note(bareResolve)}`,
+        ratio: `${(r.p99 / b.p99).toFixed(2)}× (p99)`,
+        target: 'p99 ≤ 1 s',
+        met: r.p99 <= 1000,
+      },
+    ],
+  };
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
