@@ -54,6 +54,17 @@ afterAll(async () => {
   await slack?.close();
 });
 
+/** A worker whose approval requests go to the local Slack server, under the Slack policy. */
+async function slackWorker() {
+  const channel = await SlackChannel.create({
+    client: new WebClient('xoxb-test', { slackApiUrl: slack.url }),
+    db: temporal.audit().db,
+    directory,
+    defaultChannel: 'C0DEFAULT',
+  });
+  return testWorker(temporal.env, { policy: fixture('policy-slack.yaml'), channels: [channel] });
+}
+
 /** A block_actions or view_submission request, form-encoded and signed as Slack signs it. */
 function signedRequest(payload: object, opts: { secret?: string; ts?: number } = {}) {
   const body = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
@@ -85,16 +96,7 @@ function click(user: string, action: 'airlock_approve' | 'airlock_reject', value
 
 test('a click in Slack resumes the job; refused clicks answer ephemerally; forged and stale requests are 401', async () => {
   const { repo, cleanup } = makeRepo();
-  const channel = await SlackChannel.create({
-    client: new WebClient('xoxb-test', { slackApiUrl: slack.url }),
-    db: temporal.audit().db,
-    directory,
-    defaultChannel: 'C0DEFAULT',
-  });
-  const { worker, taskQueue } = await testWorker(temporal.env, {
-    policy: fixture('policy-slack.yaml'),
-    channels: [channel],
-  });
+  const { worker, taskQueue } = await slackWorker();
   try {
     await worker.runUntil(async () => {
       const { handle } = await submitJob(
@@ -187,16 +189,7 @@ test('a click in Slack resumes the job; refused clicks answer ephemerally; forge
 
 test('Reject opens a modal for the reason; submitting it rejects the request and compensates', async () => {
   const { repo, cleanup } = makeRepo();
-  const channel = await SlackChannel.create({
-    client: new WebClient('xoxb-test', { slackApiUrl: slack.url }),
-    db: temporal.audit().db,
-    directory,
-    defaultChannel: 'C0DEFAULT',
-  });
-  const { worker, taskQueue } = await testWorker(temporal.env, {
-    policy: fixture('policy-slack.yaml'),
-    channels: [channel],
-  });
+  const { worker, taskQueue } = await slackWorker();
   try {
     await worker.runUntil(async () => {
       const { handle } = await submitJob(
