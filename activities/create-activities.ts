@@ -6,7 +6,15 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
-import { compensationActivityName, FailureType, type CompensationCall, type ToolCall } from '../workflows/types';
+import {
+  compensationActivityName,
+  FailureType,
+  type ActionResult,
+  type CompensationCall,
+  type PolicyDecision,
+  type PolicyRequest,
+  type ToolCall,
+} from '../workflows/types';
 import { AuditEventType } from '../src/audit/store';
 import { compensations } from '../src/metrics';
 import type { AuditSink } from './audit';
@@ -16,6 +24,9 @@ import type { ToolContext, ToolDefinition, ToolDeps } from './tool';
 
 export type Activity = (call: ToolCall | CompensationCall) => Promise<unknown>;
 
+/** Asks the policy about one action and audits the answer (activities/policy/evaluate.ts). */
+export type Decider = (req: PolicyRequest, attempt: number) => Promise<PolicyDecision>;
+
 /** Formats zod issues as `path: message` lines, the one format every boundary uses. */
 export function formatIssues(error: z.ZodError, prefix: (string | number)[] = []): { path: string; message: string }[] {
   return error.issues.map((issue) => ({
@@ -24,7 +35,7 @@ export function formatIssues(error: z.ZodError, prefix: (string | number)[] = []
   }));
 }
 
-function toolContext(call: ToolCall, deps: ToolDeps): ToolContext {
+function toolContext(call: ToolCall, deps: ToolDeps, signal?: AbortSignal): ToolContext {
   const ctx = Context.current();
   return {
     jobId: call.jobId,
@@ -32,7 +43,7 @@ function toolContext(call: ToolCall, deps: ToolDeps): ToolContext {
     idempotencyKey: call.idempotencyKey,
     attempt: ctx.info.attempt,
     deps,
-    signal: ctx.cancellationSignal,
+    signal: signal ?? ctx.cancellationSignal,
     heartbeat: (details) => ctx.heartbeat(details),
     limits: call.limits,
     log: {
@@ -104,12 +115,57 @@ async function audited<T>(
   return result;
 }
 
+/**
+ * Runs the tool within the policy's limits: `maxRuntime` aborts the attempt (the tool sees its signal aborted), and
+ * on the last attempt the policy's `retries` allow, a failure is final.
+ */
+async function withinLimits<T>(call: ToolCall, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const { maxRuntimeMs, retries } = call.limits ?? {};
+  try {
+    if (maxRuntimeMs === undefined) return await run(ctx.cancellationSignal);
+    const timeout = AbortSignal.timeout(maxRuntimeMs);
+    const signal = AbortSignal.any([ctx.cancellationSignal, timeout]);
+    let onTimeout: () => void = () => undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      onTimeout = () =>
+        reject(
+          ApplicationFailure.create({
+            type: FailureType.MaxRuntimeExceeded,
+            message: `${call.stepId}: still running after the policy's maxRuntime of ${maxRuntimeMs} ms`,
+          }),
+        );
+      timeout.addEventListener('abort', onTimeout, { once: true });
+    });
+    try {
+      return await Promise.race([run(signal), timedOut]);
+    } finally {
+      timeout.removeEventListener('abort', onTimeout);
+    }
+  } catch (err) {
+    if (retries === undefined || ctx.info.attempt < retries + 1) throw err;
+    if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
+    throw ApplicationFailure.create({
+      type: err instanceof ApplicationFailure ? (err.type ?? undefined) : (err as Error).name,
+      message: `${(err as Error).message} (attempt ${ctx.info.attempt}, the last of ${retries + 1} the policy allows)`,
+      nonRetryable: true,
+      cause: err as Error,
+    });
+  }
+}
+
 /** Builds the activity map a worker registers. */
-export function createActivities(registry: ToolRegistry, deps: ToolDeps, audit: AuditSink): Record<string, Activity> {
+export function createActivities(
+  registry: ToolRegistry,
+  deps: ToolDeps,
+  audit: AuditSink,
+  decide?: Decider,
+): Record<string, Activity> {
   const activities: Record<string, Activity> = {};
   for (const tool of registry.list()) {
     const action = { action: tool.name };
-    activities[tool.name] = (call) =>
+    /** Acts: validates input, runs the tool within its limits, checks the output against the tool's contract. */
+    const act = (call: ToolCall) =>
       audited(
         audit,
         call,
@@ -129,7 +185,7 @@ export function createActivities(registry: ToolRegistry, deps: ToolDeps, audit: 
             });
           }
           const input = parseInput(tool, call.input);
-          const output = await tool.execute(input, toolContext(call, deps));
+          const output = await withinLimits(call, (signal) => tool.execute(input, toolContext(call, deps, signal)));
           const checked = tool.output.safeParse(output);
           if (!checked.success) {
             // A tool broke its own contract: retrying will not help, and later `$ref`s would read garbage.
@@ -143,6 +199,44 @@ export function createActivities(registry: ToolRegistry, deps: ToolDeps, audit: 
           return checked.data;
         },
       );
+    activities[tool.name] = async (call) => {
+      if (!call.decide) return act(call); // a job started before decisions moved into the action
+      if (!decide) throw new Error(`${tool.name}: this worker was built without a policy to decide with`);
+      // Decided right before acting, on every attempt: no policy change or freeze slips in between.
+      const { attempt } = Context.current().info;
+      const { decide: d, ...rest } = call;
+      const decision = await decide(
+        {
+          jobId: call.jobId,
+          stepId: call.stepId,
+          decisionNo: d.decisionNo,
+          ...(call.requestId ? { requestId: call.requestId } : {}),
+          action: tool.name,
+          agent: d.agent,
+          caller: d.caller,
+          context: d.context,
+          input: call.input,
+        },
+        attempt,
+      );
+      const notActed = (extra: Partial<ActionResult> = {}): ActionResult => ({
+        decision,
+        acted: false,
+        attempt,
+        ...extra,
+      });
+      if (decision.frozen) return notActed();
+      if (d.costLeft !== undefined && decision.cost > d.costLeft) return notActed({ overBudget: true });
+      if (decision.outcome === 'deny') return notActed();
+      const approved = d.approved?.digest === decision.inputDigest && d.approved.policyHash === decision.policyHash;
+      if (decision.outcome === 'require_approval' && !approved) return notActed();
+      const output = await act({
+        ...rest,
+        ...(decision.outcome === 'require_approval' ? { approvedDigest: decision.inputDigest } : {}),
+        ...(decision.limits ? { limits: decision.limits } : {}),
+      });
+      return { decision, acted: true, attempt, output } satisfies ActionResult;
+    };
     const compensate = tool.compensate;
     if (compensate) {
       activities[compensationActivityName(tool.name)] = (call) =>

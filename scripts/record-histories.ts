@@ -1,7 +1,8 @@
 /**
- * Records the histories of the example jobs into test/histories/, for the replay test. Re-record only on purpose:
- * a change that needs new histories is a change that would break running jobs (use `patched()` instead).
- *   npm run record-histories
+ * Records the histories of the example jobs into test/histories/<example>.<tag>.json, for the replay test. Add a
+ * tag when a `patched()` change makes new jobs run differently; keep the older recordings, since jobs started
+ * before the change are still running somewhere:
+ *   npm run record-histories -- <tag>
  */
 import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -12,6 +13,9 @@ import { startStack } from '../src/dev/stack';
 import { projectRoot } from '../src/temporal/binaries';
 
 async function main() {
+  const tag = process.argv[2];
+  if (!tag || !/^[a-z0-9-]+$/.test(tag))
+    throw new Error('usage: npm run record-histories -- <tag> (e.g. the patch id)');
   const stack = await startStack({
     config: loadConfig({ ...process.env, AIRLOCK_TASK_QUEUE: 'record-histories', AIRLOCK_DATABASE_URL: 'memory:' }),
     persistent: false,
@@ -27,7 +31,7 @@ async function main() {
       );
       if (!run.ok) throw new Error(`${example.file} ended as ${run.state.status}; not recording`);
       const history = await run.handle.fetchHistory();
-      const out = join(projectRoot, 'test', 'histories', `${name}.json`);
+      const out = join(projectRoot, 'test', 'histories', `${name}.${tag}.json`);
       writeFileSync(out, `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 1)}\n`);
       console.log(`recorded ${out} (${history.events?.length} events)`);
     }

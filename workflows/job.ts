@@ -1,7 +1,8 @@
 /**
- * The job saga: for each step, in order, ask the policy (a local activity, so the decision is in history), wait for
- * humans when it says so, then run the tool's activity; undo what was done when a step fails, is denied, rejected,
- * times out, breaks the budget, is frozen with `abort`, or the job is cancelled.
+ * The job saga: for each step, in order, run the tool's activity, which asks the policy right before acting and
+ * returns the decision with the result (so the decision is in history); wait for humans when the policy says so and
+ * try again; undo what was done when a step fails, is denied, rejected, times out, breaks the budget, is frozen with
+ * `abort`, or the job is cancelled.
  *
  * Deterministic orchestration only (see eslint.config.mjs): tools are reached through proxyActivities by name, and
  * everything decided at submission (timeouts, retries, which steps have a compensation) arrives in the input.
@@ -13,6 +14,7 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -29,6 +31,8 @@ import { RefResolutionError, resolveRefs } from './refs';
 import { airlockAgentKey, airlockStatusKey } from './search-attributes';
 import {
   ApprovalStatus,
+  type ActionResult,
+  type DecideRequest,
   FailureType,
   JobStatus,
   StepStatus,
@@ -45,6 +49,9 @@ import {
   type ToolCall,
   type Vote,
 } from './types';
+
+/** The patch that moved the policy decision into the action's activity (see tryStep). */
+export const DECIDE_IN_ACTION = 'decide-in-action';
 
 /** Backoff shared by actions and compensations; attempts and timeouts come per step. */
 const RETRY_BACKOFF = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } as const;
@@ -191,6 +198,9 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     },
   );
 
+  // Jobs started before this patch decide in a local activity of its own, then act: one more activation per action.
+  const decideInAction = patched(DECIDE_IN_ACTION);
+
   const setStatus = (status: JobStatus) => {
     state.status = status;
     upsertSearchAttributes([
@@ -198,7 +208,8 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       { key: airlockAgentKey, value: input.agent },
     ]);
   };
-  setStatus(JobStatus.Running);
+  // The job starts with these search attributes set (src/jobs/submit.ts); jobs from before the patch set them again.
+  if (!decideInAction) setStatus(JobStatus.Running);
   const { compensationOptions: _, ...auditedJob } = input;
   await jobAudit['job.started'](jobId, auditedJob);
 
@@ -341,6 +352,99 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     }
   };
 
+  /** Runs a step's activity; its compensation is registered first, since an action that timed out may have acted. */
+  const runActivity = async (step: PlannedStep, stepState: StepState, call: ToolCall, options: StepActivityOptions) => {
+    const { decide: _, ...plain } = call;
+    if (step.compensation && !undo.some((u) => u.step.id === step.id)) undo.push({ step, call: plain });
+    stepState.status = StepStatus.Running;
+    stepState.input = call.input;
+    stepState.startedAt = now();
+    try {
+      return await tools(options)[step.action](call);
+    } catch (err) {
+      stepState.status = StepStatus.Failed;
+      stepState.error = describe(err);
+      throw err;
+    } finally {
+      stepState.endedAt = now();
+    }
+  };
+
+  /**
+   * One try at a step: the policy decides and, when it allows (or humans approved this input under this policy), the
+   * tool acts. Since `decideInAction` both happen in the action's activity; before, a local activity decided first.
+   */
+  const tryStep = async (
+    step: PlannedStep,
+    stepState: StepState,
+    call: ToolCall,
+    decisionNo: number,
+    approved: { digest: string; policyHash: string } | undefined,
+  ): Promise<ActionResult> => {
+    if (decideInAction) {
+      const { maxCost } = input.budget;
+      const options = {
+        ...step.options,
+        startToCloseTimeoutMs: Math.min(step.options.startToCloseTimeoutMs, remainingMs()),
+      };
+      const decide: DecideRequest = {
+        decisionNo,
+        action: step.action,
+        agent: input.agent,
+        caller: input.requester,
+        context: input.context,
+        ...(approved ? { approved } : {}),
+        ...(maxCost !== undefined ? { costLeft: maxCost - state.spent.cost } : {}),
+      };
+      return (await runActivity(step, stepState, { ...call, decide }, options)) as ActionResult;
+    }
+    const decision = await policy['policy.evaluate']({
+      jobId,
+      stepId: step.id,
+      decisionNo,
+      requestId: input.requestId,
+      action: step.action,
+      agent: input.agent,
+      caller: input.requester,
+      context: input.context,
+      input: call.input,
+    });
+    const notActed = (extra: Partial<ActionResult> = {}): ActionResult => ({
+      decision,
+      acted: false,
+      attempt: 1,
+      ...extra,
+    });
+    if (decision.frozen) return notActed();
+    const { maxCost } = input.budget;
+    if (maxCost !== undefined && state.spent.cost + decision.cost > maxCost) return notActed({ overBudget: true });
+    if (decision.outcome === 'deny') return notActed();
+    const viaApproval =
+      decision.outcome !== 'allow' &&
+      approved?.digest === decision.inputDigest &&
+      approved.policyHash === decision.policyHash;
+    if (decision.outcome !== 'allow' && !viaApproval) return notActed();
+    const limits = decision.limits ?? {};
+    const options: StepActivityOptions = {
+      ...step.options,
+      startToCloseTimeoutMs: Math.min(
+        step.options.startToCloseTimeoutMs,
+        limits.maxRuntimeMs ?? Infinity,
+        remainingMs(),
+      ),
+      maximumAttempts:
+        limits.retries !== undefined
+          ? Math.min(step.options.maximumAttempts, limits.retries + 1)
+          : step.options.maximumAttempts,
+    };
+    const legacyCall: ToolCall = {
+      ...call,
+      ...(viaApproval ? { approvedDigest: decision.inputDigest } : {}),
+      ...(decision.limits ? { limits: decision.limits } : {}),
+    };
+    return { decision, acted: true, attempt: 1, output: await runActivity(step, stepState, legacyCall, options) };
+  };
+
   try {
     for (const [index, step] of input.steps.entries()) {
       const stepState = state.steps[index];
@@ -353,12 +457,20 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         stepState.error = { message: err.message, type: FailureType.RefResolution };
         throw fail(FailureType.RefResolution, `step ${step.id}: ${err.message}`);
       }
+      const call: ToolCall = {
+        jobId,
+        stepId: step.id,
+        idempotencyKey: `${jobId}/${step.id}`,
+        input: resolved,
+        ...(input.requestId ? { requestId: input.requestId } : {}),
+      };
 
-      // Decide, and ask humans as often as the policy requires it (again when the policy changed after an approval).
-      let decision: PolicyDecision;
-      let approvedDigest: string | undefined;
+      // Decide (and act), asking humans as often as the policy requires it (again when it changed after an approval).
+      let result: ActionResult;
+      /** An attempt after the first came back without acting: an earlier attempt may have acted before failing. */
+      let mayHaveActed = false;
       for (;;) {
-        await honourFreeze();
+        if (state.frozen || state.status === JobStatus.Frozen) await honourFreeze();
         checkDeadline(`step ${step.id}`);
         if (input.budget.maxActions !== undefined && state.spent.actions + 1 > input.budget.maxActions) {
           throw fail(
@@ -366,27 +478,34 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
             `step ${step.id} would be action ${state.spent.actions + 1} of at most ${input.budget.maxActions}`,
           );
         }
-        decision = await policy['policy.evaluate']({
-          jobId,
-          stepId: step.id,
-          decisionNo: (stepState.decisions?.length ?? 0) + 1,
-          requestId: input.requestId,
-          action: step.action,
-          agent: input.agent,
-          caller: input.requester,
-          context: input.context,
-          input: resolved,
-        });
+        const approvedRequest = state.approvals.find(
+          (r) => r.stepId === step.id && r.status === ApprovalStatus.Approved,
+        );
+        result = await tryStep(
+          step,
+          stepState,
+          call,
+          (stepState.decisions?.length ?? 0) + 1,
+          approvedRequest && { digest: approvedRequest.inputDigest, policyHash: approvedRequest.policyHash },
+        );
+        const { decision } = result;
         const { outcome, ruleId, policyHash, reason, inputDigest, cost } = decision;
         stepState.decisions = [
           ...(stepState.decisions ?? []),
           { outcome, ruleId, policyHash, reason, inputDigest, cost, at: now() },
         ];
+        if (result.acted) break;
+        mayHaveActed ||= result.attempt > 1;
+        if (!mayHaveActed) {
+          const i = undo.findIndex((u) => u.step.id === step.id);
+          if (i >= 0) undo.splice(i, 1); // nothing acted: nothing to undo
+        }
+        stepState.status = StepStatus.Pending;
         if (decision.frozen) {
           state.frozen = decision.frozen;
           continue;
         }
-        if (input.budget.maxCost !== undefined && state.spent.cost + cost > input.budget.maxCost) {
+        if (result.overBudget) {
           throw fail(
             FailureType.BudgetExceeded,
             `step ${step.id} costs ${cost}; ${state.spent.cost} of ${input.budget.maxCost} already spent`,
@@ -397,63 +516,21 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
           throw fail(
             FailureType.PolicyDenied,
             `step ${step.id} (${step.action}) denied by rule ${ruleId}: ${reason ?? 'no reason given'}`,
-            {
-              ruleId,
-              policyHash,
-            },
+            { ruleId, policyHash },
           );
-        }
-        if (outcome === 'allow') break;
-        const approved = state.approvals.find((r) => r.stepId === step.id && r.status === ApprovalStatus.Approved);
-        if (approved && approved.inputDigest === inputDigest && approved.policyHash === policyHash) {
-          approvedDigest = inputDigest;
-          break;
         }
         await askHumans(step, stepState, resolved, decision);
       }
 
-      const call: ToolCall = {
-        jobId,
-        stepId: step.id,
-        idempotencyKey: `${jobId}/${step.id}`,
-        input: resolved,
-        ...(input.requestId ? { requestId: input.requestId } : {}),
-        ...(approvedDigest ? { approvedDigest } : {}),
-        ...(decision.limits ? { limits: decision.limits } : {}),
-      };
-      const entry: Undo = { step, call };
-      if (step.compensation) undo.push(entry);
-
-      const limits = decision.limits ?? {};
-      const options: StepActivityOptions = {
-        ...step.options,
-        startToCloseTimeoutMs: Math.min(
-          step.options.startToCloseTimeoutMs,
-          limits.maxRuntimeMs ?? Infinity,
-          remainingMs(),
-        ),
-        maximumAttempts:
-          limits.retries !== undefined
-            ? Math.min(step.options.maximumAttempts, limits.retries + 1)
-            : step.options.maximumAttempts,
-      };
-      stepState.status = StepStatus.Running;
-      stepState.input = resolved;
-      stepState.startedAt = now();
+      const { output, decision } = result;
       state.spent = { actions: state.spent.actions + 1, cost: state.spent.cost + decision.cost };
-      try {
-        const output = await tools(options)[step.action](call);
-        outputs[step.id] = output;
-        entry.output = output;
-        stepState.output = output;
-        stepState.status = StepStatus.Succeeded;
-      } catch (err) {
-        stepState.status = StepStatus.Failed;
-        stepState.error = describe(err);
-        throw err;
-      } finally {
-        stepState.endedAt = now();
-      }
+      const entry = undo.find((u) => u.step.id === step.id);
+      // The compensation gets the call the action ran with, and the limits the policy set for it.
+      if (entry && decideInAction) entry.call = { ...call, ...(decision.limits ? { limits: decision.limits } : {}) };
+      if (entry) entry.output = output;
+      outputs[step.id] = output;
+      stepState.output = output;
+      stepState.status = StepStatus.Succeeded;
     }
     await finish(JobStatus.Succeeded);
     return { status: JobStatus.Succeeded, outputs };

@@ -61,6 +61,8 @@ export const FailureType = {
   BudgetExceeded: 'BudgetExceeded',
   DeadlineExceeded: 'DeadlineExceeded',
   JobFrozen: 'JobFrozen',
+  /** The policy's `maxRuntime` for the action ran out (retried like a timeout, within the policy's `retries`). */
+  MaxRuntimeExceeded: 'MaxRuntimeExceeded',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
@@ -129,6 +131,33 @@ export interface ToolCall {
   limits?: ActionLimits;
   /** The API request that submitted the job, for the audit trail. */
   requestId?: string;
+  /** Set by jobs started since decisions moved into the action (`decideInAction`): the activity asks the policy. */
+  decide?: DecideRequest;
+}
+
+/** What the action's activity needs to ask the policy itself, right before acting. */
+export interface DecideRequest {
+  /** 1 for the step's first decision, 2 when asked again: names the audit event. */
+  decisionNo: number;
+  action: string;
+  agent: string;
+  caller: string;
+  context: Record<string, unknown>;
+  /** What humans approved: the activity acts on a `require_approval` only for this digest under this policy. */
+  approved?: { digest: string; policyHash: string };
+  /** What is left of the job's cost budget: a costlier action is not taken. */
+  costLeft?: number;
+}
+
+/** What the action's activity returns: the decision it acted on (or did not), and the tool's output. */
+export interface ActionResult {
+  decision: PolicyDecision;
+  acted: boolean;
+  /** Not acted because the action costs more than `costLeft`. */
+  overBudget?: boolean;
+  /** The attempt that returned: when > 1 and nothing acted, an earlier attempt may have. */
+  attempt: number;
+  output?: unknown;
 }
 
 /** What a compensation receives: the same call, plus the step's output when the step finished. */

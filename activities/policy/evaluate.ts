@@ -1,6 +1,7 @@
 /**
- * The policy decision for one action, as a (local) activity: its result is recorded in workflow history with the
- * policy hash and rule id, so replay never reads today's policy file, and a policy change never breaks a replay.
+ * The policy decision for one action. The action's own activity asks right before acting and returns the decision
+ * with its result, so the decision (policy hash, rule id) is in workflow history, replay never reads today's policy
+ * file, and no policy change or freeze slips in between the decision and the act.
  */
 import type { PolicyStore } from '../../src/policy/store';
 import { evaluatePolicy } from '../../src/policy/evaluate';
@@ -24,32 +25,48 @@ export interface PolicyDeps {
   audit: AuditSink;
 }
 
-export function createPolicyActivities({ policy, registry, freeze, audit }: PolicyDeps) {
+/**
+ * Decides one action and writes the decision to the audit trail. `attempt` > 1 when an action's retry decides again
+ * (its own audit event, so the trail shows every check).
+ */
+export async function decideAction(
+  { policy, registry, freeze, audit }: PolicyDeps,
+  req: PolicyRequest,
+  attempt = 1,
+): Promise<PolicyDecision> {
+  const tool = registry.get(req.action);
+  const parsed = tool?.input.safeParse(req.input);
+  const cost = parsed?.success && tool?.cost ? tool.cost(parsed.data) : 0;
+  const current = policy.current();
+  const verdict = evaluatePolicy(current, actionFacts({ ...req, risk: tool?.risk ?? 'critical', cost }));
+  const frozen = await freeze.lookup(req.agent);
+  const decision: PolicyDecision = {
+    ...verdict,
+    policyHash: current.hash,
+    inputDigest: inputDigest(req.input),
+    cost,
+    ...(frozen ? { frozen } : {}),
+  };
+  await audit.append({
+    jobId: req.jobId,
+    key: `decision:${req.stepId}:${req.decisionNo}${attempt > 1 ? `:attempt-${attempt}` : ''}`,
+    type: AuditEventType.PolicyDecision,
+    actor: req.caller,
+    requestId: req.requestId,
+    data: { stepId: req.stepId, action: req.action, ...decision, input: req.input },
+  });
+  policyDecisions.inc({ outcome: decision.outcome, rule: decision.ruleId });
+  return decision;
+}
+
+/**
+ * The decision as a local activity of its own: how workflows started before decisions moved into the action's
+ * activity (`decideInAction` patch) ask. Kept so those histories replay and their running jobs finish.
+ */
+export function createPolicyActivities(deps: PolicyDeps) {
   return {
     async 'policy.evaluate'(req: PolicyRequest): Promise<PolicyDecision> {
-      const tool = registry.get(req.action);
-      const parsed = tool?.input.safeParse(req.input);
-      const cost = parsed?.success && tool?.cost ? tool.cost(parsed.data) : 0;
-      const current = policy.current();
-      const verdict = evaluatePolicy(current, actionFacts({ ...req, risk: tool?.risk ?? 'critical', cost }));
-      const frozen = await freeze.lookup(req.agent);
-      const decision: PolicyDecision = {
-        ...verdict,
-        policyHash: current.hash,
-        inputDigest: inputDigest(req.input),
-        cost,
-        ...(frozen ? { frozen } : {}),
-      };
-      await audit.append({
-        jobId: req.jobId,
-        key: `decision:${req.stepId}:${req.decisionNo}`,
-        type: AuditEventType.PolicyDecision,
-        actor: req.caller,
-        requestId: req.requestId,
-        data: { stepId: req.stepId, action: req.action, ...decision, input: req.input },
-      });
-      policyDecisions.inc({ outcome: decision.outcome, rule: decision.ruleId });
-      return decision;
+      return decideAction(deps, req);
     },
   };
 }

@@ -164,7 +164,13 @@ const fromRow = (r: Row): AuditEvent => ({
   hash: r.hash,
 });
 
+/** How many jobs' chain heads a process remembers (the jobs it is writing for right now). */
+const HEAD_CACHE_SIZE = 10_000;
+
 export class AuditStore {
+  /** The last head this process wrote per job: a guess that saves the read; a stale guess costs one retry. */
+  private readonly heads = new Map<string, { seq: number; hash: string }>();
+
   private constructor(
     readonly db: Database,
     private readonly signingKey?: KeyObject,
@@ -183,43 +189,49 @@ export class AuditStore {
   }
 
   /**
-   * Appends an event once: the same (job, key) returns the event already stored. Two round trips: read the head (and
-   * any event with this key), then one statement that moves the head only if it is still where we read it and
-   * inserts the event; a concurrent append to the same job makes it read again.
+   * Appends an event once: the same (job, key) returns the event already stored. One statement moves the head only
+   * if it is still where we think it is and inserts the event. Where we think it is: the head this process last wrote
+   * for the job (one round trip), else read it with any event with this key (two). A concurrent append to the same
+   * job, or a key already stored, makes it read again.
    */
   async append(input: AuditEventInput): Promise<AuditEvent> {
     const data = redact(input.data);
+    let head = this.heads.get(input.jobId);
     for (let attempt = 0; ; attempt++) {
-      const read = (
-        await this.db.query<Row & { head_seq: number | null; head_hash: string | null }>(
-          `SELECT h.seq AS head_seq, h.hash AS head_hash, e.*
+      if (!head) {
+        const read = (
+          await this.db.query<Row & { head_seq: number | null; head_hash: string | null }>(
+            `SELECT h.seq AS head_seq, h.hash AS head_hash, e.*
              FROM (SELECT $1::text AS job_id) j
              LEFT JOIN audit_heads h ON h.job_id = j.job_id
              LEFT JOIN audit_events e ON e.job_id = j.job_id AND e.key = $2`,
-          [input.jobId, input.key],
-        )
-      ).rows[0];
-      if (read.key) return fromRow(read);
-      const prevSeq = read.head_seq ?? 0;
+            [input.jobId, input.key],
+          )
+        ).rows[0];
+        if (read.key) return fromRow(read);
+        head = { seq: read.head_seq ?? 0, hash: read.head_hash ?? GENESIS };
+      }
       const event: Omit<AuditEvent, 'hash'> = {
         jobId: input.jobId,
-        seq: prevSeq + 1,
+        seq: head.seq + 1,
         key: input.key,
         type: input.type,
         at: new Date().toISOString(),
         ...(input.actor ? { actor: input.actor } : {}),
         ...(input.requestId ? { requestId: input.requestId } : {}),
         data,
-        prevHash: read.head_hash ?? GENESIS,
+        prevHash: head.hash,
       };
       const hash = eventHash(event);
       try {
         const inserted = await this.db.query(
-          `WITH head AS (
-             INSERT INTO audit_heads (job_id, seq, hash) VALUES ($1, $2, $10)
-             ON CONFLICT (job_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, signature = NULL, signed_at = NULL
-               WHERE audit_heads.seq = $2 - 1
-             RETURNING seq)
+          // The head moves only from exactly the event this one chains to.
+          `WITH head AS (${
+            event.seq === 1
+              ? `INSERT INTO audit_heads (job_id, seq, hash) VALUES ($1, $2, $10) ON CONFLICT (job_id) DO NOTHING`
+              : `UPDATE audit_heads SET seq = $2, hash = $10, signature = NULL, signed_at = NULL
+                  WHERE job_id = $1 AND seq = $2 - 1 AND hash = $9`
+          } RETURNING seq)
            INSERT INTO audit_events (job_id, seq, key, type, at, actor, request_id, data, prev_hash, hash)
            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM head
            RETURNING seq`,
@@ -236,13 +248,24 @@ export class AuditStore {
             hash,
           ],
         );
-        if (inserted.rows.length === 1) return { ...event, hash };
+        if (inserted.rows.length === 1) {
+          this.remember(input.jobId, { seq: event.seq, hash });
+          return { ...event, hash };
+        }
       } catch (err) {
-        // The same key appended concurrently: read again and return that event.
+        // The key is already stored (a retry, or a concurrent append): read again and return that event.
         if ((err as { code?: string }).code !== '23505') throw err;
       }
+      head = undefined;
+      this.heads.delete(input.jobId);
       if (attempt > 1000) throw new Error(`audit append for ${input.jobId} kept losing races`);
     }
+  }
+
+  private remember(jobId: string, head: { seq: number; hash: string }) {
+    this.heads.delete(jobId); // re-inserted last: the oldest entry is the first to go
+    this.heads.set(jobId, head);
+    if (this.heads.size > HEAD_CACHE_SIZE) this.heads.delete(this.heads.keys().next().value!);
   }
 
   async events(jobId: string): Promise<AuditEvent[]> {
@@ -269,6 +292,7 @@ export class AuditStore {
 
   /** Signs the current head (when a job ends). Idempotent for an unchanged head. */
   async signHead(jobId: string): Promise<ChainHead | undefined> {
+    this.heads.delete(jobId); // the job has ended
     if (!this.signingKey) return this.head(jobId);
     const head = await this.head(jobId);
     if (!head || head.signature) return head;

@@ -58,6 +58,26 @@ describe.each([['PostgreSQL', () => openDatabase(pg.url)]])('audit store on %s',
     expect(await store.verify(id)).toMatchObject({ ok: true, events: 20 });
   });
 
+  test('two processes writing to one job (each remembering its last head) keep one chain, repeats included', async () => {
+    const id = job();
+    const other = await AuditStore.open(db, signingKey); // as a second worker process would
+    const writers = [store, other, other, store, store, other];
+    for (const [i, w] of writers.entries()) {
+      await w.append({ jobId: id, key: `e${i}`, type: 'action.started', data: { i } });
+      // A retry in the other process of an event already stored: answered with the stored one, no new row.
+      const again = await writers[(i + 1) % writers.length].append({
+        jobId: id,
+        key: `e${i}`,
+        type: 'action.started',
+        data: { i: -1 },
+      });
+      expect(again).toMatchObject({ seq: i + 1, data: { i } });
+    }
+    const events = await store.events(id);
+    expect(events.map((e) => [e.seq, e.key])).toEqual(writers.map((_, i) => [i + 1, `e${i}`]));
+    expect(await store.verify(id)).toMatchObject({ ok: true, events: writers.length });
+  });
+
   test('secrets are redacted before they are stored', async () => {
     const id = job();
     const e = await store.append({

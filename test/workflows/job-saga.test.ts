@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { builtinRegistry } from '../../activities';
@@ -247,4 +249,50 @@ test('a malformed job is refused with every problem named, and no workflow start
     'steps.2.input.message',
   ]);
   await expect(temporal.env.client.workflow.getHandle(jobId).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+});
+
+test("the policy's limits bind the action: maxRuntime stops each attempt, retries cap the attempts", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-limits-'));
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(
+    policyFile,
+    `version: 1
+default: { decision: deny }
+rules:
+  - id: short-shell
+    match: { action: shell.run }
+    decision: allow
+    limits: { maxRuntime: 300ms, retries: 1 }
+`,
+  );
+  const { worker, taskQueue } = await testWorker(temporal.env, { policy: policyFile });
+  const started = Date.now();
+  const err = await worker.runUntil(async () => {
+    const { handle } = await submitJob(
+      temporal.env.client,
+      {
+        agent: 'release-bot',
+        title: 'Sleep too long',
+        steps: [{ id: 'nap', action: 'shell.run', input: { argv: ['sleep', '20'], cwd: '/tmp', idempotent: true } }],
+      },
+      { registry, taskQueue, requester: 'tester', jobId: uniqueId('job') },
+    );
+    return handle.result().then(
+      () => undefined,
+      (e: unknown) => ({ e, jobId: handle.workflowId }),
+    );
+  });
+  expect(err).toBeDefined();
+  expect(err!.e).toBeInstanceOf(WorkflowFailedError);
+  const activityFailure = (err!.e as WorkflowFailedError).cause as ActivityFailure;
+  expect(activityFailure.cause).toBeInstanceOf(ApplicationFailure);
+  expect((activityFailure.cause as ApplicationFailure).type).toBe('MaxRuntimeExceeded');
+  expect((activityFailure.cause as ApplicationFailure).message).toMatch(/attempt 2, the last of 2 the policy allows/);
+  // Two attempts of ~300 ms each (and one retry backoff), not 20 s; an idempotent shell.run would get 3.
+  expect(Date.now() - started).toBeLessThan(15_000);
+  const failed = (await temporal.audit().events(err!.jobId))
+    .filter((e) => e.type === 'action.failed')
+    .map((e) => e.data.attempt);
+  expect(failed).toEqual([1, 2]);
+  rmSync(dir, { recursive: true, force: true });
 });

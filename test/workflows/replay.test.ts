@@ -13,11 +13,21 @@ const histories = readdirSync(dir).filter((f) => f.endsWith('.json'));
 const load = (file: string) => JSON.parse(readFileSync(join(dir, file), 'utf8'));
 
 test('there are recorded histories to replay', () => {
-  expect(histories).toEqual(expect.arrayContaining(['ship-version-bump.json', 'failing-release-check.json']));
+  expect(histories).toEqual(
+    expect.arrayContaining([
+      // Before the decision moved into the action's activity (a local activity decided first).
+      'ship-version-bump.json',
+      'failing-release-check.json',
+      // Since the `decide-in-action` patch.
+      'ship-version-bump.decide-in-action.json',
+      'failing-release-check.decide-in-action.json',
+    ]),
+  );
 });
 
-// Recorded as job `history-<name>` (scripts/record-histories.ts): ids derived from the job id must match on replay.
-const jobIdOf = (file: string) => `history-${file.replace(/\.json$/, '')}`;
+// Recorded as job `history-<name>` (scripts/record-histories.ts), in `<name>[.<tag>].json`: ids derived from the job
+// id must match on replay.
+const jobIdOf = (file: string) => `history-${file.split('.')[0]}`;
 
 test.each(histories)('%s replays with the current workflow code', async (file) => {
   await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, load(file), jobIdOf(file));
