@@ -15,7 +15,7 @@ import {
   type PolicyRequest,
   type ToolCall,
 } from '../workflows/types';
-import { AuditEventType } from '../src/audit/store';
+import { AuditEventType, type AuditEventInput } from '../src/audit/store';
 import { compensations } from '../src/metrics';
 import type { AuditSink } from './audit';
 import { inputDigest } from './digest';
@@ -24,8 +24,11 @@ import type { ToolContext, ToolDefinition, ToolDeps } from './tool';
 
 export type Activity = (call: ToolCall | CompensationCall) => Promise<unknown>;
 
-/** Asks the policy about one action and audits the answer (activities/policy/evaluate.ts). */
-export type Decider = (req: PolicyRequest, attempt: number) => Promise<PolicyDecision>;
+/** Asks the policy about one action: the decision, and its audit event to write (activities/policy/evaluate.ts). */
+export type Decider = (
+  req: PolicyRequest,
+  attempt: number,
+) => Promise<{ decision: PolicyDecision; event: AuditEventInput }>;
 
 /** Formats zod issues as `path: message` lines, the one format every boundary uses. */
 export function formatIssues(error: z.ZodError, prefix: (string | number)[] = []): { path: string; message: string }[] {
@@ -69,7 +72,8 @@ function parseInput(tool: ToolDefinition, input: unknown): unknown {
 
 /**
  * Runs `act` between audit events: `<done>:<stepId>` once on success, `<failed>:<stepId>:<attempt>` per failed
- * attempt. The start is written before acting, so nothing acts unaudited.
+ * attempt. The start (after the events in `before`, in the same write) is written before acting, so nothing acts
+ * unaudited.
  */
 async function audited<T>(
   audit: AuditSink,
@@ -77,17 +81,21 @@ async function audited<T>(
   kind: { started?: AuditEventType; done: AuditEventType; failed: AuditEventType },
   data: Record<string, unknown>,
   act: () => Promise<T>,
+  before: AuditEventInput[] = [],
 ): Promise<T> {
   const { attempt } = Context.current().info;
   const base = { jobId: call.jobId, requestId: call.requestId };
-  if (kind.started) {
-    await audit.append({
-      ...base,
-      key: `${kind.started}:${call.stepId}`,
-      type: kind.started,
-      data: { ...data, attempt, input: call.input, inputDigest: inputDigest(call.input) },
-    });
-  }
+  const first = kind.started
+    ? [
+        {
+          ...base,
+          key: `${kind.started}:${call.stepId}`,
+          type: kind.started,
+          data: { ...data, attempt, input: call.input, inputDigest: inputDigest(call.input) },
+        },
+      ]
+    : [];
+  if (before.length || first.length) await audit.appendAll([...before, ...first]);
   let result: T;
   try {
     result = await act();
@@ -165,7 +173,7 @@ export function createActivities(
   for (const tool of registry.list()) {
     const action = { action: tool.name };
     /** Acts: validates input, runs the tool within its limits, checks the output against the tool's contract. */
-    const act = (call: ToolCall) =>
+    const act = (call: ToolCall, before?: AuditEventInput[]) =>
       audited(
         audit,
         call,
@@ -198,6 +206,7 @@ export function createActivities(
           }
           return checked.data;
         },
+        before,
       );
     activities[tool.name] = async (call) => {
       if (!call.decide) return act(call); // a job started before decisions moved into the action
@@ -205,7 +214,7 @@ export function createActivities(
       // Decided right before acting, on every attempt: no policy change or freeze slips in between.
       const { attempt } = Context.current().info;
       const { decide: d, ...rest } = call;
-      const decision = await decide(
+      const { decision, event } = await decide(
         {
           jobId: call.jobId,
           stepId: call.stepId,
@@ -219,22 +228,24 @@ export function createActivities(
         },
         attempt,
       );
-      const notActed = (extra: Partial<ActionResult> = {}): ActionResult => ({
-        decision,
-        acted: false,
-        attempt,
-        ...extra,
-      });
+      const notActed = async (extra: Partial<ActionResult> = {}): Promise<ActionResult> => {
+        await audit.append(event);
+        return { decision, acted: false, attempt, ...extra };
+      };
       if (decision.frozen) return notActed();
       if (d.costLeft !== undefined && decision.cost > d.costLeft) return notActed({ overBudget: true });
       if (decision.outcome === 'deny') return notActed();
       const approved = d.approved?.digest === decision.inputDigest && d.approved.policyHash === decision.policyHash;
       if (decision.outcome === 'require_approval' && !approved) return notActed();
-      const output = await act({
-        ...rest,
-        ...(decision.outcome === 'require_approval' ? { approvedDigest: decision.inputDigest } : {}),
-        ...(decision.limits ? { limits: decision.limits } : {}),
-      });
+      // The decision and the start are written together, before acting.
+      const output = await act(
+        {
+          ...rest,
+          ...(decision.outcome === 'require_approval' ? { approvedDigest: decision.inputDigest } : {}),
+          ...(decision.limits ? { limits: decision.limits } : {}),
+        },
+        [event],
+      );
       return { decision, acted: true, attempt, output } satisfies ActionResult;
     };
     const compensate = tool.compensate;

@@ -1,5 +1,5 @@
 /** Statistics, the results table and the JSON results for `npm run bench`. */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface Summary {
@@ -49,13 +49,53 @@ export function printTable() {
   for (const r of rows) console.log(line(cols.map((c) => cell(r, c))));
 }
 
-export function writeResults(dir: string, meta: Record<string, unknown>) {
+/** Writes a timestamped results file, and latest.json when the run was complete. */
+export function writeResults(dir: string, meta: Record<string, unknown>, complete: boolean) {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify({ meta, rows, results }, null, 2));
-  writeFileSync(join(dir, 'latest.json'), JSON.stringify({ meta, rows, results }, null, 2));
+  if (complete) writeFileSync(join(dir, 'latest.json'), JSON.stringify({ meta, rows, results }, null, 2));
   return file;
 }
 
 export const ms = (n: number) => `${n.toFixed(1)} ms`;
 export const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
+
+/** CPU seconds used so far by this process (worker and client), the Temporal server and PostgreSQL, from /proc. */
+export interface CpuSnapshot {
+  bench: number;
+  temporal: number;
+  postgres: number;
+}
+
+export function cpuSnapshot(): CpuSnapshot | undefined {
+  let dirs: string[];
+  try {
+    dirs = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined; // not Linux: the figure is left out
+  }
+  const snap: CpuSnapshot = { bench: 0, temporal: 0, postgres: 0 };
+  for (const pid of dirs) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks
+    if (Number(pid) === process.pid) snap.bench += seconds;
+    else if (comm === 'temporal') snap.temporal += seconds;
+    else if (comm.startsWith('postgres')) snap.postgres += seconds;
+  }
+  return snap;
+}
+
+/** Milliseconds of CPU per unit of work between two snapshots. */
+export function cpuPer(before: CpuSnapshot | undefined, after: CpuSnapshot | undefined, units: number) {
+  if (!before || !after) return undefined;
+  const per = (k: keyof CpuSnapshot) => ((after[k] - before[k]) * 1000) / units;
+  return { bench: per('bench'), temporal: per('temporal'), postgres: per('postgres') };
+}

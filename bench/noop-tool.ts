@@ -2,8 +2,19 @@
 import { z } from 'zod';
 import { defineTool } from '../activities/tool';
 
-/** When each (job, step) started acting, for the approval round-trip figure. */
+/** Milliseconds since the epoch, sub-millisecond: comparable across the bench and its worker process. */
+export const clock = () => performance.timeOrigin + performance.now();
+
+/** When each (job, step) started acting, for the approval round-trip figures. */
 export const started = new Map<string, number>();
+/** Told of each start (the worker process forwards them to the bench). */
+export const startListeners: ((key: string, at: number) => void)[] = [];
+
+export function markStarted(key: string) {
+  const at = clock();
+  started.set(key, at);
+  for (const l of startListeners) l(key, at);
+}
 
 export const noopTool = defineTool({
   name: 'bench.noop',
@@ -13,7 +24,15 @@ export const noopTool = defineTool({
   output: z.object({ i: z.number() }),
   idempotency: 'Has no effect.',
   async execute(input, ctx) {
-    started.set(ctx.idempotencyKey, performance.now());
+    markStarted(ctx.idempotencyKey);
     return { i: input.i };
   },
 });
+
+/** The bare baseline's activity: the same no-op without governance. */
+export const bareActivities = {
+  'bare.noop': async (x: { key?: string }) => {
+    if (x.key) markStarted(x.key);
+    return x;
+  },
+};

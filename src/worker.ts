@@ -6,7 +6,7 @@ import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@tem
 import type { AuditSink } from '../activities/audit';
 import { createActivities } from '../activities/create-activities';
 import { createJobActivities } from '../activities/job';
-import { createPolicyActivities, type FreezeReader } from '../activities/policy/evaluate';
+import { createPolicyActivities, decideAction, type FreezeReader } from '../activities/policy/evaluate';
 import type { ToolRegistry } from '../activities/registry';
 import type { ToolDeps } from '../activities/tool';
 import { createApprovalActivities, programmaticChannel, type ApprovalChannel } from '../approvals/channel';
@@ -34,28 +34,31 @@ export interface WorkerOptions {
     | 'maxConcurrentActivityTaskExecutions'
     | 'maxConcurrentWorkflowTaskExecutions'
     | 'maxConcurrentLocalActivityExecutions'
+    | 'workflowThreadPoolSize'
   >;
   /** A prebuilt bundle (tests build one per file); otherwise workflows/ is bundled at start. */
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** Workflows to bundle instead of workflows/ (the benchmark adds its bare baseline). */
+  workflowsPath?: string;
   identity?: string;
 }
 
 export const workflowsPath = require.resolve('../workflows');
 
 export function createWorker(opts: WorkerOptions): Promise<Worker> {
+  const policyDeps = { policy: opts.policy, registry: opts.registry, freeze: opts.freeze, audit: opts.audit };
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
+    ...(opts.workflowBundle
+      ? { workflowBundle: opts.workflowBundle }
+      : { workflowsPath: opts.workflowsPath ?? workflowsPath }),
     activities: {
-      ...createActivities(opts.registry, opts.deps, opts.audit),
-      ...createPolicyActivities({
-        policy: opts.policy,
-        registry: opts.registry,
-        freeze: opts.freeze,
-        audit: opts.audit,
-      }),
+      ...createActivities(opts.registry, opts.deps, opts.audit, (req, attempt) =>
+        decideAction(policyDeps, req, attempt),
+      ),
+      ...createPolicyActivities(policyDeps),
       ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], opts.audit),
       ...createJobActivities({ audit: opts.audit, fetch: opts.deps.http.fetch, callbackSecret: opts.callbackSecret }),
       ...opts.extraActivities,

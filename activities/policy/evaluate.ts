@@ -10,7 +10,7 @@ import type { FreezeEntry, PolicyDecision, PolicyRequest } from '../../workflows
 import { inputDigest } from '../digest';
 import type { ToolRegistry } from '../registry';
 import type { AuditSink } from '../audit';
-import { AuditEventType } from '../../src/audit/store';
+import { AuditEventType, type AuditEventInput } from '../../src/audit/store';
 import { policyDecisions } from '../../src/metrics';
 
 /** Where the current freezes are read from (src/freeze.ts keeps them in Temporal). */
@@ -26,14 +26,14 @@ export interface PolicyDeps {
 }
 
 /**
- * Decides one action and writes the decision to the audit trail. `attempt` > 1 when an action's retry decides again
- * (its own audit event, so the trail shows every check).
+ * Decides one action; returns the decision and its audit event, for the caller to write before anything acts.
+ * `attempt` > 1 when an action's retry decides again (its own audit event, so the trail shows every check).
  */
 export async function decideAction(
-  { policy, registry, freeze, audit }: PolicyDeps,
+  { policy, registry, freeze }: Omit<PolicyDeps, 'audit'>,
   req: PolicyRequest,
   attempt = 1,
-): Promise<PolicyDecision> {
+): Promise<{ decision: PolicyDecision; event: AuditEventInput }> {
   const tool = registry.get(req.action);
   const parsed = tool?.input.safeParse(req.input);
   const cost = parsed?.success && tool?.cost ? tool.cost(parsed.data) : 0;
@@ -47,16 +47,16 @@ export async function decideAction(
     cost,
     ...(frozen ? { frozen } : {}),
   };
-  await audit.append({
+  policyDecisions.inc({ outcome: decision.outcome, rule: decision.ruleId });
+  const event: AuditEventInput = {
     jobId: req.jobId,
     key: `decision:${req.stepId}:${req.decisionNo}${attempt > 1 ? `:attempt-${attempt}` : ''}`,
     type: AuditEventType.PolicyDecision,
     actor: req.caller,
     requestId: req.requestId,
     data: { stepId: req.stepId, action: req.action, ...decision, input: req.input },
-  });
-  policyDecisions.inc({ outcome: decision.outcome, rule: decision.ruleId });
-  return decision;
+  };
+  return { decision, event };
 }
 
 /**
@@ -66,7 +66,9 @@ export async function decideAction(
 export function createPolicyActivities(deps: PolicyDeps) {
   return {
     async 'policy.evaluate'(req: PolicyRequest): Promise<PolicyDecision> {
-      return decideAction(deps, req);
+      const { decision, event } = await decideAction(deps, req);
+      await deps.audit.append(event);
+      return decision;
     },
   };
 }

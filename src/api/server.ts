@@ -8,6 +8,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Clien
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import canonicalize from 'canonicalize';
+import { LRUCache } from 'lru-cache';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
@@ -97,6 +98,8 @@ const REFUSAL_STATUS: Record<RefusalCode, number> = {
 };
 
 export async function buildApi(opts: ApiOptions) {
+  /** Jobs (by id) this process has started or been asked for again: which submissions are probably retries. */
+  const seenKeys = new LRUCache<string, true>({ max: 100_000 });
   const app = Fastify({
     loggerInstance: opts.logger,
     genReqId: () => randomUUID(),
@@ -231,14 +234,6 @@ export async function buildApi(opts: ApiOptions) {
       if (typeof agent === 'string' && !opts.directory.mayRun(p.caller, agent)) {
         throw new HttpError(403, 'forbidden', `caller ${p.caller.id} may not run agent ${agent}`);
       }
-      let plan;
-      try {
-        plan = planJob(req.body, opts.registry, p.caller.id);
-      } catch (err) {
-        if (err instanceof JobValidationError) throw new HttpError(400, 'invalid_job', err.message, err.issues);
-        throw err;
-      }
-      plan.requestId = req.id;
       const jobId = jobIdFor(p.caller.id, key);
       const requestHash = sha256(req.body);
 
@@ -258,12 +253,24 @@ export async function buildApi(opts: ApiOptions) {
           .send({ id: jobId, status: String(d.searchAttributes.AirlockStatus?.[0] ?? JobStatus.Running) });
       };
 
-      // A retried request finds its job with one read; only a new key pays for a start.
-      try {
-        return await replay();
-      } catch (e) {
-        if (!(e instanceof WorkflowNotFoundError)) throw e;
+      // A key this process has seen is probably a retry: one read finds its job. Any other key is probably new: start
+      // first (one call); should it be a retry after all (another instance saw it), the start fails and we read.
+      if (seenKeys.has(jobId)) {
+        try {
+          return await replay();
+        } catch (e) {
+          if (!(e instanceof WorkflowNotFoundError)) throw e;
+        }
       }
+      seenKeys.set(jobId, true);
+      let plan;
+      try {
+        plan = planJob(req.body, opts.registry, p.caller.id);
+      } catch (err) {
+        if (err instanceof JobValidationError) throw new HttpError(400, 'invalid_job', err.message, err.issues);
+        throw err;
+      }
+      plan.requestId = req.id;
       try {
         await startPlannedJob(opts.client, plan, {
           taskQueue: opts.taskQueue,

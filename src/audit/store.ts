@@ -4,6 +4,7 @@
  * (Ed25519), so an exported trail can be verified offline. Appends are idempotent by (job, key): an activity that
  * retries writes its event once.
  */
+import { LRUCache } from 'lru-cache';
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Database } from './db';
@@ -169,7 +170,7 @@ const HEAD_CACHE_SIZE = 10_000;
 
 export class AuditStore {
   /** The last head this process wrote per job: a guess that saves the read; a stale guess costs one retry. */
-  private readonly heads = new Map<string, { seq: number; hash: string }>();
+  private readonly heads = new LRUCache<string, { seq: number; hash: string }>({ max: HEAD_CACHE_SIZE });
 
   private constructor(
     readonly db: Database,
@@ -188,84 +189,95 @@ export class AuditStore {
       : undefined;
   }
 
-  /**
-   * Appends an event once: the same (job, key) returns the event already stored. One statement moves the head only
-   * if it is still where we think it is and inserts the event. Where we think it is: the head this process last wrote
-   * for the job (one round trip), else read it with any event with this key (two). A concurrent append to the same
-   * job, or a key already stored, makes it read again.
-   */
+  /** Appends one event once: the same (job, key) returns the event already stored. */
   async append(input: AuditEventInput): Promise<AuditEvent> {
-    const data = redact(input.data);
-    let head = this.heads.get(input.jobId);
+    return (await this.appendAll([input]))[0];
+  }
+
+  /**
+   * Appends events of one job, in order, each once. One statement moves the head only if it is still where we think
+   * it is and inserts the events. Where we think it is: the head this process last wrote for the job (one round
+   * trip), else read it with any of these keys already stored (two). A concurrent append to the same job makes it read
+   * again; keys already stored (a retry) are answered with the stored events, one at a time.
+   */
+  async appendAll(inputs: AuditEventInput[]): Promise<AuditEvent[]> {
+    const { jobId } = inputs[0];
+    if (inputs.some((i) => i.jobId !== jobId)) throw new Error('appendAll: events of one job only');
+    const data = inputs.map((i) => redact(i.data));
+    let head = this.heads.get(jobId);
     for (let attempt = 0; ; attempt++) {
       if (!head) {
-        const read = (
+        const rows = (
           await this.db.query<Row & { head_seq: number | null; head_hash: string | null }>(
             `SELECT h.seq AS head_seq, h.hash AS head_hash, e.*
              FROM (SELECT $1::text AS job_id) j
              LEFT JOIN audit_heads h ON h.job_id = j.job_id
-             LEFT JOIN audit_events e ON e.job_id = j.job_id AND e.key = $2`,
-            [input.jobId, input.key],
+             LEFT JOIN audit_events e ON e.job_id = j.job_id AND e.key = ANY($2::text[])`,
+            [jobId, inputs.map((i) => i.key)],
           )
-        ).rows[0];
-        if (read.key) return fromRow(read);
-        head = { seq: read.head_seq ?? 0, hash: read.head_hash ?? GENESIS };
+        ).rows;
+        if (rows.some((r) => r.key)) {
+          if (inputs.length === 1) return [fromRow(rows[0])];
+          const out: AuditEvent[] = [];
+          for (const input of inputs) out.push(await this.append(input));
+          return out;
+        }
+        head = { seq: rows[0].head_seq ?? 0, hash: rows[0].head_hash ?? GENESIS };
       }
-      const event: Omit<AuditEvent, 'hash'> = {
-        jobId: input.jobId,
-        seq: head.seq + 1,
-        key: input.key,
-        type: input.type,
-        at: new Date().toISOString(),
-        ...(input.actor ? { actor: input.actor } : {}),
-        ...(input.requestId ? { requestId: input.requestId } : {}),
-        data,
-        prevHash: head.hash,
-      };
-      const hash = eventHash(event);
+      const events: AuditEvent[] = [];
+      let prev = head;
+      for (const [k, input] of inputs.entries()) {
+        const event: Omit<AuditEvent, 'hash'> = {
+          jobId,
+          seq: prev.seq + 1,
+          key: input.key,
+          type: input.type,
+          at: new Date().toISOString(),
+          ...(input.actor ? { actor: input.actor } : {}),
+          ...(input.requestId ? { requestId: input.requestId } : {}),
+          data: data[k],
+          prevHash: prev.hash,
+        };
+        const hash = eventHash(event);
+        events.push({ ...event, hash });
+        prev = { seq: event.seq, hash };
+      }
+      // $1 job, $2/$3 the new head; the head moves only from exactly the event the first one chains to ($4/$5).
+      const first = events[0];
+      const params: unknown[] = [jobId, prev.seq, prev.hash];
+      const moveHead =
+        first.seq === 1
+          ? `INSERT INTO audit_heads (job_id, seq, hash) VALUES ($1, $2, $3) ON CONFLICT (job_id) DO NOTHING`
+          : `UPDATE audit_heads SET seq = $2, hash = $3, signature = NULL, signed_at = NULL
+              WHERE job_id = $1 AND seq = $4 AND hash = $5`;
+      if (first.seq > 1) params.push(first.seq - 1, first.prevHash);
+      const values = events.map((e) => {
+        const at = params.length;
+        params.push(e.seq, e.key, e.type, e.at, e.actor ?? null, e.requestId ?? null, JSON.stringify(e.data));
+        params.push(e.prevHash, e.hash);
+        const $ = (n: number) => `$${at + n}`;
+        return `($1::text, ${$(1)}::integer, ${$(2)}::text, ${$(3)}::text, ${$(4)}::timestamptz, ${$(5)}::text, ${$(6)}::text, ${$(7)}::jsonb, ${$(8)}::text, ${$(9)}::text)`;
+      });
       try {
         const inserted = await this.db.query(
-          // The head moves only from exactly the event this one chains to.
-          `WITH head AS (${
-            event.seq === 1
-              ? `INSERT INTO audit_heads (job_id, seq, hash) VALUES ($1, $2, $10) ON CONFLICT (job_id) DO NOTHING`
-              : `UPDATE audit_heads SET seq = $2, hash = $10, signature = NULL, signed_at = NULL
-                  WHERE job_id = $1 AND seq = $2 - 1 AND hash = $9`
-          } RETURNING seq)
+          `WITH head AS (${moveHead} RETURNING seq)
            INSERT INTO audit_events (job_id, seq, key, type, at, actor, request_id, data, prev_hash, hash)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM head
+           SELECT v.* FROM (VALUES ${values.join(', ')}) AS v, head
            RETURNING seq`,
-          [
-            event.jobId,
-            event.seq,
-            event.key,
-            event.type,
-            event.at,
-            event.actor ?? null,
-            event.requestId ?? null,
-            JSON.stringify(data),
-            event.prevHash,
-            hash,
-          ],
+          params,
         );
-        if (inserted.rows.length === 1) {
-          this.remember(input.jobId, { seq: event.seq, hash });
-          return { ...event, hash };
+        if (inserted.rows.length === events.length) {
+          this.heads.set(jobId, prev);
+          return events;
         }
       } catch (err) {
-        // The key is already stored (a retry, or a concurrent append): read again and return that event.
+        // A key is already stored (a retry, or a concurrent append): read again.
         if ((err as { code?: string }).code !== '23505') throw err;
       }
       head = undefined;
-      this.heads.delete(input.jobId);
-      if (attempt > 1000) throw new Error(`audit append for ${input.jobId} kept losing races`);
+      this.heads.delete(jobId);
+      if (attempt > 1000) throw new Error(`audit append for ${jobId} kept losing races`);
     }
-  }
-
-  private remember(jobId: string, head: { seq: number; hash: string }) {
-    this.heads.delete(jobId); // re-inserted last: the oldest entry is the first to go
-    this.heads.set(jobId, head);
-    if (this.heads.size > HEAD_CACHE_SIZE) this.heads.delete(this.heads.keys().next().value!);
   }
 
   async events(jobId: string): Promise<AuditEvent[]> {

@@ -78,6 +78,27 @@ describe.each([['PostgreSQL', () => openDatabase(pg.url)]])('audit store on %s',
     expect(await store.verify(id)).toMatchObject({ ok: true, events: writers.length });
   });
 
+  test('events appended together chain in order; appending them again returns the stored ones', async () => {
+    const id = job();
+    await store.append({ jobId: id, key: 'submitted', type: 'job.submitted', data: {} });
+    const both = [
+      { jobId: id, key: 'decision:s1:1', type: 'policy.decision' as const, data: { outcome: 'allow' } },
+      { jobId: id, key: 'action.started:s1', type: 'action.started' as const, data: { attempt: 1 } },
+    ];
+    const written = await store.appendAll(both);
+    expect(written.map((e) => [e.seq, e.key])).toEqual([
+      [2, 'decision:s1:1'],
+      [3, 'action.started:s1'],
+    ]);
+    expect(written[1].prevHash).toBe(written[0].hash);
+    // A retry (another process: nothing cached) writes nothing new and answers with what is stored.
+    const other = await AuditStore.open(db, signingKey);
+    const again = await other.appendAll(both.map((e) => ({ ...e, data: { retried: true } })));
+    expect(again.map((e) => [e.seq, e.hash])).toEqual(written.map((e) => [e.seq, e.hash]));
+    expect((await store.events(id)).length).toBe(3);
+    expect(await store.verify(id)).toMatchObject({ ok: true, events: 3 });
+  });
+
   test('secrets are redacted before they are stored', async () => {
     const id = job();
     const e = await store.append({

@@ -10,6 +10,7 @@ export function activityRunner(deps: Partial<ToolDeps> = {}) {
   // Audit events are covered in test/audit; here they go nowhere.
   const activities = createActivities(builtinRegistry(), testDeps(deps), {
     append: async () => undefined,
+    appendAll: async () => undefined,
     signHead: async () => undefined,
   });
   return {
