@@ -8,10 +8,10 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { Client as PgClient } from 'pg';
 import { builtinTools, ToolRegistry } from '../activities';
@@ -51,7 +51,7 @@ const env = (name: string, fallback: number) => Number(process.env[name] ?? fall
 const SIZE = {
   overheadJobs: env('BENCH_OVERHEAD_JOBS', 60),
   sequentialJobs: env('BENCH_SEQUENTIAL_JOBS', 15),
-  rounds: env('BENCH_ROUNDS', 3),
+  rounds: env('BENCH_ROUNDS', 5),
   approvals: env('BENCH_APPROVALS', 40),
   waiting: env('BENCH_WAITING_JOBS', 10_000),
   waitingResolve: env('BENCH_WAITING_RESOLVE', 40),
@@ -277,8 +277,13 @@ async function governanceOverhead(stack: Stack, registry: ToolRegistry, label: s
   return { rounds, sequential };
 }
 
-/** Airlock's API (with its Slack route) on a loopback port, for the approval and submission figures. */
-async function startApi(client: Client, taskQueue: string, registry: ToolRegistry, audit: AuditStore) {
+/**
+ * Airlock's API (with its Slack route) on a loopback port, for the approval and submission figures, with its own
+ * client as `airlock serve` has it (src/client.ts).
+ */
+async function startApi(address: string, taskQueue: string, registry: ToolRegistry, audit: AuditStore) {
+  const connection = await NativeConnection.connect({ address });
+  const client = new Client({ connection });
   const directory = new Directory({
     people: { alice: { groups: ['sre'], slack: 'U0ALICE01', tokenSha256: hashToken(APPROVER_TOKEN) } },
     callers: { bench: { tokenSha256: hashToken(CALLER_TOKEN), agents: ['bench*'] } },
@@ -306,7 +311,13 @@ async function startApi(client: Client, taskQueue: string, registry: ToolRegistr
     }),
   });
   const base = await api.listen({ host: '127.0.0.1', port: 0 });
-  return { base, close: () => api.close() };
+  return {
+    base,
+    close: async () => {
+      await api.close();
+      await connection.close();
+    },
+  };
 }
 
 async function waitFor(what: string, probe: () => boolean | Promise<boolean>, ms = 600_000) {
@@ -468,7 +479,7 @@ async function main() {
     }
 
     // The API, in this process, for 2 and 4.
-    const api = await startApi(stack.env.client, stack.taskQueue, registry, audit);
+    const api = await startApi(stack.env.connection.options.address, stack.taskQueue, registry, audit);
     const base = api.base;
     try {
       // 2. Approval round trip.
@@ -568,19 +579,27 @@ async function main() {
       }
 
       // 4. API submissions from a second process on loopback.
-      const load = (mode: 'distinct' | 'duplicate' | 'temporal') =>
+      /**
+       * Runs the load generator: closed loop (most sustained) or, with `rate`, open loop at that offered rate. Jobs
+       * (and the baseline's workflows) go to a task queue no worker polls: the figure is the submission path, API and
+       * server, not the jobs' execution competing for the same 2 cores (that is figure 1).
+       */
+      const submitQueue = `bench-submit-${randomUUID().slice(0, 8)}`;
+      const submitApi = await startApi(stack.env.connection.options.address, submitQueue, registry, audit);
+      const load = (mode: 'distinct' | 'duplicate' | 'temporal', rate?: number) =>
         new Promise<{ ok: number; errors: number; latencies: number[]; seconds: number; ids: number }>(
           (resolve, reject) => {
             const child = spawn(process.execPath, ['-r', 'tsx/cjs', join(__dirname, 'load.ts')], {
               env: {
                 ...process.env,
                 MODE: mode,
-                BASE: base,
+                BASE: submitApi.base,
                 TOKEN: CALLER_TOKEN,
                 SECONDS: String(SIZE.apiSeconds),
                 CONCURRENCY: String(SIZE.apiConcurrency),
+                ...(rate ? { RATE: String(rate) } : {}),
                 ADDRESS: stack.env.connection.options.address,
-                TASK_QUEUE: stack.taskQueue,
+                TASK_QUEUE: submitQueue,
               },
               stdio: ['ignore', 'pipe', 'inherit'],
             });
@@ -592,40 +611,65 @@ async function main() {
           },
         );
       if (want('4')) {
-        const temporalStart = await load('temporal');
-        const distinct = await load('distinct');
-        const duplicate = await load('duplicate');
-        check(distinct.errors === 0, `every distinct submission answered 201 (${distinct.errors} did not)`);
-        check(
-          duplicate.errors === 0 && duplicate.ids === 1,
-          `every duplicate answered with the original job (${duplicate.errors} errors, ${duplicate.ids} distinct ids)`,
-        );
-        const rate = (r: typeof distinct) => r.ok / r.seconds;
-        const d = summarize(distinct.latencies);
-        const dup = summarize(duplicate.latencies);
-        const t = summarize(temporalStart.latencies);
-        record('apiSubmissions', {
-          distinct: { perSecond: rate(distinct), latencyMs: d },
-          duplicate: { perSecond: rate(duplicate), latencyMs: dup },
-          bareTemporalStart: { perSecond: rate(temporalStart), latencyMs: t },
-        });
-        rows.push({
-          figure: `4. POST /v1/jobs, distinct keys (${SIZE.apiConcurrency} in flight)`,
-          airlock: `${rate(distinct).toFixed(0)}/s, p99 ${ms(d.p99)}`,
-          baseline: `workflow.start: ${rate(temporalStart).toFixed(0)}/s, p99 ${ms(t.p99)}`,
-          ratio: `${(rate(distinct) / rate(temporalStart)).toFixed(2)}×`,
-          target: '≥ 200/s, p99 ≤ 100 ms',
-          met: rate(distinct) >= 200 && d.p99 <= 100,
-        });
-        rows.push({
-          figure: '4. POST /v1/jobs, duplicates',
-          airlock: `${rate(duplicate).toFixed(0)}/s, p99 ${ms(dup.p99)}, all → original job`,
-          baseline: `workflow.start: ${rate(temporalStart).toFixed(0)}/s`,
-          ratio: `${(rate(duplicate) / rate(temporalStart)).toFixed(2)}×`,
-          target: '≥ 200/s, p99 ≤ 100 ms',
-          met: rate(duplicate) >= 200 && dup.p99 <= 100,
-        });
+        const TARGET_RATE = 200;
+        const perSecond = (r: { ok: number; seconds: number }) => r.ok / r.seconds;
+        const data: Record<string, unknown> = {};
+        // Each load starts once the jobs of the one before have run: it measures submissions, not a backlog draining.
+        const drained = () =>
+          waitFor('the submitted jobs to finish', async () => {
+            const running = await stack.env.client.workflow.count(
+              `TaskQueue = '${stack.taskQueue}' AND ExecutionStatus = 'Running'`,
+            );
+            return Number(running.count) === 0;
+          });
+        const measure = async (mode: 'distinct' | 'duplicate' | 'temporal', offered?: number) => {
+          await drained();
+          await sleep(3000);
+          return load(mode, offered);
+        };
+        for (const [name, offered] of [
+          ['most sustained', undefined],
+          [`${TARGET_RATE}/s offered`, TARGET_RATE],
+        ] as const) {
+          // Duplicates first, while the server is quiet: after thousands of starts it still has their bookkeeping
+          // (transfer and visibility tasks) to do for a while, which is not the read path being measured.
+          const duplicate = await measure('duplicate', offered);
+          const bareStart = await measure('temporal', offered);
+          const distinct = await measure('distinct', offered);
+          check(distinct.errors === 0, `every distinct submission answered 201 (${distinct.errors} did not)`);
+          check(
+            duplicate.errors === 0 && duplicate.ids === 1,
+            `every duplicate answered with the original job (${duplicate.errors} errors, ${duplicate.ids} distinct ids)`,
+          );
+          const [d, dup, t] = [distinct, duplicate, bareStart].map((r) => summarize(r.latencies));
+          data[offered ? 'openLoop' : 'closedLoop'] = {
+            offeredPerSecond: offered ?? null,
+            inFlight: offered ? null : SIZE.apiConcurrency,
+            distinct: { perSecond: perSecond(distinct), latencyMs: d },
+            duplicate: { perSecond: perSecond(duplicate), latencyMs: dup },
+            bareTemporalStart: { perSecond: perSecond(bareStart), latencyMs: t },
+          };
+          const how = offered ? `${name} (open loop)` : `${name} (${SIZE.apiConcurrency} in flight)`;
+          // Open loop: met when it keeps up with the offered rate within the latency target.
+          const met = (r: typeof distinct, s: Summary) =>
+            offered ? perSecond(r) >= 0.97 * offered && s.p99 <= 100 : perSecond(r) >= TARGET_RATE;
+          for (const [kind, r, s] of [
+            ['distinct keys', distinct, d],
+            ['duplicates', duplicate, dup],
+          ] as const) {
+            rows.push({
+              figure: `4. POST /v1/jobs, ${kind}, ${how}`,
+              airlock: `${perSecond(r).toFixed(0)}/s, p50 ${ms(s.median)}, p99 ${ms(s.p99)}${kind === 'duplicates' ? ', all → original job' : ''}`,
+              baseline: `workflow.start: ${perSecond(bareStart).toFixed(0)}/s, p99 ${ms(t.p99)}`,
+              ratio: `${(perSecond(r) / perSecond(bareStart)).toFixed(2)}×`,
+              target: offered ? 'p99 ≤ 100 ms' : `≥ ${TARGET_RATE}/s`,
+              met: met(r, s),
+            });
+          }
+        }
+        record('apiSubmissions', data);
       }
+      await submitApi.close();
     } finally {
       await api.close();
     }
@@ -731,7 +775,8 @@ async function manyWaiting(registry: ToolRegistry, policyFile: string, auditUrl:
     const client: Client = server.client;
     const taskQueue = `wait-${kind}-${randomUUID().slice(0, 8)}`;
     const worker = await spawnBenchWorker(server.connection.options.address, taskQueue, policyFile, auditUrl);
-    const api = kind === 'airlock' ? await startApi(client, taskQueue, registry, audit) : undefined;
+    const api =
+      kind === 'airlock' ? await startApi(server.connection.options.address, taskQueue, registry, audit) : undefined;
     try {
       const idleRss = await worker.rss();
       const ids = Array.from({ length: n }, (_, i) => `wait-${kind}-${randomUUID()}-${i}`);
