@@ -16,6 +16,7 @@ import {
   type ToolCall,
 } from '../workflows/types';
 import { AuditEventType, type AuditEventInput } from '../src/audit/store';
+import { gate } from '../workflows/gate';
 import { compensations } from '../src/metrics';
 import type { AuditSink } from './audit';
 import { inputDigest } from './digest';
@@ -228,20 +229,16 @@ export function createActivities(
         },
         attempt,
       );
-      const notActed = async (extra: Partial<ActionResult> = {}): Promise<ActionResult> => {
+      const verdict = gate(decision, d.gate);
+      if (!verdict.act) {
         await audit.append(event);
-        return { decision, acted: false, attempt, ...extra };
-      };
-      if (decision.frozen) return notActed();
-      if (d.costLeft !== undefined && decision.cost > d.costLeft) return notActed({ overBudget: true });
-      if (decision.outcome === 'deny') return notActed();
-      const approved = d.approved?.digest === decision.inputDigest && d.approved.policyHash === decision.policyHash;
-      if (decision.outcome === 'require_approval' && !approved) return notActed();
+        return { decision, acted: false, attempt, ...(verdict.overBudget ? { overBudget: true } : {}) };
+      }
       // The decision and the start are written together, before acting.
       const output = await act(
         {
           ...rest,
-          ...(decision.outcome === 'require_approval' ? { approvedDigest: decision.inputDigest } : {}),
+          ...(verdict.viaApproval ? { approvedDigest: decision.inputDigest } : {}),
           ...(decision.limits ? { limits: decision.limits } : {}),
         },
         [event],

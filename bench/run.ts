@@ -218,17 +218,18 @@ async function burst(count: number, start: (i: number) => Promise<{ result: () =
 
 async function governanceOverhead(stack: Stack, registry: ToolRegistry, label: string) {
   const client = stack.env.client;
-  const bare = () =>
-    burst(SIZE.overheadJobs, (i) =>
+  /** `count` jobs of each kind at once (one: its unloaded latency). */
+  const bare = (count = SIZE.overheadJobs) =>
+    burst(count, (i) =>
       client.workflow.start('bareWorkflow', {
         taskQueue: stack.taskQueue,
         workflowId: `bare-${label}-${randomUUID()}-${i}`,
         args: [STEPS],
       }),
     );
-  const airlock = () =>
+  const airlock = (count = SIZE.overheadJobs) =>
     burst(
-      SIZE.overheadJobs,
+      count,
       async (i) =>
         (
           await submitJob(client, benchJob(STEPS), {
@@ -244,33 +245,8 @@ async function governanceOverhead(stack: Stack, registry: ToolRegistry, label: s
   // Unloaded latency: one job at a time, so the figure is Airlock's cost and not queueing on a saturated server.
   const sequential = { bare: [] as number[], airlock: [] as number[] };
   for (let i = 0; i < SIZE.sequentialJobs; i++) {
-    sequential.bare.push(
-      (
-        await burst(1, (k) =>
-          client.workflow.start('bareWorkflow', {
-            taskQueue: stack.taskQueue,
-            workflowId: `seq-bare-${label}-${randomUUID()}-${k}`,
-            args: [STEPS],
-          }),
-        )
-      ).latencies[0],
-    );
-    sequential.airlock.push(
-      (
-        await burst(
-          1,
-          async (k) =>
-            (
-              await submitJob(client, benchJob(STEPS), {
-                registry,
-                taskQueue: stack.taskQueue,
-                requester: 'bench',
-                jobId: `seq-${label}-${randomUUID()}-${k}`,
-              })
-            ).handle,
-        )
-      ).latencies[0],
-    );
+    sequential.bare.push((await bare(1)).latencies[0]);
+    sequential.airlock.push((await airlock(1)).latencies[0]);
   }
   const rounds: { bare: Awaited<ReturnType<typeof bare>>; airlock: Awaited<ReturnType<typeof airlock>> }[] = [];
   for (let r = 0; r < SIZE.rounds; r++) rounds.push({ bare: await bare(), airlock: await airlock() });

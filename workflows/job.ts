@@ -27,6 +27,7 @@ import type { PolicyActivities } from '../activities/policy/evaluate';
 import type { JobActivities } from '../activities/job';
 import type { ApprovalActivities } from '../approvals/channel';
 import { decideUpdate, freezeSignal, jobStateQuery, RefusalCode, unfreezeSignal } from './messages';
+import { gate, type GateInput } from './gate';
 import { RefResolutionError, resolveRefs } from './refs';
 import { airlockAgentKey, airlockStatusKey } from './search-attributes';
 import {
@@ -381,8 +382,12 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     decisionNo: number,
     approved: { digest: string; policyHash: string } | undefined,
   ): Promise<ActionResult> => {
+    const { maxCost } = input.budget;
+    const gateInput: GateInput = {
+      ...(approved ? { approved } : {}),
+      ...(maxCost !== undefined ? { budget: { spent: state.spent.cost, max: maxCost } } : {}),
+    };
     if (decideInAction) {
-      const { maxCost } = input.budget;
       const options = {
         ...step.options,
         startToCloseTimeoutMs: Math.min(step.options.startToCloseTimeoutMs, remainingMs()),
@@ -393,8 +398,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         agent: input.agent,
         caller: input.requester,
         context: input.context,
-        ...(approved ? { approved } : {}),
-        ...(maxCost !== undefined ? { costLeft: maxCost - state.spent.cost } : {}),
+        gate: gateInput,
       };
       return (await runActivity(step, stepState, { ...call, decide }, options)) as ActionResult;
     }
@@ -409,21 +413,9 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       context: input.context,
       input: call.input,
     });
-    const notActed = (extra: Partial<ActionResult> = {}): ActionResult => ({
-      decision,
-      acted: false,
-      attempt: 1,
-      ...extra,
-    });
-    if (decision.frozen) return notActed();
-    const { maxCost } = input.budget;
-    if (maxCost !== undefined && state.spent.cost + decision.cost > maxCost) return notActed({ overBudget: true });
-    if (decision.outcome === 'deny') return notActed();
-    const viaApproval =
-      decision.outcome !== 'allow' &&
-      approved?.digest === decision.inputDigest &&
-      approved.policyHash === decision.policyHash;
-    if (decision.outcome !== 'allow' && !viaApproval) return notActed();
+    const verdict = gate(decision, gateInput);
+    if (!verdict.act)
+      return { decision, acted: false, attempt: 1, ...(verdict.overBudget ? { overBudget: true } : {}) };
     const limits = decision.limits ?? {};
     const options: StepActivityOptions = {
       ...step.options,
@@ -439,7 +431,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     };
     const legacyCall: ToolCall = {
       ...call,
-      ...(viaApproval ? { approvedDigest: decision.inputDigest } : {}),
+      ...(verdict.viaApproval ? { approvedDigest: decision.inputDigest } : {}),
       ...(decision.limits ? { limits: decision.limits } : {}),
     };
     return { decision, acted: true, attempt: 1, output: await runActivity(step, stepState, legacyCall, options) };

@@ -2,6 +2,7 @@
  * The job vocabulary shared by the workflow, the worker, the API and the CLI.
  * Pure types and `as const` enums only: this module is bundled into workflow code.
  */
+import type { GateInput } from './gate';
 
 /** Risk classes, ordered from least to most dangerous. */
 export const RiskClass = ['read', 'low', 'medium', 'high', 'critical'] as const;
@@ -143,17 +144,15 @@ export interface DecideRequest {
   agent: string;
   caller: string;
   context: Record<string, unknown>;
-  /** What humans approved: the activity acts on a `require_approval` only for this digest under this policy. */
-  approved?: { digest: string; policyHash: string };
-  /** What is left of the job's cost budget: a costlier action is not taken. */
-  costLeft?: number;
+  /** How the decision is applied before acting: workflows/gate.ts. */
+  gate: GateInput;
 }
 
 /** What the action's activity returns: the decision it acted on (or did not), and the tool's output. */
 export interface ActionResult {
   decision: PolicyDecision;
   acted: boolean;
-  /** Not acted because the action costs more than `costLeft`. */
+  /** Not acted because the action would break the job's cost budget. */
   overBudget?: boolean;
   /** The attempt that returned: when > 1 and nothing acted, an earlier attempt may have. */
   attempt: number;

@@ -165,6 +165,15 @@ const fromRow = (r: Row): AuditEvent => ({
   hash: r.hash,
 });
 
+type HeadRow = { seq: number; hash: string; signature: string | null; signed_at: Date | null };
+const HEAD_COLUMNS = 'seq, hash, signature, signed_at';
+const toHead = (jobId: string, r: HeadRow): ChainHead => ({
+  jobId,
+  seq: r.seq,
+  hash: r.hash,
+  ...(r.signature ? { signature: r.signature, signedAt: new Date(r.signed_at!).toISOString() } : {}),
+});
+
 /** How many jobs' chain heads a process remembers (the jobs it is writing for right now). */
 const HEAD_CACHE_SIZE = 10_000;
 
@@ -287,34 +296,32 @@ export class AuditStore {
   }
 
   async head(jobId: string): Promise<ChainHead | undefined> {
-    const r = (
-      await this.db.query<{ seq: number; hash: string; signature: string | null; signed_at: Date | null }>(
-        `SELECT seq, hash, signature, signed_at FROM audit_heads WHERE job_id = $1`,
-        [jobId],
-      )
-    ).rows[0];
-    if (!r) return undefined;
-    return {
-      jobId,
-      seq: r.seq,
-      hash: r.hash,
-      ...(r.signature ? { signature: r.signature, signedAt: new Date(r.signed_at!).toISOString() } : {}),
-    };
+    const r = (await this.db.query<HeadRow>(`SELECT ${HEAD_COLUMNS} FROM audit_heads WHERE job_id = $1`, [jobId]))
+      .rows[0];
+    return r && toHead(jobId, r);
   }
 
-  /** Signs the current head (when a job ends). Idempotent for an unchanged head. */
+  /**
+   * Signs the current head (when a job ends). Idempotent for an unchanged head. The head this process just wrote is
+   * signed in one statement; without one (or if it has moved on since), the stored head is read first.
+   */
   async signHead(jobId: string): Promise<ChainHead | undefined> {
+    const known = this.heads.get(jobId);
     this.heads.delete(jobId); // the job has ended
     if (!this.signingKey) return this.head(jobId);
-    const head = await this.head(jobId);
-    if (!head || head.signature) return head;
+    const head = known ?? (await this.head(jobId));
+    if (!head) return undefined;
+    if ('signature' in head && head.signature) return head as ChainHead;
     const signature = sign(null, Buffer.from(head.hash), this.signingKey).toString('base64');
-    await this.db.query(`UPDATE audit_heads SET signature = $3, signed_at = now() WHERE job_id = $1 AND hash = $2`, [
-      jobId,
-      head.hash,
-      signature,
-    ]);
-    return this.head(jobId);
+    const r = (
+      await this.db.query<HeadRow>(
+        `UPDATE audit_heads SET signature = $3, signed_at = now() WHERE job_id = $1 AND hash = $2
+         RETURNING ${HEAD_COLUMNS}`,
+        [jobId, head.hash, signature],
+      )
+    ).rows[0];
+    if (r) return toHead(jobId, r);
+    return known ? this.signHead(jobId) : this.head(jobId);
   }
 
   async verify(jobId: string): Promise<Verification> {
