@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // Finds (or starts) the tests' PostgreSQL, so a plain `npm test` works after a reboot or on a fresh machine.
+  globalSetup: '<rootDir>/test/global-setup.ts',
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
   // ESM-only packages are compiled to CommonJS for jest (Node itself loads them with require(esm)).
   transformIgnorePatterns: ['/node_modules/(?!(@marcbachmann/cel-js)/)'],

@@ -92,7 +92,7 @@ async function benchDatabase(): Promise<{ url: string; drop: () => Promise<void>
     process.env.AIRLOCK_BENCH_PG_ADMIN_URL ??
     (existsSync(`${socket}/.s.PGSQL.5432`)
       ? `postgres://postgres@/test?host=${socket}`
-      : 'postgres://postgres@127.0.0.1:5432/test');
+      : 'postgres://postgres:postgres@127.0.0.1:5432/test');
   const name = `airlock_bench_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
   const run = async (sql: string) => {
     const c = new PgClient({ connectionString: admin, connectionTimeoutMillis: 2000 });

@@ -1,11 +1,12 @@
 /**
- * A throw-away PostgreSQL database per test file on the local server (127.0.0.1:5432, trust auth;
- * AIRLOCK_TEST_PG_URL overrides the admin URL).
+ * A throw-away PostgreSQL database per test file on the local server that scripts/ensure-postgres.sh sets up
+ * (127.0.0.1:5432, user and password postgres, database test; AIRLOCK_TEST_PG_URL overrides the admin URL).
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import { DEFAULT_TEST_PG_URL } from './postgres-url';
 
-export const ADMIN_URL = process.env.AIRLOCK_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const ADMIN_URL = process.env.AIRLOCK_TEST_PG_URL ?? DEFAULT_TEST_PG_URL;
 
 export function usePostgresDatabase() {
   const db = { url: '' };
