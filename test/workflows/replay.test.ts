@@ -1,6 +1,7 @@
 /**
- * Recorded histories of the example jobs replay against today's workflow code. A change to workflows/ that would
- * break running jobs fails here; such a change needs `patched()` (or a new workflow type), not new recordings.
+ * Recorded histories of the example jobs and of the approval paths replay against today's workflow code. A change to
+ * workflows/ that would break running jobs fails here; such a change needs `patched()` (or a new workflow type), not
+ * new recordings.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +10,88 @@ import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../helpers/temporal';
 
 const dir = join(__dirname, '..', 'histories');
+const COMPENSATIONS = ['git.commit.compensate', 'git.create_branch.compensate'];
+
+/**
+ * What each recording of an approval path holds: the votes (`decide` updates accepted), the signals, how often humans
+ * were asked (approvals.announce: requested, escalated, asked again), approval timeouts that fired, the compensations
+ * run, and how the job ended (the failure's type).
+ */
+const APPROVAL_PATHS: Record<string, HistorySummary> = {
+  'approved-quorum.decide-in-action.json': {
+    votes: ['alice approve', 'bob approve'],
+    signals: [],
+    asked: 1,
+    timeouts: 0,
+    compensations: [],
+    end: 'completed',
+  },
+  'rejected.decide-in-action.json': {
+    votes: ['alice approve', 'bob reject'],
+    signals: [],
+    asked: 1,
+    timeouts: 0,
+    compensations: COMPENSATIONS,
+    end: 'ApprovalRejected',
+  },
+  'escalated-approved.decide-in-action.json': {
+    votes: ['alice approve', 'carol approve'],
+    signals: [],
+    asked: 2,
+    timeouts: 1,
+    compensations: [],
+    end: 'completed',
+  },
+  'escalated-timed-out.decide-in-action.json': {
+    votes: [],
+    signals: [],
+    asked: 2,
+    timeouts: 2,
+    compensations: COMPENSATIONS,
+    end: 'ApprovalTimedOut',
+  },
+  'frozen-paused.decide-in-action.json': {
+    votes: ['alice approve', 'bob approve'],
+    signals: ['freeze pause', 'unfreeze'],
+    asked: 1,
+    timeouts: 0,
+    compensations: [],
+    end: 'completed',
+  },
+  'frozen-aborted.decide-in-action.json': {
+    votes: ['alice approve'],
+    signals: ['freeze abort'],
+    asked: 1,
+    timeouts: 0,
+    compensations: COMPENSATIONS,
+    end: 'JobFrozen',
+  },
+  'reasked-after-policy-edit.decide-in-action.json': {
+    votes: ['alice approve', 'bob approve', 'alice approve'],
+    signals: [],
+    asked: 2,
+    timeouts: 0,
+    compensations: [],
+    end: 'completed',
+  },
+  'cancelled-awaiting-approval.decide-in-action.json': {
+    votes: ['alice approve'],
+    signals: [],
+    asked: 1,
+    timeouts: 0,
+    compensations: COMPENSATIONS,
+    end: 'canceled',
+  },
+  'compensation-failed.decide-in-action.json': {
+    votes: ['bob reject'],
+    signals: [],
+    asked: 1,
+    timeouts: 0,
+    compensations: COMPENSATIONS,
+    end: 'CompensationFailed',
+  },
+};
+
 const histories = readdirSync(dir).filter((f) => f.endsWith('.json'));
 const load = (file: string) => JSON.parse(readFileSync(join(dir, file), 'utf8'));
 
@@ -21,6 +104,8 @@ test('there are recorded histories to replay', () => {
       // Since the `decide-in-action` patch.
       'ship-version-bump.decide-in-action.json',
       'failing-release-check.decide-in-action.json',
+      // The approval paths (scripts/record-approval-histories.ts), since `decide-in-action`.
+      ...Object.keys(APPROVAL_PATHS),
     ]),
   );
 });
@@ -31,6 +116,86 @@ const jobIdOf = (file: string) => `history-${file.split('.')[0]}`;
 
 test.each(histories)('%s replays with the current workflow code', async (file) => {
   await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, load(file), jobIdOf(file));
+});
+
+interface Payload {
+  data?: string;
+}
+interface HistoryEvent {
+  activityTaskScheduledEventAttributes?: { activityType: { name: string } };
+  workflowExecutionUpdateAcceptedEventAttributes?: {
+    acceptedRequest: { input: { name: string; args: { payloads: Payload[] } } };
+  };
+  workflowExecutionSignaledEventAttributes?: { signalName: string; input?: { payloads: Payload[] } };
+  timerFiredEventAttributes?: object;
+  workflowExecutionCompletedEventAttributes?: object;
+  workflowExecutionCanceledEventAttributes?: object;
+  workflowExecutionFailedEventAttributes?: { failure: { applicationFailureInfo?: { type?: string } } };
+}
+interface HistorySummary {
+  votes: string[];
+  signals: string[];
+  asked: number;
+  timeouts: number;
+  compensations: string[];
+  end?: string;
+}
+
+const decode = (p: Payload) => JSON.parse(Buffer.from(p.data ?? '', 'base64').toString('utf8'));
+const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64');
+const votesIn = (events: HistoryEvent[]) =>
+  events.flatMap((e) => {
+    const update = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest.input;
+    return update?.name === 'decide' ? [update.args.payloads[0]] : [];
+  });
+
+function summarize(events: HistoryEvent[]): HistorySummary {
+  const activities = events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType.name ?? []);
+  const closed = events[events.length - 1];
+  return {
+    votes: votesIn(events).map((p) => `${decode(p).approver} ${decode(p).decision}`),
+    signals: events.flatMap((e) => {
+      const s = e.workflowExecutionSignaledEventAttributes;
+      return s
+        ? [[s.signalName, s.signalName === 'freeze' ? decode(s.input!.payloads[0]).mode : ''].join(' ').trim()]
+        : [];
+    }),
+    asked: activities.filter((a) => a === 'approvals.announce').length,
+    timeouts: events.filter((e) => e.timerFiredEventAttributes).length,
+    compensations: activities.filter((a) => a.endsWith('.compensate')),
+    end: closed.workflowExecutionCompletedEventAttributes
+      ? 'completed'
+      : closed.workflowExecutionCanceledEventAttributes
+        ? 'canceled'
+        : closed.workflowExecutionFailedEventAttributes?.failure.applicationFailureInfo?.type,
+  };
+}
+
+test.each(Object.keys(APPROVAL_PATHS))('%s holds the votes, signals and timeouts of its path', (file) => {
+  expect(summarize(load(file).events)).toEqual(APPROVAL_PATHS[file]);
+});
+
+// The `decide` validator does not run on replay (history says the vote was accepted), but its handler must: a vote
+// recorded differently, or a signal, sends the replayed job another way, and replay notices.
+test('votes are replayed through the decide handler: a reject replayed as an approve merges instead of undoing', async () => {
+  const file = 'rejected.decide-in-action.json';
+  const history = load(file);
+  const reject = votesIn(history.events).find((p) => decode(p).decision === 'reject')!;
+  reject.data = encode({ ...decode(reject), decision: 'approve' });
+  await expect(
+    Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, jobIdOf(file)),
+  ).rejects.toBeInstanceOf(DeterminismViolationError);
+});
+
+test('signals are replayed: an abort-freeze replayed as a pause does not undo the job', async () => {
+  const file = 'frozen-aborted.decide-in-action.json';
+  const history = load(file);
+  const signal = history.events.find((e: HistoryEvent) => e.workflowExecutionSignaledEventAttributes)
+    .workflowExecutionSignaledEventAttributes.input.payloads[0];
+  signal.data = encode({ ...decode(signal), mode: 'pause' });
+  await expect(
+    Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, jobIdOf(file)),
+  ).rejects.toBeInstanceOf(DeterminismViolationError);
 });
 
 test('a history whose recorded commands differ from the code fails with a determinism error', async () => {
