@@ -5,39 +5,16 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { z } from 'zod';
-import {
-  compensationActivityName,
-  FailureType,
-  type ActionResult,
-  type CompensationCall,
-  type PolicyDecision,
-  type PolicyRequest,
-  type ToolCall,
-} from '../workflows/types';
-import { AuditEventType, type AuditEventInput } from '../src/audit/store';
-import { gate } from '../workflows/gate';
-import { compensations } from '../src/metrics';
-import type { AuditSink } from './audit';
-import { inputDigest } from './digest';
+import { compensationActivityName, type ActionResult, type CompensationCall, type ToolCall } from '../src/core/job';
+import { FailureType } from '../src/core/failures';
+import { AuditEventType, type AuditEventInput, type AuditSink } from '../src/core/audit';
+import type { Activity, Decider } from '../src/core/contracts';
+import { gate } from '../src/core/gate';
+import { formatIssues } from '../src/core/issues';
+import { noMetrics, type ActivityMetrics } from '../src/core/metrics';
+import { inputDigest } from '../src/core/digest';
 import type { ToolRegistry } from './registry';
 import type { ToolContext, ToolDefinition, ToolDeps } from './tool';
-
-export type Activity = (call: ToolCall | CompensationCall) => Promise<unknown>;
-
-/** Asks the policy about one action: the decision, and its audit event to write (activities/policy/evaluate.ts). */
-export type Decider = (
-  req: PolicyRequest,
-  attempt: number,
-) => Promise<{ decision: PolicyDecision; event: AuditEventInput }>;
-
-/** Formats zod issues as `path: message` lines, the one format every boundary uses. */
-export function formatIssues(error: z.ZodError, prefix: (string | number)[] = []): { path: string; message: string }[] {
-  return error.issues.map((issue) => ({
-    path: [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))].join('.') || '(root)',
-    message: issue.message,
-  }));
-}
 
 function toolContext(call: ToolCall, deps: ToolDeps, signal?: AbortSignal): ToolContext {
   const ctx = Context.current();
@@ -77,7 +54,7 @@ function parseInput(tool: ToolDefinition, input: unknown): unknown {
  * unaudited.
  */
 async function audited<T>(
-  audit: AuditSink,
+  { audit, metrics }: { audit: AuditSink; metrics: ActivityMetrics },
   call: ToolCall,
   kind: { started?: AuditEventType; done: AuditEventType; failed: AuditEventType },
   data: Record<string, unknown>,
@@ -111,7 +88,7 @@ async function audited<T>(
       type: kind.failed,
       data: { ...data, attempt, error },
     });
-    if (kind.failed === AuditEventType.CompensationFailed) compensations.inc({ result: 'failed_attempt' });
+    if (kind.failed === AuditEventType.CompensationFailed) metrics.compensation('failed_attempt');
     throw err;
   }
   await audit.append({
@@ -120,7 +97,7 @@ async function audited<T>(
     type: kind.done,
     data: { ...data, attempt, outputDigest: inputDigest(result ?? null) },
   });
-  if (kind.done === AuditEventType.CompensationFinished) compensations.inc({ result: 'ok' });
+  if (kind.done === AuditEventType.CompensationFinished) metrics.compensation('ok');
   return result;
 }
 
@@ -163,20 +140,31 @@ async function withinLimits<T>(call: ToolCall, run: (signal: AbortSignal) => Pro
   }
 }
 
+export interface ActivitiesOptions {
+  registry: ToolRegistry;
+  deps: ToolDeps;
+  audit: AuditSink;
+  /** The policy, asked right before acting; without it only pre-patch calls (decided by the workflow) run. */
+  decide?: Decider;
+  metrics?: ActivityMetrics;
+}
+
 /** Builds the activity map a worker registers. */
-export function createActivities(
-  registry: ToolRegistry,
-  deps: ToolDeps,
-  audit: AuditSink,
-  decide?: Decider,
-): Record<string, Activity> {
+export function createActivities({
+  registry,
+  deps,
+  audit,
+  decide,
+  metrics = noMetrics,
+}: ActivitiesOptions): Record<string, Activity> {
+  const out = { audit, metrics };
   const activities: Record<string, Activity> = {};
   for (const tool of registry.list()) {
     const action = { action: tool.name };
     /** Acts: validates input, runs the tool within its limits, checks the output against the tool's contract. */
     const act = (call: ToolCall, before?: AuditEventInput[]) =>
       audited(
-        audit,
+        out,
         call,
         {
           started: AuditEventType.ActionStarted,
@@ -249,7 +237,7 @@ export function createActivities(
     if (compensate) {
       activities[compensationActivityName(tool.name)] = (call) =>
         audited(
-          audit,
+          out,
           call,
           { done: AuditEventType.CompensationFinished, failed: AuditEventType.CompensationFailed },
           { stepId: call.stepId, ...action },

@@ -4,9 +4,9 @@
  */
 import { createHmac } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
-import { AuditEventType } from '../src/audit/store';
-import type { JobInput, JobOutcome } from '../workflows/types';
-import type { AuditSink } from './audit';
+import { AuditEventType, type AuditSink } from '../src/core/audit';
+import type { JobInput, JobOutcome } from '../src/core/job';
+import type { JobActivities } from '../src/core/contracts';
 
 export interface JobActivityDeps {
   audit: AuditSink;
@@ -20,7 +20,7 @@ export function signCallback(secret: string, timestamp: string, body: string): s
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
-export function createJobActivities({ audit, fetch, callbackSecret }: JobActivityDeps) {
+export function createJobActivities({ audit, fetch, callbackSecret }: JobActivityDeps): JobActivities {
   return {
     async 'job.started'(jobId: string, job: Omit<JobInput, 'compensationOptions'>): Promise<void> {
       await audit.append({
@@ -83,5 +83,3 @@ export function createJobActivities({ audit, fetch, callbackSecret }: JobActivit
     },
   };
 }
-
-export type JobActivities = ReturnType<typeof createJobActivities>;

@@ -3,7 +3,7 @@
  * `compensate` activity, and how it stays idempotent.
  */
 import type { z } from 'zod';
-import type { ActionLimits, RiskClass } from '../workflows/types';
+import type { ActionLimits, RiskClass } from '../src/core/decision';
 
 /** Dependencies handed to tools by the worker (see createActivities), so tests pass real local servers. */
 export interface ToolDeps {

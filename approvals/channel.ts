@@ -3,10 +3,10 @@
  * keeps that rendering current. Decisions never come back through this interface: a channel turns a human's click
  * into a Vote and delivers it with deliverVote (approvals/deliver.ts), where the one checked path begins.
  */
-import type { AuditSink } from '../activities/audit';
-import { AuditEventType } from '../src/audit/store';
-import { approvalWait } from '../src/metrics';
-import type { ApprovalRequest } from '../workflows/types';
+import type { ApprovalRequest } from '../src/core/approval';
+import { AuditEventType, type AuditSink } from '../src/core/audit';
+import type { ApprovalActivities } from '../src/core/contracts';
+import { noMetrics, type ActivityMetrics } from '../src/core/metrics';
 
 export interface ApprovalChannel {
   /** The name policies use in `channels:`. */
@@ -40,8 +40,8 @@ const round = (r: ApprovalRequest) => `${r.id}@${r.requestedAt}`;
 export function createApprovalActivities(
   channels: ApprovalChannel[],
   audit: AuditSink,
-  log: (msg: string) => void = console.warn,
-) {
+  { log = console.warn, metrics = noMetrics }: { log?: (msg: string) => void; metrics?: ActivityMetrics } = {},
+): ApprovalActivities {
   const byName = new Map(channels.map((c) => [c.name, c]));
   const each = async (request: ApprovalRequest, fn: (c: ApprovalChannel, target?: string) => Promise<void>) => {
     for (const entry of request.channels) {
@@ -72,8 +72,8 @@ export function createApprovalActivities(
         });
       }
       if (request.status !== 'pending') {
-        approvalWait.observe(
-          { status: request.status },
+        metrics.approvalClosed(
+          request.status,
           (Date.parse(request.closedAt ?? '') - Date.parse(request.requestedAt)) / 1000,
         );
         await audit.append({
@@ -92,5 +92,3 @@ export function createApprovalActivities(
     },
   };
 }
-
-export type ApprovalActivities = ReturnType<typeof createApprovalActivities>;

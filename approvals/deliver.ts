@@ -5,12 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { AuditSink } from '../activities/audit';
-import { AuditEventType } from '../src/audit/store';
-import type { Person } from '../src/people';
-import { decideUpdate, jobStateQuery, RefusalCode } from '../workflows/messages';
-import { jobsQuery } from '../src/jobs/query';
-import { ApprovalStatus, FailureType, JobStatus, type ApprovalRequest, type VoteResult } from '../workflows/types';
+import { type AuditSink, AuditEventType } from '../src/core/audit';
+import type { Person } from '../src/core/people';
+import { decideUpdate, jobStateQuery } from '../workflows/messages';
+import { RefusalCode, ApprovalStatus, type ApprovalRequest, type VoteResult } from '../src/core/approval';
+import { jobsQuery } from '../src/core/jobs-query';
+import { FailureType } from '../src/core/failures';
+import { JobStatus } from '../src/core/job';
 
 export class ApprovalRefusedError extends Error {
   constructor(

@@ -25,7 +25,7 @@ import { FreezeControl } from '../src/freeze';
 import { submitJob } from '../src/jobs/submit';
 import { Directory, hashToken } from '../src/people';
 import { evaluatePolicy } from '../src/policy/evaluate';
-import { actionFacts } from '../src/policy/facts';
+import { actionFacts } from '../src/core/facts';
 import { compilePolicy } from '../src/policy/load';
 import { PolicyStore } from '../src/policy/store';
 import { startDevServer } from '../src/temporal/server';

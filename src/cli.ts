@@ -18,17 +18,16 @@ import { hashToken, loadDirectory } from './people';
 import { loadPolicyFile } from './policy/load';
 import { PolicyStore } from './policy/store';
 import { ConfigFileError } from './yaml-config';
-import { RefusalCode } from '../workflows/messages';
-import type { ApprovalRequest } from '../workflows/types';
+import { RefusalCode, type ApprovalRequest } from './core/approval';
 import { readJobFile } from './jobs/job-file';
 import { JobValidationError, planJob } from './jobs/plan';
-import { jobsQuery } from './jobs/query';
+import { jobsQuery } from './core/jobs-query';
 import { startPlannedJob } from './jobs/submit';
 import { formatTimeline } from './jobs/timeline';
 import { createLogger, installTemporalLogger } from './logger';
 import { createWorker } from './worker';
 import { jobStateQuery } from '../workflows/messages';
-import { JobStatus } from '../workflows/types';
+import { JobStatus } from './core/job';
 
 const collect = (value: string, previous: Record<string, string>) => {
   const eq = value.indexOf('=');

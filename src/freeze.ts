@@ -6,11 +6,11 @@
  */
 import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
-import type { FreezeReader } from '../activities/policy/evaluate';
-import { jobsQuery } from './jobs/query';
+import type { FreezeReader } from './core/contracts';
+import { jobsQuery } from './core/jobs-query';
 import { clearFreezeUpdate, FREEZE_WORKFLOW_ID, freezeControlWorkflow, setFreezeUpdate } from '../workflows/freeze';
 import { freezeSignal, unfreezeSignal } from '../workflows/messages';
-import type { FreezeEntry } from '../workflows/types';
+import type { FreezeEntry } from './core/decision';
 
 export class JobFrozenError extends Error {
   readonly code = 'frozen';

@@ -3,6 +3,7 @@
  * `airlock serve` they share a process, so one scrape sees both.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ActivityMetrics } from './core/metrics';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'airlock_process_' });
@@ -58,3 +59,10 @@ export function jobsByState(count: (status: string) => Promise<number>, statuses
     },
   });
 }
+
+/** The activities' and channels' measurements, recorded in this registry (handed over by the composition root). */
+export const activityMetrics: ActivityMetrics = {
+  policyDecision: (outcome, rule) => policyDecisions.inc({ outcome, rule }),
+  compensation: (result) => compensations.inc({ result }),
+  approvalClosed: (status, seconds) => approvalWait.observe({ status }, seconds),
+};

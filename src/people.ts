@@ -6,6 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { PeopleDirectory, Person } from './core/people';
 import { globToRegExp } from './policy/load';
 import { ConfigFileError, parseYamlConfig } from './yaml-config';
 
@@ -21,7 +22,6 @@ export const personSchema = z.strictObject({
   github: z.string().min(1).optional(),
   tokenSha256: sha256Hex.optional(),
 });
-export type Person = z.infer<typeof personSchema> & { id: string };
 
 export const callerSchema = z.strictObject({
   tokenSha256: sha256Hex,
@@ -41,7 +41,7 @@ export function hashToken(token: string): string {
 
 const sameHash = (a: string, b: string) => timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
 
-export class Directory {
+export class Directory implements PeopleDirectory {
   private readonly people = new Map<string, Person>();
   private readonly callers = new Map<string, Caller>();
 

@@ -3,10 +3,13 @@
  * decision, and the approval channels.
  */
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { AuditSink } from '../activities/audit';
+import type { AuditSink } from './core/audit';
 import { createActivities } from '../activities/create-activities';
 import { createJobActivities } from '../activities/job';
-import { createPolicyActivities, decideAction, type FreezeReader } from '../activities/policy/evaluate';
+import { createPolicyActivities } from '../activities/policy/evaluate';
+import { decideAction } from './policy/decide';
+import type { Decider, FreezeReader } from './core/contracts';
+import { activityMetrics } from './metrics';
 import type { ToolRegistry } from '../activities/registry';
 import type { ToolDeps } from '../activities/tool';
 import { createApprovalActivities, programmaticChannel, type ApprovalChannel } from '../approvals/channel';
@@ -46,7 +49,12 @@ export interface WorkerOptions {
 export const workflowsPath = require.resolve('../workflows');
 
 export function createWorker(opts: WorkerOptions): Promise<Worker> {
-  const policyDeps = { policy: opts.policy, registry: opts.registry, freeze: opts.freeze, audit: opts.audit };
+  const decide: Decider = (req, attempt) =>
+    decideAction(
+      { policy: opts.policy, registry: opts.registry, freeze: opts.freeze, metrics: activityMetrics },
+      req,
+      attempt,
+    );
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
@@ -55,11 +63,17 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
       ? { workflowBundle: opts.workflowBundle }
       : { workflowsPath: opts.workflowsPath ?? workflowsPath }),
     activities: {
-      ...createActivities(opts.registry, opts.deps, opts.audit, (req, attempt) =>
-        decideAction(policyDeps, req, attempt),
-      ),
-      ...createPolicyActivities(policyDeps),
-      ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], opts.audit),
+      ...createActivities({
+        registry: opts.registry,
+        deps: opts.deps,
+        audit: opts.audit,
+        decide,
+        metrics: activityMetrics,
+      }),
+      ...createPolicyActivities({ decide, audit: opts.audit }),
+      ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], opts.audit, {
+        metrics: activityMetrics,
+      }),
       ...createJobActivities({ audit: opts.audit, fetch: opts.deps.http.fetch, callbackSecret: opts.callbackSecret }),
       ...opts.extraActivities,
     },

@@ -12,7 +12,7 @@ import {
   upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { FreezeEntry } from './types';
+import type { FreezeEntry } from '../src/core/decision';
 
 export const FREEZE_WORKFLOW_ID = 'airlock-freeze';
 

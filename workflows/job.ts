@@ -22,34 +22,29 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { Activity } from '../activities/create-activities';
-import type { PolicyActivities } from '../activities/policy/evaluate';
-import type { JobActivities } from '../activities/job';
-import type { ApprovalActivities } from '../approvals/channel';
-import { decideUpdate, freezeSignal, jobStateQuery, RefusalCode, unfreezeSignal } from './messages';
-import { gate, type GateInput } from './gate';
-import { RefResolutionError, resolveRefs } from './refs';
-import { airlockAgentKey, airlockStatusKey } from './search-attributes';
+import type { Activity, PolicyActivities, JobActivities, ApprovalActivities } from '../src/core/contracts';
+import { decideUpdate, freezeSignal, jobStateQuery, unfreezeSignal } from './messages';
+import { RefusalCode, ApprovalStatus, type ApprovalRequest, type Vote } from '../src/core/approval';
+import { gate, type GateInput } from '../src/core/gate';
+import { RefResolutionError, resolveRefs } from '../src/core/refs';
+import { airlockAgentKey, airlockStatusKey } from '../src/core/search-attributes';
 import {
-  ApprovalStatus,
   type ActionResult,
   type DecideRequest,
-  FailureType,
   JobStatus,
   StepStatus,
-  type ApprovalRequest,
   type JobInput,
   type JobOutcome,
   type JobResult,
   type JobState,
   type PlannedStep,
-  type PolicyDecision,
   type StepActivityOptions,
   type StepError,
   type StepState,
   type ToolCall,
-  type Vote,
-} from './types';
+} from '../src/core/job';
+import { FailureType } from '../src/core/failures';
+import { type PolicyDecision } from '../src/core/decision';
 
 /** The patch that moved the policy decision into the action's activity (see tryStep). */
 export const DECIDE_IN_ACTION = 'decide-in-action';

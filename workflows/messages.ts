@@ -2,7 +2,9 @@
  * Queries, signals and updates of the job workflow, imported by every caller (CLI, API, approval channels).
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { FreezeEntry, JobState, Vote, VoteResult } from './types';
+import type { FreezeEntry } from '../src/core/decision';
+import type { JobState } from '../src/core/job';
+import type { Vote, VoteResult } from '../src/core/approval';
 
 /** The job's status, per-step status, decisions, approvals, outputs and compensations. Works on closed jobs too. */
 export const jobStateQuery = defineQuery<JobState>('jobState');
@@ -19,15 +21,3 @@ export const decideUpdate = defineUpdate<VoteResult, [Vote]>('decide');
 export const freezeSignal = defineSignal<[FreezeEntry]>('freeze');
 /** A freeze was lifted (`agent` absent = the global one). */
 export const unfreezeSignal = defineSignal<[{ agent?: string }]>('unfreeze');
-
-/** Stable codes of a refused vote (details[0].code of the ApprovalRefused failure). */
-export const RefusalCode = {
-  UnknownRequest: 'unknown_request',
-  RequestClosed: 'request_closed',
-  SelfApproval: 'self_approval',
-  NotInGroup: 'not_in_group',
-  AlreadyVoted: 'already_voted',
-  DigestMismatch: 'digest_mismatch',
-  UnknownPerson: 'unknown_person',
-} as const;
-export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode];

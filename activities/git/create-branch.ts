@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineTool } from '../tool';
 import { branchField, git, repoField, requireRepo, revParse, ZERO_OID } from './git';
 import { ApplicationFailure } from '@temporalio/common';
-import { FailureType } from '../../workflows/types';
+import { FailureType } from '../../src/core/failures';
 
 const reflogReason = (key: string) => `airlock create_branch ${key}`;
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { FailureType } from '../../workflows/types';
+import { FailureType } from '../../src/core/failures';
 
 export const ZERO_OID = '0000000000000000000000000000000000000000';
 

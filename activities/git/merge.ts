@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { FailureType } from '../../workflows/types';
+import { FailureType } from '../../src/core/failures';
 import { defineTool } from '../tool';
 import {
   branchField,

@@ -1,23 +1,13 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { FailureType } from '../../workflows/types';
+import { FailureType } from '../../src/core/failures';
+import { hostAllowed } from '../../src/core/hosts';
 import { defineTool } from '../tool';
 
 const HEARTBEAT_EVERY_MS = 1_000;
 
 /** A header value is a literal or a reference to a named secret, so the secret itself never enters history. */
 const headerValue = z.union([z.string(), z.strictObject({ $secret: z.string().regex(/^[A-Z][A-Z0-9_]*$/) })]);
-
-/** `api.example.com`, `*.example.com` (subdomains only) or `127.0.0.1:8080` (that port only). */
-export function hostAllowed(url: URL, allowed: string[]): boolean {
-  const host = url.hostname.toLowerCase();
-  return allowed.some((pattern) => {
-    const p = pattern.toLowerCase();
-    if (p.includes(':')) return `${host}:${url.port || (url.protocol === 'https:' ? '443' : '80')}` === p;
-    if (p.startsWith('*.')) return host.endsWith(p.slice(1));
-    return host === p;
-  });
-}
 
 export const httpRequest = defineTool({
   name: 'http.request',

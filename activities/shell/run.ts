@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { FailureType } from '../../workflows/types';
-import { isUnder, realPath } from '../../src/policy/facts';
+import { FailureType } from '../../src/core/failures';
+import { isUnder, realPath } from '../../src/core/facts';
 import { defineTool } from '../tool';
 
 const HEARTBEAT_EVERY_MS = 2_000;

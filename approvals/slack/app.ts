@@ -7,8 +7,8 @@
 import { App, type Receiver, type ReceiverEvent } from '@slack/bolt';
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
-import type { AuditSink } from '../../activities/audit';
-import type { Directory } from '../../src/people';
+import type { AuditSink } from '../../src/core/audit';
+import type { PeopleDirectory } from '../../src/core/people';
 import { ApprovalRefusedError, deliverVote } from '../deliver';
 import { ACTION_APPROVE, ACTION_REJECT, REJECT_MODAL, rejectModal, type ButtonValue } from './render';
 import { ReplayGuard, verifySlackRequest } from './verify';
@@ -19,7 +19,7 @@ export interface SlackAppOptions {
   /** Slack Web API base URL (tests point it at a local server). */
   apiUrl?: string;
   temporal: Client;
-  directory: Directory;
+  directory: PeopleDirectory;
   audit?: AuditSink;
   /** The bot's ids (SLACK_BOT_ID / SLACK_BOT_USER_ID); when unknown, Bolt asks auth.test once. */
   botId?: string;

@@ -4,9 +4,9 @@
  * direct message. The message `ts` is kept in the database, so a retried activity updates instead of posting again.
  */
 import type { WebClient } from '@slack/web-api';
-import type { Database } from '../../src/audit/db';
-import type { Directory } from '../../src/people';
-import type { ApprovalRequest } from '../../workflows/types';
+import type { Database } from '../../src/core/db';
+import type { PeopleDirectory } from '../../src/core/people';
+import type { ApprovalRequest } from '../../src/core/approval';
 import type { ApprovalChannel } from '../channel';
 import { approvalBlocks } from './render';
 
@@ -20,7 +20,7 @@ const MIGRATION = `CREATE TABLE IF NOT EXISTS slack_messages (
 export interface SlackChannelOptions {
   client: WebClient;
   db: Database;
-  directory: Directory;
+  directory: PeopleDirectory;
   /** Where requests go when the policy says just `slack` (SLACK_APPROVAL_CHANNEL). */
   defaultChannel: string;
 }

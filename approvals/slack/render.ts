@@ -2,8 +2,8 @@
  * The approval request as Slack Block Kit: what is asked, by whom, under which rule, votes so far, deadline, and
  * Approve / Reject buttons while it is open. Inputs are redacted and shortened; the exact input is bound by digest.
  */
-import { redact } from '../../src/audit/redact';
-import type { ApprovalRequest } from '../../workflows/types';
+import { redact } from '../../src/core/redact';
+import type { ApprovalRequest } from '../../src/core/approval';
 
 export const ACTION_APPROVE = 'airlock_approve';
 export const ACTION_REJECT = 'airlock_reject';

@@ -21,16 +21,18 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { ToolRegistry } from '../../activities/registry';
 import { ApprovalRefusedError, deliverVote, listPendingApprovals } from '../../approvals/deliver';
-import { jobStateQuery, RefusalCode } from '../../workflows/messages';
-import { JobStatus, type JobState } from '../../workflows/types';
+import { jobStateQuery } from '../../workflows/messages';
+import { RefusalCode } from '../core/approval';
+import { JobStatus, type JobState } from '../core/job';
 import type { AuditStore } from '../audit/store';
 import { JobFrozenError, type FreezeControl } from '../freeze';
 import { JobValidationError, planJob } from '../jobs/plan';
-import { jobsQuery } from '../jobs/query';
-import { jobSchema } from '../jobs/schema';
+import { jobsQuery } from '../core/jobs-query';
+import { jobSchema } from '../core/job-schema';
 import { startPlannedJob } from '../jobs/submit';
 import { httpDuration, jobsByState, jobsSubmitted, registry as metricsRegistry } from '../metrics';
-import type { Caller, Directory, Person } from '../people';
+import type { Caller, Directory } from '../people';
+import type { Person } from '../core/people';
 
 export interface ApiOptions {
   client: Client;

@@ -5,17 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { Pool } from 'pg';
-
-export interface Queryable {
-  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
-}
-
-export interface Database extends Queryable {
-  /** Several statements separated by `;` (migrations). */
-  exec(sql: string): Promise<void>;
-  close(): Promise<void>;
-  readonly kind: 'postgres' | 'pglite';
-}
+import type { Database } from '../core/db';
 
 export function postgres(url: string): Database {
   const pool = new Pool({ connectionString: url, max: 10 });

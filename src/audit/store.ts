@@ -7,38 +7,11 @@
 import { LRUCache } from 'lru-cache';
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import type { Database } from './db';
-import { redact } from './redact';
+import { AuditEventType, type AuditEventInput } from '../core/audit';
+import type { Database } from '../core/db';
+import { redact } from '../core/redact';
 
 export const GENESIS = `sha256:${'0'.repeat(64)}`;
-
-export const AuditEventType = {
-  JobSubmitted: 'job.submitted',
-  PolicyDecision: 'policy.decision',
-  ApprovalRequested: 'approval.requested',
-  ApprovalEscalated: 'approval.escalated',
-  ApprovalVote: 'approval.vote',
-  ApprovalClosed: 'approval.closed',
-  /** A vote the workflow refused (who tried, and why): written by the channel that delivered it. */
-  ApprovalRefused: 'approval.refused',
-  ActionStarted: 'action.started',
-  ActionFinished: 'action.finished',
-  ActionFailed: 'action.failed',
-  CompensationFinished: 'compensation.finished',
-  CompensationFailed: 'compensation.failed',
-  JobFinished: 'job.finished',
-} as const;
-export type AuditEventType = (typeof AuditEventType)[keyof typeof AuditEventType];
-
-export interface AuditEventInput {
-  jobId: string;
-  /** Unique per job; a second append with the same key returns the first event. */
-  key: string;
-  type: AuditEventType;
-  actor?: string;
-  requestId?: string;
-  data: Record<string, unknown>;
-}
 
 export interface AuditEvent extends AuditEventInput {
   seq: number;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { ToolRegistry } from '../../activities/registry';
 import { jobStateQuery } from '../../workflows/messages';
-import type { JobState } from '../../workflows/types';
+import type { JobState } from '../core/job';
 import { projectRoot } from '../temporal/binaries';
 import { readJobFile } from '../jobs/job-file';
 import { submitJob } from '../jobs/submit';

@@ -14,7 +14,7 @@ import { startDevServer } from '../temporal/server';
 import { WebClient } from '@slack/web-api';
 import type { ApprovalChannel } from '../../approvals/channel';
 import { SlackChannel } from '../../approvals/slack/channel';
-import type { Database } from '../audit/db';
+import type { Database } from '../core/db';
 import { loadDirectory } from '../people';
 import { openAudit } from '../audit/open';
 import type { AuditStore } from '../audit/store';

@@ -4,7 +4,7 @@
  * nothing starts unless the whole job is valid.
  */
 import type { z } from 'zod';
-import { formatIssues } from '../../activities/create-activities';
+import { formatIssues } from '../core/issues';
 import type { ToolRegistry } from '../../activities/registry';
 import {
   COMPENSATION_OPTIONS,
@@ -12,9 +12,9 @@ import {
   DEFAULT_ACTION_TIMEOUT_MS,
   type ToolDefinition,
 } from '../../activities/tool';
-import { findRefs, parseRef } from '../../workflows/refs';
-import { compensationActivityName, type JobInput, type PlannedStep } from '../../workflows/types';
-import { jobSchema, stepSchema, type Step } from './schema';
+import { findRefs, parseRef } from '../core/refs';
+import { compensationActivityName, type JobInput, type PlannedStep } from '../core/job';
+import { jobSchema, stepSchema, type Step } from '../core/job-schema';
 
 export interface ValidationIssue {
   path: string;

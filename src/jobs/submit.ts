@@ -4,14 +4,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
-import type { FreezeReader } from '../../activities/policy/evaluate';
+import type { FreezeReader } from '../core/contracts';
 import type { ToolRegistry } from '../../activities/registry';
 import { JobFrozenError } from '../freeze';
 import type { jobWorkflow } from '../../workflows/job';
-import { airlockAgentKey, airlockStatusKey } from '../../workflows/search-attributes';
-import { JobStatus, type JobInput } from '../../workflows/types';
+import { airlockAgentKey, airlockStatusKey } from '../core/search-attributes';
+import { JobStatus, type JobInput } from '../core/job';
 import { planJob } from './plan';
-import { jobIdSchema } from './schema';
+import { jobIdSchema } from '../core/job-schema';
 
 export interface SubmitOptions {
   registry: ToolRegistry;

@@ -1,5 +1,5 @@
 /** Renders a job's state as a human-readable timeline (CLI, demo). */
-import type { JobState } from '../../workflows/types';
+import type { JobState } from '../core/job';
 
 const ms = (a?: string, b?: string) => (a && b ? `${Date.parse(b) - Date.parse(a)}ms` : '');
 

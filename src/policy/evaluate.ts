@@ -2,10 +2,10 @@
  * Judging one action against a compiled policy. Pure and synchronous: the policy activity (activities/policy/)
  * calls it, so each decision is recorded in workflow history and replay never reads today's policy file.
  */
-import { hostAllowed } from '../../activities/http/request';
-import type { ApprovalRequirement, Outcome } from '../../workflows/types';
+import { hostAllowed } from '../core/hosts';
+import type { ApprovalRequirement, Outcome } from '../core/decision';
 import { toCel } from './cel';
-import { isUnder, normaliseDenied, type ActionFacts } from './facts';
+import { isUnder, normaliseDenied, type ActionFacts } from '../core/facts';
 import type { CompiledPolicy, CompiledRule } from './load';
 import type { ApprovalRule, Limits } from './schema';
 

@@ -2,7 +2,7 @@
  * The policy file (YAML), validated with zod. Rules are tried in order; the first that matches decides.
  */
 import { z } from 'zod';
-import { RiskClass } from '../../workflows/types';
+import { RiskClass } from '../core/decision';
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;

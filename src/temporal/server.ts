@@ -3,7 +3,7 @@
  * time-skipping test server, through @temporalio/testing with the binary found by resolveTemporalBinary.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { searchAttributeKeys } from '../../workflows/search-attributes';
+import { searchAttributeKeys } from '../core/search-attributes';
 import { installHint, resolveTemporalBinary } from './binaries';
 
 export interface DevServerOptions {

@@ -8,7 +8,7 @@ import { builtinRegistry } from '../../activities';
 import { submitJob } from '../../src/jobs/submit';
 import { startTimeSkippingServer } from '../../src/temporal/server';
 import { jobStateQuery } from '../../workflows/messages';
-import { searchAttributeKeys } from '../../workflows/search-attributes';
+import { searchAttributeKeys } from '../../src/core/search-attributes';
 import { recordingChannel } from '../helpers/approvals';
 import { gitOk, makeRepo } from '../helpers/git';
 import { fixture, testWorker, uniqueId, useTemporalServer } from '../helpers/temporal';

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
-import { openDatabase, type Database } from '../../src/audit/db';
+import { openDatabase } from '../../src/audit/db';
+import { type Database } from '../../src/core/db';
 import { AuditStore, verifyExport } from '../../src/audit/store';
 import { usePostgresDatabase } from '../helpers/postgres';
 

@@ -3,15 +3,15 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { builtinRegistry } from '../../activities';
 import { createActivities } from '../../activities/create-activities';
 import type { ToolDeps } from '../../activities/tool';
-import type { CompensationCall } from '../../workflows/types';
+import type { CompensationCall } from '../../src/core/job';
 import { testDeps } from './temporal';
 
 export function activityRunner(deps: Partial<ToolDeps> = {}) {
   // Audit events are covered in test/audit; here they go nowhere.
-  const activities = createActivities(builtinRegistry(), testDeps(deps), {
-    append: async () => undefined,
-    appendAll: async () => undefined,
-    signHead: async () => undefined,
+  const activities = createActivities({
+    registry: builtinRegistry(),
+    deps: testDeps(deps),
+    audit: { append: async () => undefined, appendAll: async () => undefined, signHead: async () => undefined },
   });
   return {
     env: new MockActivityEnvironment(),

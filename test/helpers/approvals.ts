@@ -4,7 +4,8 @@ import type { ApprovalChannel } from '../../approvals/channel';
 import { deliverVote } from '../../approvals/deliver';
 import { loadDirectory } from '../../src/people';
 import { jobStateQuery } from '../../workflows/messages';
-import type { ApprovalRequest, JobState } from '../../workflows/types';
+import type { ApprovalRequest } from '../../src/core/approval';
+import type { JobState } from '../../src/core/job';
 import { fixture } from './temporal';
 import { eventually } from './wait';
 

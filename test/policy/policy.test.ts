@@ -2,10 +2,10 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluatePolicy } from '../../src/policy/evaluate';
-import { actionFacts, shellFacts } from '../../src/policy/facts';
+import { actionFacts, shellFacts } from '../../src/core/facts';
 import { compilePolicy, loadPolicyFile, PolicyLoadError } from '../../src/policy/load';
 import { PolicyStore } from '../../src/policy/store';
-import type { RiskClass } from '../../workflows/types';
+import type { RiskClass } from '../../src/core/decision';
 
 const policy = loadPolicyFile(join(__dirname, '..', '..', 'config', 'policy.yaml'));
 

@@ -5,7 +5,7 @@ import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { builtinRegistry } from '../../activities';
 import { JobValidationError } from '../../src/jobs/plan';
-import { jobsQuery } from '../../src/jobs/query';
+import { jobsQuery } from '../../src/core/jobs-query';
 import { submitJob } from '../../src/jobs/submit';
 import { waitForState } from '../helpers/approvals';
 import { eventually } from '../helpers/wait';

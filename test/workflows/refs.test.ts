@@ -1,4 +1,4 @@
-import { findRefs, parseRef, RefResolutionError, resolveRefs } from '../../workflows/refs';
+import { findRefs, parseRef, RefResolutionError, resolveRefs } from '../../src/core/refs';
 
 test('parseRef accepts steps.<id>.output[.path] only', () => {
   expect(parseRef('steps.pr.output.number')).toEqual({ stepId: 'pr', outputPath: ['number'] });

@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hostAllowed } from '../../../activities/http/request';
+import { hostAllowed } from '../../../src/core/hosts';
 import { activityRunner, failureOf } from '../../helpers/activity';
 
 let server: Server;

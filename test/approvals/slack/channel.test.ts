@@ -2,7 +2,7 @@
 import { WebClient } from '@slack/web-api';
 import { SlackChannel } from '../../../approvals/slack/channel';
 import { loadConfig } from '../../../src/config';
-import type { ApprovalRequest } from '../../../workflows/types';
+import type { ApprovalRequest } from '../../../src/core/approval';
 import { directory } from '../../helpers/approvals';
 import { startSlackServer } from '../../helpers/slack-server';
 import { useTestAudit } from '../../helpers/temporal';

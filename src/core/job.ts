@@ -1,12 +1,10 @@
 /**
- * The job vocabulary shared by the workflow, the worker, the API and the CLI.
- * Pure types and `as const` enums only: this module is bundled into workflow code.
+ * The job vocabulary: what a job is (input, steps, budget), its states, what the action's activity is called with and
+ * returns, and what the `jobState` query answers. Pure types and `as const` enums: bundled into workflow code.
  */
+import type { ApprovalRequest } from './approval';
+import type { ActionLimits, FreezeEntry, PolicyDecision, RiskClass } from './decision';
 import type { GateInput } from './gate';
-
-/** Risk classes, ordered from least to most dangerous. */
-export const RiskClass = ['read', 'low', 'medium', 'high', 'critical'] as const;
-export type RiskClass = (typeof RiskClass)[number];
 
 /** Job states, exposed by the `jobState` query and the `AirlockStatus` search attribute. */
 export const JobStatus = {
@@ -36,36 +34,6 @@ export const StepStatus = {
   CompensationFailed: 'compensation_failed',
 } as const;
 export type StepStatus = (typeof StepStatus)[keyof typeof StepStatus];
-
-/** Stable failure `type` strings carried by ApplicationFailure across activities, workflows and clients. */
-export const FailureType = {
-  InvalidToolInput: 'InvalidToolInput',
-  InvalidToolOutput: 'InvalidToolOutput',
-  UnknownTool: 'UnknownTool',
-  RefResolution: 'RefResolution',
-  CommandFailed: 'CommandFailed',
-  CommandTimedOut: 'CommandTimedOut',
-  PathNotAllowed: 'PathNotAllowed',
-  HostNotAllowed: 'HostNotAllowed',
-  HttpClientError: 'HttpClientError',
-  HttpServerError: 'HttpServerError',
-  SecretMissing: 'SecretMissing',
-  GitError: 'GitError',
-  GitConflict: 'GitConflict',
-  GitRefMoved: 'GitRefMoved',
-  CompensationFailed: 'CompensationFailed',
-  PolicyDenied: 'PolicyDenied',
-  ApprovalRejected: 'ApprovalRejected',
-  ApprovalTimedOut: 'ApprovalTimedOut',
-  ApprovalMismatch: 'ApprovalMismatch',
-  ApprovalRefused: 'ApprovalRefused',
-  BudgetExceeded: 'BudgetExceeded',
-  DeadlineExceeded: 'DeadlineExceeded',
-  JobFrozen: 'JobFrozen',
-  /** The policy's `maxRuntime` for the action ran out (retried like a timeout, within the policy's `retries`). */
-  MaxRuntimeExceeded: 'MaxRuntimeExceeded',
-} as const;
-export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
 /** Activity options chosen per step at submission (from the tool's definition), so the workflow never imports tools. */
 export interface StepActivityOptions {
@@ -191,67 +159,6 @@ export type DecisionRecord = Pick<
   'outcome' | 'ruleId' | 'policyHash' | 'reason' | 'inputDigest' | 'cost'
 > & { at: string };
 
-export const ApprovalStatus = {
-  Pending: 'pending',
-  Approved: 'approved',
-  Rejected: 'rejected',
-  TimedOut: 'timed_out',
-  Cancelled: 'cancelled',
-} as const;
-export type ApprovalStatus = (typeof ApprovalStatus)[keyof typeof ApprovalStatus];
-
-/** A vote as delivered by a channel, after the channel resolved the human to a person of the directory. */
-export interface Vote {
-  requestId: string;
-  approver: string;
-  approverGroups: string[];
-  channel: string;
-  decision: 'approve' | 'reject';
-  comment?: string;
-  /** The input digest the approver was shown; a vote for another digest is void. */
-  digest: string;
-}
-
-export interface RecordedVote extends Vote {
-  at: string;
-}
-
-/** An approval request `<jobId>:<stepId>`, as channels render it and the `jobState` query shows it. */
-export interface ApprovalRequest {
-  id: string;
-  jobId: string;
-  stepId: string;
-  title: string;
-  agent: string;
-  requester: string;
-  action: string;
-  risk: RiskClass;
-  input: Record<string, unknown>;
-  inputDigest: string;
-  policyHash: string;
-  ruleId: string;
-  reason?: string;
-  groups: string[];
-  quorum: number;
-  channels: string[];
-  status: ApprovalStatus;
-  votes: RecordedVote[];
-  requestedAt: string;
-  deadline: string;
-  escalated: boolean;
-  /** What has been done and would be undone on rejection, in the order it would be undone. */
-  rollbackPlan: { stepId: string; action: string; compensation: string }[];
-  closedAt?: string;
-}
-
-/** Answer to a vote: the request's state after it. */
-export interface VoteResult {
-  requestId: string;
-  status: ApprovalStatus;
-  approvals: number;
-  quorum: number;
-}
-
 /** Answer of the `jobState` query. */
 export interface JobState {
   jobId: string;
@@ -279,64 +186,4 @@ export interface JobResult {
 /** The activity type of a tool's compensation. */
 export function compensationActivityName(tool: string): string {
   return `${tool}.compensate`;
-}
-
-/** What approving a step takes, as the policy decided it (durations in ms, recorded in history). */
-export interface ApprovalRequirement {
-  groups: string[];
-  quorum: number;
-  channels: string[];
-  timeoutMs: number;
-  /** After the first timeout: reject, or ask these groups with a second timeout. */
-  escalation?: { groups: string[]; quorum: number; timeoutMs: number };
-}
-
-/** Limits the workflow enforces on the action itself (the rest are judged by the policy activity). */
-export interface ActionLimits {
-  maxRuntimeMs?: number;
-  retries?: number;
-  writablePaths?: string[];
-}
-
-export const Outcome = { Allow: 'allow', Deny: 'deny', RequireApproval: 'require_approval' } as const;
-export type Outcome = (typeof Outcome)[keyof typeof Outcome];
-
-/** One policy decision for one action: the provenance of every action (policy hash + rule id). */
-export interface PolicyDecision {
-  outcome: Outcome;
-  /** Id of the rule that decided, or `default`. */
-  ruleId: string;
-  /** `sha256:<hex>` of the policy file's content: its version. */
-  policyHash: string;
-  reason?: string;
-  approval?: ApprovalRequirement;
-  limits?: ActionLimits;
-  /** `sha256:<hex>` of the resolved input as RFC 8785 canonical JSON: an approval is bound to it. */
-  inputDigest: string;
-  cost: number;
-  /** Set when a freeze covers this job: the job pauses or aborts instead of acting. */
-  frozen?: FreezeEntry;
-}
-
-/** A kill switch, global (`agent` absent) or for one agent. */
-export interface FreezeEntry {
-  agent?: string;
-  mode: 'pause' | 'abort';
-  reason: string;
-  by: string;
-  at: string;
-}
-
-/** What the policy activity is asked. */
-export interface PolicyRequest {
-  jobId: string;
-  stepId: string;
-  /** 1 for the step's first decision, 2 when asked again: names the audit event. */
-  decisionNo: number;
-  requestId?: string;
-  action: string;
-  agent: string;
-  caller: string;
-  context: Record<string, unknown>;
-  input: Record<string, unknown>;
 }

@@ -7,7 +7,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parse as parseShell } from 'shell-quote';
-import type { PolicyRequest, RiskClass } from '../../workflows/types';
+import type { PolicyRequest, RiskClass } from './decision';
 
 /** Commands that run another command: `sudo rm -rf /` is judged as `rm -rf /` (and as `sudo`). */
 const WRAPPERS = new Set([

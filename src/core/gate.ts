@@ -2,7 +2,7 @@
  * Whether a policy decision lets the action run now: the one rule, applied by the action's activity right before
  * acting and, for jobs started before the `decide-in-action` patch, by the workflow. Pure, so both may import it.
  */
-import type { PolicyDecision } from './types';
+import type { PolicyDecision } from './decision';
 
 export interface GateInput {
   /** The job's cost budget and what it has spent (absent: no cost budget). */

@@ -1,0 +1,78 @@
+/**
+ * Approval requests and votes: what a channel renders, what a vote carries, why a vote is refused.
+ * Pure types and `as const` enums: bundled into workflow code.
+ */
+import type { RiskClass } from './decision';
+
+export const ApprovalStatus = {
+  Pending: 'pending',
+  Approved: 'approved',
+  Rejected: 'rejected',
+  TimedOut: 'timed_out',
+  Cancelled: 'cancelled',
+} as const;
+export type ApprovalStatus = (typeof ApprovalStatus)[keyof typeof ApprovalStatus];
+
+/** A vote as delivered by a channel, after the channel resolved the human to a person of the directory. */
+export interface Vote {
+  requestId: string;
+  approver: string;
+  approverGroups: string[];
+  channel: string;
+  decision: 'approve' | 'reject';
+  comment?: string;
+  /** The input digest the approver was shown; a vote for another digest is void. */
+  digest: string;
+}
+
+export interface RecordedVote extends Vote {
+  at: string;
+}
+
+/** An approval request `<jobId>:<stepId>`, as channels render it and the `jobState` query shows it. */
+export interface ApprovalRequest {
+  id: string;
+  jobId: string;
+  stepId: string;
+  title: string;
+  agent: string;
+  requester: string;
+  action: string;
+  risk: RiskClass;
+  input: Record<string, unknown>;
+  inputDigest: string;
+  policyHash: string;
+  ruleId: string;
+  reason?: string;
+  groups: string[];
+  quorum: number;
+  channels: string[];
+  status: ApprovalStatus;
+  votes: RecordedVote[];
+  requestedAt: string;
+  deadline: string;
+  escalated: boolean;
+  /** What has been done and would be undone on rejection, in the order it would be undone. */
+  rollbackPlan: { stepId: string; action: string; compensation: string }[];
+  closedAt?: string;
+}
+
+/** Answer to a vote: the request's state after it. */
+export interface VoteResult {
+  requestId: string;
+  status: ApprovalStatus;
+  approvals: number;
+  quorum: number;
+}
+
+/** Stable codes of a refused vote (details[0].code of the ApprovalRefused failure). */
+export const RefusalCode = {
+  UnknownRequest: 'unknown_request',
+  RequestClosed: 'request_closed',
+  SelfApproval: 'self_approval',
+  NotInGroup: 'not_in_group',
+  AlreadyVoted: 'already_voted',
+  DigestMismatch: 'digest_mismatch',
+  UnknownPerson: 'unknown_person',
+} as const;
+export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode];

@@ -1,0 +1,29 @@
+/** Stable failure `type` strings carried by ApplicationFailure across activities, workflows and clients. */
+export const FailureType = {
+  InvalidToolInput: 'InvalidToolInput',
+  InvalidToolOutput: 'InvalidToolOutput',
+  UnknownTool: 'UnknownTool',
+  RefResolution: 'RefResolution',
+  CommandFailed: 'CommandFailed',
+  CommandTimedOut: 'CommandTimedOut',
+  PathNotAllowed: 'PathNotAllowed',
+  HostNotAllowed: 'HostNotAllowed',
+  HttpClientError: 'HttpClientError',
+  HttpServerError: 'HttpServerError',
+  SecretMissing: 'SecretMissing',
+  GitError: 'GitError',
+  GitConflict: 'GitConflict',
+  GitRefMoved: 'GitRefMoved',
+  CompensationFailed: 'CompensationFailed',
+  PolicyDenied: 'PolicyDenied',
+  ApprovalRejected: 'ApprovalRejected',
+  ApprovalTimedOut: 'ApprovalTimedOut',
+  ApprovalMismatch: 'ApprovalMismatch',
+  ApprovalRefused: 'ApprovalRefused',
+  BudgetExceeded: 'BudgetExceeded',
+  DeadlineExceeded: 'DeadlineExceeded',
+  JobFrozen: 'JobFrozen',
+  /** The policy's `maxRuntime` for the action ran out (retried like a timeout, within the policy's `retries`). */
+  MaxRuntimeExceeded: 'MaxRuntimeExceeded',
+} as const;
+export type FailureType = (typeof FailureType)[keyof typeof FailureType];
