@@ -12,24 +12,17 @@ import { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
-import pino from 'pino';
 import { Client as PgClient } from 'pg';
-import { builtinTools, ToolRegistry } from '../activities';
-import type { ToolDefinition } from '../activities/tool';
-import { createSlackApp } from '../approvals/slack/app';
+import type { ToolRegistry } from '../activities';
 import { slackSignature } from '../approvals/slack/verify';
-import { buildApi } from '../src/api/server';
 import { openDatabase } from '../src/audit/db';
 import { AuditStore } from '../src/audit/store';
-import { FreezeControl } from '../src/freeze';
 import { submitJob } from '../src/jobs/submit';
-import { Directory, hashToken } from '../src/people';
 import { evaluatePolicy } from '../src/policy/evaluate';
 import { actionFacts } from '../src/core/facts';
 import { compilePolicy } from '../src/policy/load';
 import { PolicyStore } from '../src/policy/store';
 import { startDevServer } from '../src/temporal/server';
-import { createWorker } from '../src/worker';
 import { createLogger, installTemporalLogger } from '../src/logger';
 import { jobStateQuery } from '../workflows/messages';
 import {
@@ -45,7 +38,8 @@ import {
   writeResults,
   type Summary,
 } from './lib';
-import { bareActivities, clock, noopTool, started } from './noop-tool';
+import { APPROVER_TOKEN, benchAirlock, benchRegistry, CALLER_TOKEN, SLACK_SECRET } from './airlock';
+import { bareActivities, clock, started } from './noop-tool';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const SIZE = {
@@ -77,9 +71,6 @@ const TUNING = {
   maxConcurrentLocalActivityExecutions: 200,
   workflowThreadPoolSize: env('BENCH_WORKFLOW_THREADS', 1),
 };
-const APPROVER_TOKEN = 'bench-alice-token';
-const CALLER_TOKEN = 'bench-caller-token';
-const SLACK_SECRET = 'bench-slack-signing-secret';
 
 /**
  * The audit store as production runs it: a throw-away database on the local PostgreSQL (AIRLOCK_BENCH_PG_ADMIN_URL),
@@ -141,28 +132,24 @@ interface Stack {
   stop: () => Promise<void>;
 }
 
-async function startStack(opts: {
-  pragmas: boolean;
-  audit: AuditStore;
-  policy: PolicyStore;
-  registry: ToolRegistry;
-}): Promise<Stack> {
+async function startStack(opts: { pragmas: boolean; audit: AuditStore; policy: PolicyStore }): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
   const db = join(dir, 'temporal.sqlite');
   const server = await startDevServer({ dbFilename: db, extraArgs: opts.pragmas ? PRAGMAS : [] });
   const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
-  const worker = await createWorker({
+  const airlock = await benchAirlock({ client: server.client, taskQueue, policy: opts.policy, audit: opts.audit });
+  const worker = await airlock.worker({
     connection: server.nativeConnection,
-    taskQueue,
-    registry: opts.registry,
-    deps: { http: { allowedHosts: [], fetch }, shell: { allowedRoots: [] }, secret: () => undefined },
-    policy: opts.policy,
-    freeze: new FreezeControl(server.client, taskQueue),
     // BENCH_DIAGNOSE_NO_AUDIT=1 measures the workflow's own cost without audit writes (a diagnosis, not a figure).
-    audit:
-      process.env.BENCH_DIAGNOSE_NO_AUDIT === '1'
-        ? { append: async () => undefined, appendAll: async () => undefined, signHead: async () => undefined }
-        : opts.audit,
+    ...(process.env.BENCH_DIAGNOSE_NO_AUDIT === '1'
+      ? {
+          auditSink: {
+            append: async () => undefined,
+            appendAll: async () => undefined,
+            signHead: async () => undefined,
+          },
+        }
+      : {}),
     extraActivities: bareActivities,
     workflowBundle: await bundle,
     tuning: TUNING,
@@ -257,35 +244,10 @@ async function governanceOverhead(stack: Stack, registry: ToolRegistry, label: s
  * Airlock's API (with its Slack route) on a loopback port, for the approval and submission figures, with its own
  * client as `airlock serve` has it (src/client.ts).
  */
-async function startApi(address: string, taskQueue: string, registry: ToolRegistry, audit: AuditStore) {
+async function startApi(address: string, taskQueue: string, policy: PolicyStore, audit: AuditStore) {
   const connection = await NativeConnection.connect({ address });
   const client = new Client({ connection });
-  const directory = new Directory({
-    people: { alice: { groups: ['sre'], slack: 'U0ALICE01', tokenSha256: hashToken(APPROVER_TOKEN) } },
-    callers: { bench: { tokenSha256: hashToken(CALLER_TOKEN), agents: ['bench*'] } },
-  });
-  const api = await buildApi({
-    client,
-    taskQueue,
-    registry,
-    directory,
-    audit,
-    freeze: new FreezeControl(client, taskQueue),
-    logger: pino({ level: 'silent' }),
-    operatorGroups: ['sre'],
-    rateLimitPerMinute: 10_000_000,
-    freezeMode: () => 'pause',
-    slack: createSlackApp({
-      signingSecret: SLACK_SECRET,
-      botToken: 'xoxb-bench',
-      apiUrl: 'http://127.0.0.1:9/api/',
-      botId: 'B0BENCH',
-      botUserId: 'U0BENCH',
-      temporal: client,
-      directory,
-      audit,
-    }),
-  });
+  const api = await (await benchAirlock({ client, taskQueue, policy, audit })).api();
   const base = await api.listen({ host: '127.0.0.1', port: 0 });
   return {
     base,
@@ -312,7 +274,7 @@ async function main() {
   const policyFile = join(mkdtempSync(join(tmpdir(), 'airlock-bench-policy-')), 'policy.yaml');
   writeFileSync(policyFile, fiftyRulePolicy());
   const policy = new PolicyStore(policyFile);
-  const registry = new ToolRegistry([...builtinTools, noopTool as ToolDefinition]);
+  const registry = benchRegistry();
   console.log(
     `machine: ${cpus().length} cores (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; audit store: ${pgUrl ? `PostgreSQL (${pgUrl.includes('host=/') ? 'Unix socket' : 'TCP'})` : 'PGlite (in memory)'}`,
   );
@@ -361,7 +323,7 @@ async function main() {
   // SQLite pragmas: the bare baseline with and without them.
   let plainBare: Summary | undefined;
   if (want('pragmas')) {
-    const plain = await startStack({ pragmas: false, audit, policy, registry });
+    const plain = await startStack({ pragmas: false, audit, policy });
     const { rounds: plainRounds } = await governanceOverhead(plain, registry, 'plain');
     const walFile = existsSync(`${plain.db}-wal`);
     await plain.stop();
@@ -373,7 +335,7 @@ async function main() {
     plainBare = summarize(plainRounds.map((r) => r.bare.perSecond));
   }
 
-  const stack = await startStack({ pragmas: true, audit, policy, registry });
+  const stack = await startStack({ pragmas: true, audit, policy });
   try {
     check(existsSync(`${stack.db}-wal`), 'journal_mode=wal took effect (the -wal file exists)');
     // 1. Governance overhead.
@@ -455,7 +417,7 @@ async function main() {
     }
 
     // The API, in this process, for 2 and 4.
-    const api = await startApi(stack.env.connection.options.address, stack.taskQueue, registry, audit);
+    const api = await startApi(stack.env.connection.options.address, stack.taskQueue, policy, audit);
     const base = api.base;
     try {
       // 2. Approval round trip.
@@ -561,7 +523,7 @@ async function main() {
        * server, not the jobs' execution competing for the same 2 cores (that is figure 1).
        */
       const submitQueue = `bench-submit-${randomUUID().slice(0, 8)}`;
-      const submitApi = await startApi(stack.env.connection.options.address, submitQueue, registry, audit);
+      const submitApi = await startApi(stack.env.connection.options.address, submitQueue, policy, audit);
       const load = (mode: 'distinct' | 'duplicate' | 'temporal', rate?: number) =>
         new Promise<{ ok: number; errors: number; latencies: number[]; seconds: number; ids: number }>(
           (resolve, reject) => {
@@ -752,7 +714,9 @@ async function manyWaiting(registry: ToolRegistry, policyFile: string, auditUrl:
     const taskQueue = `wait-${kind}-${randomUUID().slice(0, 8)}`;
     const worker = await spawnBenchWorker(server.connection.options.address, taskQueue, policyFile, auditUrl);
     const api =
-      kind === 'airlock' ? await startApi(server.connection.options.address, taskQueue, registry, audit) : undefined;
+      kind === 'airlock'
+        ? await startApi(server.connection.options.address, taskQueue, new PolicyStore(policyFile), audit)
+        : undefined;
     try {
       const idleRss = await worker.rss();
       const ids = Array.from({ length: n }, (_, i) => `wait-${kind}-${randomUUID()}-${i}`);

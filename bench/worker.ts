@@ -4,15 +4,12 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { builtinTools, ToolRegistry } from '../activities';
-import type { ToolDefinition } from '../activities/tool';
 import { openDatabase } from '../src/audit/db';
 import { AuditStore } from '../src/audit/store';
-import { FreezeControl } from '../src/freeze';
 import { createLogger, installTemporalLogger } from '../src/logger';
 import { PolicyStore } from '../src/policy/store';
-import { createWorker } from '../src/worker';
-import { bareActivities, noopTool, startListeners } from './noop-tool';
+import { benchAirlock } from './airlock';
+import { bareActivities, startListeners } from './noop-tool';
 
 async function main() {
   installTemporalLogger(createLogger('warn'), 'warn');
@@ -20,14 +17,9 @@ async function main() {
   const audit = await AuditStore.open(openDatabase(AUDIT_URL));
   const connection = await NativeConnection.connect({ address: ADDRESS });
   const client = new Client({ connection: await Connection.connect({ address: ADDRESS }) });
-  const worker = await createWorker({
+  const airlock = await benchAirlock({ client, taskQueue: TASK_QUEUE, policy: new PolicyStore(POLICY_FILE), audit });
+  const worker = await airlock.worker({
     connection,
-    taskQueue: TASK_QUEUE,
-    registry: new ToolRegistry([...builtinTools, noopTool as ToolDefinition]),
-    deps: { http: { allowedHosts: [], fetch }, shell: { allowedRoots: [] }, secret: () => undefined },
-    policy: new PolicyStore(POLICY_FILE),
-    freeze: new FreezeControl(client, TASK_QUEUE),
-    audit,
     extraActivities: bareActivities,
     workflowsPath: require.resolve('./workflows'),
     tuning: JSON.parse(TUNING),

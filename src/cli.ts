@@ -7,8 +7,8 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { builtinRegistry } from '../activities';
 import { connectClient } from './client';
 import { loadConfig, type Config } from './config';
-import { approvalChannels, watchPolicy, startStack, toolDeps } from './dev/stack';
-import { serveApi } from './api/run';
+import { composeAirlock } from './compose';
+import { startStack } from './dev/stack';
 import { openAudit } from './audit/open';
 import { verifyExport } from './audit/store';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -25,7 +25,6 @@ import { jobsQuery } from './core/jobs-query';
 import { startPlannedJob } from './jobs/submit';
 import { formatTimeline } from './jobs/timeline';
 import { createLogger, installTemporalLogger } from './logger';
-import { createWorker } from './worker';
 import { jobStateQuery } from '../workflows/messages';
 import { JobStatus } from './core/job';
 
@@ -61,16 +60,12 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .description('Run the embedded stack: Temporal dev server (SQLite under the data dir), UI and a worker')
     .action(async () => {
       const cfg = config();
-      installTemporalLogger(createLogger(cfg.logLevel), 'warn');
       const logger = createLogger(cfg.logLevel);
-      const stack = await startStack({ config: cfg, persistent: true, ui: true });
-      const api = await serveApi({
-        config: cfg,
-        client: stack.client,
-        audit: stack.audit,
-        freeze: stack.freeze,
-        policy: stack.policy,
-        logger,
+      installTemporalLogger(logger, 'warn');
+      const stack = await startStack({ config: cfg, persistent: true, ui: true, logger });
+      const api = await stack.airlock.serve().catch(async (err) => {
+        await stack.stop();
+        throw err;
       });
       console.log(`Airlock API      ${api.url} (OpenAPI at ${api.url}/openapi.json; dev tokens in README)`);
       console.log(`Temporal server  ${stack.address} (namespace ${cfg.temporal.namespace}, data in ${cfg.dataDir})`);
@@ -91,34 +86,22 @@ export function buildCli(config: () => Config = loadConfig): Command {
     const cfg = config();
     const logger = createLogger(cfg.logLevel);
     installTemporalLogger(logger, 'warn');
-    const { policy, stopWatching } = watchPolicy(cfg);
-    const audit = await openAudit(cfg);
     const connection = await NativeConnection.connect({ address: cfg.temporal.address });
     await withClient(cfg, async (client) => {
-      const freeze = new FreezeControl(client, cfg.temporal.taskQueue);
-      const worker = await createWorker({
-        connection,
-        namespace: cfg.temporal.namespace,
-        taskQueue: cfg.temporal.taskQueue,
-        registry: builtinRegistry(),
-        deps: toolDeps(cfg),
-        policy,
-        freeze,
-        audit,
-        callbackSecret: cfg.callbackSecret,
-        channels: await approvalChannels(cfg, audit.db),
-        identity: opts.identity,
-      });
-      const api = opts.api ? await serveApi({ config: cfg, client, audit, freeze, policy, logger }) : undefined;
-      if (api) console.log(`api listening on ${api.url}`);
-      console.log(`worker ready on task queue "${cfg.temporal.taskQueue}" at ${cfg.temporal.address}`);
-      process.once('SIGTERM', () => worker.shutdown());
-      await worker.run();
-      await api?.close();
+      const airlock = await composeAirlock({ config: cfg, client, logger });
+      try {
+        const worker = await airlock.worker({ connection, identity: opts.identity });
+        const api = opts.api ? await airlock.serve() : undefined;
+        if (api) console.log(`api listening on ${api.url}`);
+        console.log(`worker ready on task queue "${cfg.temporal.taskQueue}" at ${cfg.temporal.address}`);
+        process.once('SIGTERM', () => worker.shutdown());
+        await worker.run();
+        await api?.close();
+      } finally {
+        await airlock.close();
+      }
     });
-    stopWatching();
     await connection.close();
-    await audit.db.close();
   };
 
   program

@@ -53,6 +53,15 @@ export const configSchema = z.object({
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   /** Slack Web API base URL; tests point it at a local server. */
   SLACK_API_URL: z.url().optional(),
+  /** The bot's ids, so incoming requests never wait on Slack's `auth.test` (Bolt asks it when they are unknown). */
+  SLACK_BOT_ID: z
+    .string()
+    .regex(/^B[A-Z0-9]+$/, 'Slack bot ids look like B012ABCDEF')
+    .optional(),
+  SLACK_BOT_USER_ID: z
+    .string()
+    .regex(/^[UW][A-Z0-9]+$/, 'Slack user ids look like U012ABCDEF')
+    .optional(),
   /** Channel id for requests whose policy says just `slack`. */
   SLACK_APPROVAL_CHANNEL: z.string().min(1).optional(),
   AIRLOCK_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -67,7 +76,14 @@ export interface Config {
   api: { host: string; port: number; operatorGroups: string[]; rateLimitPerMinute: number };
   callbackSecret?: string;
   /** Present when Slack is configured (SLACK_BOT_TOKEN); start-up refuses a half-configured Slack. */
-  slack?: { botToken: string; signingSecret: string; apiUrl?: string; defaultChannel: string };
+  slack?: {
+    botToken: string;
+    signingSecret: string;
+    apiUrl?: string;
+    defaultChannel: string;
+    botId?: string;
+    botUserId?: string;
+  };
   policyFile: string;
   peopleFile: string;
   logLevel: z.infer<typeof configSchema>['AIRLOCK_LOG_LEVEL'];
@@ -118,6 +134,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           signingSecret: c.SLACK_SIGNING_SECRET!,
           apiUrl: c.SLACK_API_URL,
           defaultChannel: c.SLACK_APPROVAL_CHANNEL!,
+          botId: c.SLACK_BOT_ID,
+          botUserId: c.SLACK_BOT_USER_ID,
         }
       : undefined,
     policyFile: resolve(c.AIRLOCK_POLICY_FILE),

@@ -1,6 +1,6 @@
 /**
- * Worker bootstrap: the job and freeze workflows, one activity per tool (and per compensation), the policy
- * decision, and the approval channels.
+ * The worker: the job and freeze workflows, one activity per tool (and per compensation), the policy decision, and
+ * the approval channels. Built by the composition root (src/compose.ts), which hands it every part.
  */
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { AuditSink } from './core/audit';
@@ -9,7 +9,7 @@ import { createJobActivities } from '../activities/job';
 import { createPolicyActivities } from '../activities/policy/evaluate';
 import { decideAction } from './policy/decide';
 import type { Decider, FreezeReader } from './core/contracts';
-import { activityMetrics } from './metrics';
+import { noMetrics, type ActivityMetrics } from './core/metrics';
 import type { ToolRegistry } from '../activities/registry';
 import type { ToolDeps } from '../activities/tool';
 import { createApprovalActivities, programmaticChannel, type ApprovalChannel } from '../approvals/channel';
@@ -24,6 +24,7 @@ export interface WorkerOptions {
   policy: PolicyStore;
   freeze: FreezeReader;
   audit: AuditSink;
+  metrics?: ActivityMetrics;
   /** HMAC key for completion callbacks (AIRLOCK_CALLBACK_SECRET). */
   callbackSecret?: string;
   /** Approval channels besides the programmatic one (CLI/API), which is always there. */
@@ -51,7 +52,7 @@ export const workflowsPath = require.resolve('../workflows');
 export function createWorker(opts: WorkerOptions): Promise<Worker> {
   const decide: Decider = (req, attempt) =>
     decideAction(
-      { policy: opts.policy, registry: opts.registry, freeze: opts.freeze, metrics: activityMetrics },
+      { policy: opts.policy, registry: opts.registry, freeze: opts.freeze, metrics: opts.metrics ?? noMetrics },
       req,
       attempt,
     );
@@ -68,11 +69,11 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
         deps: opts.deps,
         audit: opts.audit,
         decide,
-        metrics: activityMetrics,
+        metrics: opts.metrics ?? noMetrics,
       }),
       ...createPolicyActivities({ decide, audit: opts.audit }),
       ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], opts.audit, {
-        metrics: activityMetrics,
+        metrics: opts.metrics ?? noMetrics,
       }),
       ...createJobActivities({ audit: opts.audit, fetch: opts.deps.http.fetch, callbackSecret: opts.callbackSecret }),
       ...opts.extraActivities,

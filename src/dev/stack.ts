@@ -7,22 +7,18 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { builtinRegistry, type ToolRegistry } from '../../activities';
-import type { ToolDeps } from '../../activities/tool';
-import { envSecrets, type Config } from '../config';
-import { startDevServer } from '../temporal/server';
-import { WebClient } from '@slack/web-api';
-import type { ApprovalChannel } from '../../approvals/channel';
-import { SlackChannel } from '../../approvals/slack/channel';
-import type { Database } from '../core/db';
-import { loadDirectory } from '../people';
-import { openAudit } from '../audit/open';
+import type { Logger } from 'pino';
+import type { ToolRegistry } from '../../activities';
 import type { AuditStore } from '../audit/store';
-import { FreezeControl } from '../freeze';
-import { PolicyStore } from '../policy/store';
-import { createWorker } from '../worker';
+import { composeAirlock, type Airlock } from '../compose';
+import type { Config } from '../config';
+import type { FreezeControl } from '../freeze';
+import type { PolicyStore } from '../policy/store';
+import { startDevServer } from '../temporal/server';
 
 export interface Stack {
+  /** The composition root's parts, for the API and the CLI in the same process. */
+  airlock: Airlock;
   client: Client;
   policy: PolicyStore;
   freeze: FreezeControl;
@@ -37,49 +33,15 @@ export interface Stack {
   stop: () => Promise<void>;
 }
 
-export function toolDeps(config: Config): ToolDeps {
-  return {
-    http: { allowedHosts: config.http.allowedHosts, fetch },
-    shell: { allowedRoots: config.shell.allowedRoots },
-    secret: envSecrets(),
-  };
-}
-
-/**
- * Loads the policy and watches it: an edit takes effect for the next decision; a bad edit keeps the last good policy.
- * Throws when the file is invalid at start, so a worker never starts without a valid policy.
- */
-export function watchPolicy(config: Config, log: (msg: string) => void = console.error) {
-  const policy = new PolicyStore(config.policyFile);
-  const stopWatching = policy.watch((r) => {
-    if (r.ok && r.changed) log(`policy reloaded: ${r.hash}`);
-    if (!r.ok) log(`policy NOT reloaded, keeping ${r.kept}:\n${r.error.message}`);
-  });
-  return { policy, stopWatching };
-}
-
-/** The approval channels this process serves besides the CLI/API one: Slack when configured. */
-export async function approvalChannels(config: Config, db: Database): Promise<ApprovalChannel[]> {
-  if (!config.slack) return [];
-  const client = new WebClient(config.slack.botToken, config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {});
-  return [
-    await SlackChannel.create({
-      client,
-      db,
-      directory: loadDirectory(config.peopleFile),
-      defaultChannel: config.slack.defaultChannel,
-    }),
-  ];
-}
-
 export interface StackOptions {
   config: Config;
   /** false: in-memory server on a random port (the demo); true: persistent, on the configured port. */
   persistent: boolean;
   ui?: boolean;
+  logger?: Logger;
 }
 
-export async function startStack({ config, persistent, ui }: StackOptions): Promise<Stack> {
+export async function startStack({ config, persistent, ui, logger }: StackOptions): Promise<Stack> {
   let server: TestWorkflowEnvironment;
   if (persistent) {
     mkdirSync(config.dataDir, { recursive: true });
@@ -93,41 +55,37 @@ export async function startStack({ config, persistent, ui }: StackOptions): Prom
   } else {
     server = await startDevServer({ namespace: config.temporal.namespace });
   }
-  const registry = builtinRegistry();
-  const { policy, stopWatching } = watchPolicy(config);
-  const freeze = new FreezeControl(server.client, config.temporal.taskQueue);
-  const audit = await openAudit(config);
-  const worker = await createWorker({
-    connection: server.nativeConnection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    registry,
-    deps: toolDeps(config),
-    policy,
-    freeze,
-    audit,
-    callbackSecret: config.callbackSecret,
-    channels: await approvalChannels(config, audit.db),
-  });
+  // A start that fails after the server is up stops the server: nothing is left running for the next start to find.
+  let airlock: Airlock | undefined;
+  let worker: Worker;
+  try {
+    airlock = await composeAirlock({ config, client: server.client, logger });
+    worker = await airlock.worker({ connection: server.nativeConnection });
+  } catch (err) {
+    await airlock?.close().catch(() => undefined);
+    await server.teardown().catch(() => undefined);
+    throw err;
+  }
   const running = worker.run();
   const address = server.connection.options.address;
+  const parts = airlock;
   return {
+    airlock: parts,
     client: server.client,
     address,
     uiUrl: persistent && ui ? `http://localhost:${config.temporal.uiPort}` : undefined,
     taskQueue: config.temporal.taskQueue,
-    registry,
-    policy,
-    freeze,
-    audit,
+    registry: parts.registry,
+    policy: parts.policy,
+    freeze: parts.freeze,
+    audit: parts.audit,
     worker,
     running,
     stop: async () => {
-      stopWatching();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running.catch(() => undefined);
       await server.teardown();
-      await audit.db.close();
+      await parts.close();
     },
   };
 }

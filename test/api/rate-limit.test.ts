@@ -1,9 +1,6 @@
 /** The per-principal rate limit: a caller over it gets 429 with a retry hint; others are not slowed by it. */
-import pino from 'pino';
-import { builtinRegistry } from '../../activities';
-import { buildApi } from '../../src/api/server';
 import { Directory, hashToken } from '../../src/people';
-import { useTemporalServer } from '../helpers/temporal';
+import { testAirlock, useTemporalServer } from '../helpers/temporal';
 
 const temporal = useTemporalServer();
 const LIMIT = 3;
@@ -11,10 +8,8 @@ let base: string;
 let close: () => Promise<unknown>;
 
 beforeAll(async () => {
-  const app = await buildApi({
-    client: temporal.env.client,
-    taskQueue: 'unused',
-    registry: builtinRegistry(),
+  const airlock = await testAirlock(temporal.env, {
+    config: { AIRLOCK_RATE_LIMIT_PER_MINUTE: String(LIMIT), AIRLOCK_OPERATOR_GROUPS: '' },
     directory: new Directory({
       people: {},
       callers: {
@@ -22,13 +17,8 @@ beforeAll(async () => {
         calm: { tokenSha256: hashToken('calm-token'), agents: ['*'] },
       },
     }),
-    audit: temporal.audit(),
-    freeze: undefined as never,
-    logger: pino({ level: 'silent' }),
-    operatorGroups: [],
-    rateLimitPerMinute: LIMIT,
-    freezeMode: () => 'pause',
   });
+  const app = await airlock.api();
   base = await app.listen({ host: '127.0.0.1', port: 0 });
   close = () => app.close();
 });

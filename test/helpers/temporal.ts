@@ -9,7 +9,10 @@ import { builtinRegistry } from '../../activities';
 import type { ToolRegistry } from '../../activities/registry';
 import type { ToolDeps } from '../../activities/tool';
 import { startDevServer } from '../../src/temporal/server';
-import { createWorker, workflowsPath } from '../../src/worker';
+import { workflowsPath } from '../../src/worker';
+import { composeAirlock, type Airlock } from '../../src/compose';
+import type { Directory } from '../../src/people';
+import { loadConfig } from '../../src/config';
 import { openDatabase } from '../../src/audit/db';
 import { usePostgresDatabase } from './postgres';
 import { AuditStore } from '../../src/audit/store';
@@ -85,28 +88,44 @@ export interface TestWorkerOptions {
   policy?: string | PolicyStore;
   channels?: ApprovalChannel[];
   callbackSecret?: string;
+  /** Environment for loadConfig besides the test defaults (Slack settings, rate limits…). */
+  config?: Record<string, string>;
+  directory?: Directory;
 }
 
-/** Creates a worker on a fresh task queue; run it with `worker.runUntil(...)`. */
+/**
+ * Airlock as the composition root builds it, on this file's server and audit store, with test defaults: a fresh task
+ * queue and freeze workflow, the test people file, loopback-only tools, the allow-all policy.
+ */
+export async function testAirlock(env: TestWorkflowEnvironment, opts: TestWorkerOptions = {}): Promise<Airlock> {
+  const taskQueue = opts.taskQueue ?? uniqueId('tq');
+  const policy =
+    opts.policy instanceof PolicyStore ? opts.policy : new PolicyStore(opts.policy ?? fixture('policy-allow-all.yaml'));
+  return composeAirlock({
+    config: loadConfig({
+      AIRLOCK_TASK_QUEUE: taskQueue,
+      AIRLOCK_PEOPLE_FILE: fixture('people.yaml'),
+      AIRLOCK_LOG_LEVEL: 'silent',
+      ...(opts.callbackSecret ? { AIRLOCK_CALLBACK_SECRET: opts.callbackSecret } : {}),
+      ...opts.config,
+    }),
+    client: env.client,
+    registry: opts.registry ?? builtinRegistry(),
+    deps: testDeps(opts.deps),
+    policy,
+    audit: fileAudit!.store,
+    freeze: new FreezeControl(env.client, taskQueue, `airlock-freeze-${taskQueue}`),
+    channels: opts.channels,
+    ...(opts.directory ? { directory: opts.directory } : {}),
+  });
+}
+
+/** Creates a worker on a fresh task queue through the composition root; run it with `worker.runUntil(...)`. */
 export async function testWorker(
   env: TestWorkflowEnvironment,
   opts: TestWorkerOptions = {},
 ): Promise<{ worker: Worker; taskQueue: string; freeze: FreezeControl; policy: PolicyStore }> {
-  const taskQueue = opts.taskQueue ?? uniqueId('tq');
-  const policy =
-    opts.policy instanceof PolicyStore ? opts.policy : new PolicyStore(opts.policy ?? fixture('policy-allow-all.yaml'));
-  const freeze = new FreezeControl(env.client, taskQueue, `airlock-freeze-${taskQueue}`);
-  const worker = await createWorker({
-    connection: env.nativeConnection,
-    taskQueue,
-    registry: opts.registry ?? builtinRegistry(),
-    deps: testDeps(opts.deps),
-    policy,
-    freeze,
-    audit: fileAudit!.store,
-    callbackSecret: opts.callbackSecret,
-    channels: opts.channels,
-    workflowBundle: await workflowBundle(),
-  });
-  return { worker, taskQueue, freeze, policy };
+  const airlock = await testAirlock(env, opts);
+  const worker = await airlock.worker({ connection: env.nativeConnection, workflowBundle: await workflowBundle() });
+  return { worker, taskQueue: airlock.config.temporal.taskQueue, freeze: airlock.freeze, policy: airlock.policy };
 }

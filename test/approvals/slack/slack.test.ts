@@ -3,19 +3,14 @@
  * signed interactivity requests sent to Airlock's HTTP server, exactly as Slack sends them.
  */
 import { randomUUID } from 'node:crypto';
-import { WebClient } from '@slack/web-api';
-import pino from 'pino';
-import { builtinRegistry } from '../../../activities';
-import { createSlackApp } from '../../../approvals/slack/app';
-import { SlackChannel } from '../../../approvals/slack/channel';
 import { slackSignature } from '../../../approvals/slack/verify';
-import { buildApi } from '../../../src/api/server';
+import { builtinRegistry } from '../../../activities';
 import { submitJob } from '../../../src/jobs/submit';
 import { jobStateQuery } from '../../../workflows/messages';
-import { directory, pendingRequest, waitForState } from '../../helpers/approvals';
+import { pendingRequest, waitForState } from '../../helpers/approvals';
 import { gitOut, makeRepo } from '../../helpers/git';
 import { startSlackServer } from '../../helpers/slack-server';
-import { fixture, testWorker, uniqueId, useTemporalServer } from '../../helpers/temporal';
+import { fixture, testAirlock, testWorker, uniqueId, useTemporalServer } from '../../helpers/temporal';
 import { eventually } from '../../helpers/wait';
 
 const temporal = useTemporalServer();
@@ -26,26 +21,7 @@ let closeApi: () => Promise<unknown>;
 
 beforeAll(async () => {
   slack = await startSlackServer();
-  const app = await buildApi({
-    client: temporal.env.client,
-    taskQueue: 'unused',
-    registry: builtinRegistry(),
-    directory,
-    audit: temporal.audit(),
-    freeze: undefined as never,
-    logger: pino({ level: 'silent' }),
-    operatorGroups: ['sre'],
-    rateLimitPerMinute: 10_000,
-    freezeMode: () => 'pause',
-    slack: createSlackApp({
-      signingSecret: SECRET,
-      botToken: 'xoxb-test',
-      apiUrl: slack.url,
-      temporal: temporal.env.client,
-      directory,
-      audit: temporal.audit(),
-    }),
-  });
+  const app = await (await testAirlock(temporal.env, { config: slackConfig() })).api();
   base = await app.listen({ host: '127.0.0.1', port: 0 });
   closeApi = () => app.close();
 });
@@ -54,15 +30,17 @@ afterAll(async () => {
   await slack?.close();
 });
 
+/** Slack as configured in production, pointed at the local Slack server. */
+const slackConfig = () => ({
+  SLACK_BOT_TOKEN: 'xoxb-test',
+  SLACK_SIGNING_SECRET: SECRET,
+  SLACK_API_URL: slack.url,
+  SLACK_APPROVAL_CHANNEL: 'C0DEFAULT',
+});
+
 /** A worker whose approval requests go to the local Slack server, under the Slack policy. */
-async function slackWorker() {
-  const channel = await SlackChannel.create({
-    client: new WebClient('xoxb-test', { slackApiUrl: slack.url }),
-    db: temporal.audit().db,
-    directory,
-    defaultChannel: 'C0DEFAULT',
-  });
-  return testWorker(temporal.env, { policy: fixture('policy-slack.yaml'), channels: [channel] });
+function slackWorker() {
+  return testWorker(temporal.env, { policy: fixture('policy-slack.yaml'), config: slackConfig() });
 }
 
 /** A block_actions or view_submission request, form-encoded and signed as Slack signs it. */
