@@ -1,0 +1,169 @@
+/**
+ * The approval round: ask the humans the policy names, tell the channels about each vote as it arrives, escalate
+ * when nobody decided in time, and come back approved, or stop the job (rejected, timed out, abort-frozen).
+ * The votes themselves arrive through the `decide` update, whose handler and validator are here too.
+ */
+import { ApplicationFailure, condition, proxyActivities } from '@temporalio/workflow';
+import type { ApprovalActivities } from '../src/core/contracts';
+import { RefusalCode, ApprovalStatus, type ApprovalRequest, type Vote, type VoteResult } from '../src/core/approval';
+import { JobStatus, StepStatus, type JobState, type PlannedStep, type StepState } from '../src/core/job';
+import { FailureType } from '../src/core/failures';
+import type { PolicyDecision } from '../src/core/decision';
+import { RETRY_BACKOFF, fail, now, type JobContext } from './context';
+
+/** Channel notifications retry for a while; a channel that stays down must not block the job's decisions. */
+const NOTIFY_OPTIONS = { startToCloseTimeout: '30s', retry: { ...RETRY_BACKOFF, maximumAttempts: 5 } } as const;
+
+const channels = proxyActivities<ApprovalActivities>(NOTIFY_OPTIONS);
+
+/**
+ * Asks humans whether `step` may run with `resolved` as its input. Resolves when approved (or when an abort-freeze
+ * closed the request and was lifted meanwhile: the step is then decided again); throws when rejected, timed out or
+ * abort-frozen.
+ */
+export async function askHumans(
+  ctx: JobContext,
+  step: PlannedStep,
+  stepState: StepState,
+  resolved: Record<string, unknown>,
+  decision: PolicyDecision,
+): Promise<void> {
+  const { jobId, input, state, undo, setStatus, remainingMs } = ctx;
+  const req = decision.approval!;
+  const requestedAt = Date.now();
+  const request: ApprovalRequest = {
+    id: `${jobId}:${step.id}`,
+    jobId,
+    stepId: step.id,
+    title: input.title,
+    agent: input.agent,
+    requester: input.requester,
+    action: step.action,
+    risk: step.risk,
+    input: resolved,
+    inputDigest: decision.inputDigest,
+    policyHash: decision.policyHash,
+    ruleId: decision.ruleId,
+    reason: decision.reason,
+    groups: req.groups,
+    quorum: req.quorum,
+    channels: req.channels,
+    status: ApprovalStatus.Pending,
+    votes: [],
+    requestedAt: new Date(requestedAt).toISOString(),
+    deadline: new Date(requestedAt + req.timeoutMs).toISOString(),
+    escalated: false,
+    rollbackPlan: [...undo]
+      .reverse()
+      .map((u) => ({ stepId: u.step.id, action: u.step.action, compensation: u.step.compensation! })),
+  };
+  // A request asked again (policy changed since the approval) replaces the closed one under the same id.
+  state.approvals = [...state.approvals.filter((r) => r.id !== request.id), request];
+  stepState.status = StepStatus.AwaitingApproval;
+  setStatus(JobStatus.AwaitingApproval);
+  await channels['approvals.announce'](request, 'requested');
+
+  const closed = () => request.status !== ApprovalStatus.Pending || state.frozen?.mode === 'abort';
+  let told = 0;
+  /** Waits until closed or timed out; tells the channels (and the audit) about each vote as it arrives. */
+  const waitForDecision = async (timeoutMs: number) => {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const woke = await condition(() => closed() || request.votes.length > told, Math.max(until - Date.now(), 1));
+      if (!woke) return false;
+      if (closed()) return true;
+      told = request.votes.length;
+      await channels['approvals.update'](request);
+    }
+  };
+  let decided = await waitForDecision(Math.min(req.timeoutMs, remainingMs()));
+  if (!decided && req.escalation && remainingMs() > 0) {
+    request.escalated = true;
+    request.groups = req.escalation.groups;
+    request.quorum = req.escalation.quorum;
+    request.deadline = new Date(Date.now() + req.escalation.timeoutMs).toISOString();
+    await channels['approvals.announce'](request, 'escalated');
+    decided = await waitForDecision(Math.min(req.escalation.timeoutMs, remainingMs()));
+  }
+  if (!decided) {
+    request.status = ApprovalStatus.TimedOut;
+  } else if (request.status === ApprovalStatus.Pending) {
+    request.status = ApprovalStatus.Cancelled; // an abort-freeze arrived while waiting
+  }
+  request.closedAt = now();
+  await channels['approvals.update'](request);
+
+  switch (request.status) {
+    case ApprovalStatus.Approved:
+      stepState.status = StepStatus.Pending;
+      setStatus(JobStatus.Running);
+      return;
+    case ApprovalStatus.Rejected: {
+      stepState.status = StepStatus.Rejected;
+      const no = request.votes.find((v) => v.decision === 'reject')!;
+      throw fail(
+        FailureType.ApprovalRejected,
+        `${no.approver} rejected ${request.id} via ${no.channel}${no.comment ? `: ${no.comment}` : ''}`,
+        no,
+      );
+    }
+    case ApprovalStatus.TimedOut:
+      stepState.status = StepStatus.Rejected;
+      ctx.checkDeadline(`approval of ${step.id}`);
+      throw fail(
+        FailureType.ApprovalTimedOut,
+        `no decision on ${request.id} in time${request.escalated ? ', even after escalating to ' + request.groups.join(', ') : ''}`,
+      );
+    default:
+      await ctx.honourFreeze();
+  }
+}
+
+/** The `decide` update's handler: records an accepted vote; a reject or reaching quorum closes the request. */
+export function recordVote(state: JobState, vote: Vote): VoteResult {
+  // The validator (skipped on replay, where history already says the vote was accepted) made sure it is open.
+  const request = state.approvals.find((r) => r.id === vote.requestId && r.status === ApprovalStatus.Pending)!;
+  request.votes.push({ ...vote, at: now() });
+  const approvals = countApprovals(request);
+  if (vote.decision === 'reject') request.status = ApprovalStatus.Rejected;
+  else if (approvals >= request.quorum) request.status = ApprovalStatus.Approved;
+  return { requestId: request.id, status: request.status, approvals, quorum: request.quorum };
+}
+
+/** The `decide` update's validator: refuses a vote that must not count (ApprovalRefused, with a RefusalCode). */
+export function validateVote(state: JobState, requester: string, vote: Vote): void {
+  const request = state.approvals.find((r) => r.id === vote.requestId);
+  if (!request) refuse(RefusalCode.UnknownRequest, `no approval request ${vote.requestId} in job ${state.jobId}`);
+  if (request.status !== ApprovalStatus.Pending)
+    refuse(RefusalCode.RequestClosed, `request ${request.id} is already ${request.status}`);
+  if (vote.approver === requester)
+    refuse(RefusalCode.SelfApproval, `${vote.approver} requested this job and cannot approve it`);
+  if (!vote.approverGroups.some((g) => request.groups.includes(g))) {
+    refuse(RefusalCode.NotInGroup, `${vote.approver} is not in ${request.groups.join(' or ')}`);
+  }
+  if (request.votes.some((v) => v.approver === vote.approver))
+    refuse(RefusalCode.AlreadyVoted, `${vote.approver} has already voted on ${request.id}`);
+  if (vote.digest !== request.inputDigest) {
+    refuse(
+      RefusalCode.DigestMismatch,
+      `the vote is for input ${vote.digest}, but the request is for ${request.inputDigest}: look again`,
+    );
+  }
+}
+
+/** Approvals that count: distinct people in the request's current groups (escalation may change the groups). */
+function countApprovals(request: ApprovalRequest): number {
+  const yes = request.votes.filter(
+    (v) => v.decision === 'approve' && v.approverGroups.some((g) => request.groups.includes(g)),
+  );
+  return new Set(yes.map((v) => v.approver)).size;
+}
+
+function refuse(code: RefusalCode, message: string): never {
+  throw ApplicationFailure.create({
+    type: FailureType.ApprovalRefused,
+    message,
+    nonRetryable: true,
+    details: [{ code }],
+  });
+}

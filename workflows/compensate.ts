@@ -1,0 +1,39 @@
+/**
+ * Undoing a job: the compensations of the steps that ran (or may have), in reverse order.
+ */
+import { CancellationScope } from '@temporalio/workflow';
+import { StepStatus, type JobState, type StepActivityOptions } from '../src/core/job';
+import { describe, now, tools, type Undo } from './context';
+
+/** A compensation that still failed after its retries. */
+export interface CompensationFailure {
+  stepId: string;
+  error: unknown;
+}
+
+/** Runs compensations in reverse, each retried; a cancel cannot interrupt them. Returns the ones that still failed. */
+export async function compensate(
+  undo: Undo[],
+  options: StepActivityOptions,
+  state: JobState,
+): Promise<CompensationFailure[]> {
+  return CancellationScope.nonCancellable(async () => {
+    const failures: CompensationFailure[] = [];
+    for (const { step, call, output } of [...undo].reverse()) {
+      const stepState = state.steps.find((s) => s.id === step.id)!;
+      stepState.status = StepStatus.Compensating;
+      try {
+        await tools(options)[step.compensation!]({ ...call, output });
+        stepState.status = StepStatus.Compensated;
+        stepState.compensatedAt = now();
+        state.compensated.push(step.id);
+      } catch (error) {
+        // Keep undoing the rest: each compensation is independent, and a partial undo beats none.
+        stepState.status = StepStatus.CompensationFailed;
+        stepState.compensationError = describe(error);
+        failures.push({ stepId: step.id, error });
+      }
+    }
+    return failures;
+  });
+}

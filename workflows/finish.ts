@@ -1,0 +1,54 @@
+/**
+ * Finishing a job: its end status, the audit trail closed (its head signed), the caller called back. Runs after the
+ * steps succeeded, and after compensating when they did not.
+ */
+import { CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
+import type { JobActivities } from '../src/core/contracts';
+import { JobStatus, type JobOutcome } from '../src/core/job';
+import { FailureType } from '../src/core/failures';
+import { describe, jobAudit, now, type JobContext } from './context';
+
+/** Callbacks to other systems keep trying for about a day. */
+const CALLBACK_OPTIONS = {
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1h', maximumAttempts: 30 },
+} as const;
+
+const callbacks = proxyActivities<JobActivities>(CALLBACK_OPTIONS);
+
+/** Closes the audit trail (signing its head) and calls the caller back. Runs even when the job was cancelled. */
+export async function finish(ctx: JobContext, status: JobStatus): Promise<void> {
+  const { jobId, input, state } = ctx;
+  state.endedAt = now();
+  ctx.setStatus(status);
+  const outcome: JobOutcome = {
+    jobId,
+    agent: input.agent,
+    status,
+    ...(state.error ? { error: state.error } : {}),
+    compensated: state.compensated,
+    spent: state.spent,
+    startedAt: state.startedAt,
+    endedAt: state.endedAt,
+  };
+  await CancellationScope.nonCancellable(async () => {
+    await jobAudit['job.finished'](outcome, input.requestId);
+    if (input.callbackUrl) await callbacks['job.callback'](input.callbackUrl, outcome);
+  });
+}
+
+/** The job's end state for a failure that stopped it. */
+export function endStatus(err: unknown): JobStatus {
+  if (isCancellation(err)) return JobStatus.Cancelled;
+  switch (describe(err).type) {
+    case FailureType.ApprovalRejected:
+      return JobStatus.Rejected;
+    case FailureType.ApprovalTimedOut:
+    case FailureType.DeadlineExceeded:
+      return JobStatus.TimedOut;
+    case FailureType.JobFrozen:
+      return JobStatus.Cancelled;
+    default:
+      return JobStatus.Failed;
+  }
+}
