@@ -21,7 +21,7 @@ import { ConfigFileError } from './yaml-config';
 import { RefusalCode, type ApprovalRequest } from './core/approval';
 import { readJobFile } from './jobs/job-file';
 import { JobValidationError, planJob } from './jobs/plan';
-import { jobsQuery } from './core/jobs-query';
+import { listJobs } from './jobs/read';
 import { startPlannedJob } from './jobs/submit';
 import { formatTimeline } from './jobs/timeline';
 import { createLogger, installTemporalLogger } from './logger';
@@ -169,12 +169,8 @@ export function buildCli(config: () => Config = loadConfig): Command {
       const cfg = config();
       await withClient(cfg, async (client) => {
         let n = 0;
-        for await (const wf of client.workflow.list({ query: jobsQuery(opts) })) {
-          const status = wf.searchAttributes.AirlockStatus?.[0] ?? wf.status.name;
-          const agent = wf.searchAttributes.AirlockAgent?.[0] ?? '';
-          console.log(
-            `${wf.workflowId}  ${String(status).padEnd(20)} ${String(agent).padEnd(16)} ${wf.startTime.toISOString()}`,
-          );
+        for await (const job of listJobs(client, opts)) {
+          console.log(`${job.id}  ${job.status.padEnd(20)} ${job.agent.padEnd(16)} ${job.startedAt.toISOString()}`);
           if (++n >= opts.limit) break;
         }
       });

@@ -1,0 +1,37 @@
+/** /v1/jobs/:id/audit: a job's audit trail, its signed head, and on request the recomputed chain. */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { AuditStore } from '../../audit/store';
+import type { Access } from '../access';
+import { HttpError, idParams } from '../http';
+
+export interface AuditRoutesOptions {
+  audit: AuditStore;
+  access: Access;
+}
+
+export const auditRoutes: FastifyPluginAsyncZod<AuditRoutesOptions> = async (app, { audit, access }) => {
+  app.get(
+    '/v1/jobs/:id/audit',
+    {
+      schema: {
+        summary: 'The audit trail; ?verify=1 recomputes the chain',
+        params: idParams,
+        querystring: z.object({ verify: z.enum(['0', '1']).optional() }),
+      },
+    },
+    async (req) => {
+      const events = await audit.events(req.params.id);
+      if (!events.length) throw new HttpError(404, 'not_found', `no audit trail for ${req.params.id}`);
+      const submitted = events[0].data as { agent?: string };
+      if (!access.mayTouchAgent(req.principal, String(submitted.agent ?? '')))
+        throw new HttpError(404, 'not_found', `no audit trail for ${req.params.id}`);
+      return {
+        jobId: req.params.id,
+        events,
+        head: (await audit.head(req.params.id)) ?? null,
+        ...(req.query.verify === '1' ? { verification: await audit.verify(req.params.id) } : {}),
+      };
+    },
+  );
+};

@@ -1,0 +1,130 @@
+/** /v1/jobs: submit (under an Idempotency-Key), read, list and cancel jobs. */
+import type { Client } from '@temporalio/client';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { ToolRegistry } from '../../../activities/registry';
+import type { FreezeReader } from '../../core/contracts';
+import { JobStatus } from '../../core/job';
+import { jobSchema } from '../../core/job-schema';
+import { JobFrozenError } from '../../freeze';
+import { JobValidationError } from '../../jobs/plan';
+import { listJobs, readJobState } from '../../jobs/read';
+import { IdempotencyKeyReusedError, Submissions } from '../../jobs/submission';
+import { callerOf, type Access } from '../access';
+import { agentName, HttpError, idParams, problem } from '../http';
+
+export interface JobRoutesOptions {
+  client: Client;
+  taskQueue: string;
+  registry: ToolRegistry;
+  freeze?: FreezeReader;
+  access: Access;
+}
+
+const idempotencyKey = z.string().min(1).max(255);
+const jobSummary = z.object({ id: z.string(), status: z.string() });
+
+export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, opts) => {
+  const { client, access } = opts;
+  const submissions = new Submissions({
+    client,
+    registry: opts.registry,
+    taskQueue: opts.taskQueue,
+    freeze: opts.freeze,
+  });
+
+  /** The job's state, when it exists and the principal may see its agent's jobs; 404 otherwise. */
+  async function readableJob(req: FastifyRequest, jobId: string) {
+    const state = await readJobState(client, jobId);
+    if (!state || !access.mayTouchAgent(req.principal, state.agent))
+      throw new HttpError(404, 'not_found', `no job ${jobId}`);
+    return state;
+  }
+
+  app.post(
+    '/v1/jobs',
+    {
+      config: { auth: { accepts: ['caller'], refusal: 'jobs are submitted by callers (systems), not people' } },
+      schema: {
+        summary: 'Submit a job',
+        headers: z.object({ 'idempotency-key': idempotencyKey.optional() }),
+        body: jobSchema,
+        response: { 200: jobSummary, 201: jobSummary, 400: problem, 403: problem, 409: problem, 422: problem },
+      },
+      // Validated by planJob instead, so one answer names every problem (envelope and steps).
+      attachValidation: true,
+    },
+    async (req, reply) => {
+      const caller = callerOf(req);
+      const key = req.headers['idempotency-key'];
+      if (typeof key !== 'string' || !key)
+        throw new HttpError(400, 'idempotency_key_required', 'the Idempotency-Key header is required');
+      // Authorise before validating: a caller learns nothing about jobs for agents it may not run.
+      const agent = (req.body as { agent?: unknown } | null)?.agent;
+      if (typeof agent === 'string' && !access.directory.mayRun(caller, agent)) {
+        throw new HttpError(403, 'forbidden', `caller ${caller.id} may not run agent ${agent}`);
+      }
+      let job;
+      try {
+        job = await submissions.submit({ caller: caller.id, key, body: req.body, requestId: req.id });
+      } catch (err) {
+        if (err instanceof JobValidationError) throw new HttpError(400, 'invalid_job', err.message, err.issues);
+        if (err instanceof JobFrozenError) throw new HttpError(409, 'frozen', err.message);
+        if (err instanceof IdempotencyKeyReusedError) throw new HttpError(422, err.code, err.message);
+        throw err;
+      }
+      if (job.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.status(job.replayed ? 200 : 201).send({ id: job.id, status: job.status });
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id',
+    { schema: { summary: 'A job: steps, status, decisions, approvals, outputs', params: idParams } },
+    async (req) => readableJob(req, req.params.id),
+  );
+
+  app.get(
+    '/v1/jobs',
+    {
+      schema: {
+        summary: 'List jobs',
+        querystring: z.strictObject({
+          status: z.enum(Object.values(JobStatus) as [string, ...string[]]).optional(),
+          agent: agentName.optional(),
+          limit: z.coerce.number().int().min(1).max(500).default(50),
+        }),
+      },
+    },
+    async (req) => {
+      const jobs: { id: string; status: string; agent: string; startedAt: string }[] = [];
+      for await (const job of listJobs(client, req.query)) {
+        if (!access.mayTouchAgent(req.principal, job.agent)) continue;
+        jobs.push({ ...job, startedAt: job.startedAt.toISOString() });
+        if (jobs.length >= req.query.limit) break;
+      }
+      return { jobs };
+    },
+  );
+
+  app.post(
+    '/v1/jobs/:id/cancel',
+    { schema: { summary: 'Cancel a job; what it did is compensated', params: idParams } },
+    async (req, reply) => {
+      const state = await readJobState(client, req.params.id);
+      if (!state) throw new HttpError(404, 'not_found', `no job ${req.params.id}`);
+      const p = req.principal;
+      // Operators cancel any job; a caller, the jobs of agents it may run.
+      const allowed = p?.kind === 'caller' ? access.directory.mayRun(p.caller, state.agent) : access.isOperator(p);
+      if (!allowed)
+        throw new HttpError(
+          403,
+          'forbidden',
+          `only operators (${access.operatorGroups.join(', ')}) or the agent's caller may cancel`,
+        );
+      await client.workflow.getHandle(req.params.id).cancel();
+      return reply.status(202).send({ id: req.params.id, status: 'cancelling' });
+    },
+  );
+};

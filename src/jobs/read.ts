@@ -1,0 +1,37 @@
+/**
+ * Reading jobs back from Temporal: one job's state by id, and the jobs visibility lists (CLI, HTTP API).
+ */
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { jobStateQuery } from '../../workflows/messages';
+import type { JobState } from '../core/job';
+import { jobsQuery } from '../core/jobs-query';
+
+/** A job's state; undefined when there is no such job. */
+export async function readJobState(client: Client, jobId: string): Promise<JobState | undefined> {
+  try {
+    return await client.workflow.getHandle(jobId).query(jobStateQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+export interface JobSummary {
+  id: string;
+  /** Airlock's status; Temporal's execution status for a job that never set one. */
+  status: string;
+  agent: string;
+  startedAt: Date;
+}
+
+/** The jobs Temporal visibility lists for a filter. */
+export async function* listJobs(client: Client, filter: Parameters<typeof jobsQuery>[0]): AsyncGenerator<JobSummary> {
+  for await (const wf of client.workflow.list({ query: jobsQuery(filter) })) {
+    yield {
+      id: wf.workflowId,
+      status: String(wf.searchAttributes.AirlockStatus?.[0] ?? wf.status.name),
+      agent: String(wf.searchAttributes.AirlockAgent?.[0] ?? ''),
+      startedAt: wf.startTime,
+    };
+  }
+}
