@@ -155,7 +155,7 @@ async function startStack(opts: {
     connection: server.nativeConnection,
     taskQueue,
     registry: opts.registry,
-    deps: { http: { allowedHosts: [], fetch }, shell: { allowedRoots: [] }, secret: () => undefined },
+    deps: { http: { allowedHosts: [] }, shell: { allowedRoots: [] }, secret: () => undefined },
     policy: opts.policy,
     freeze: new FreezeControl(server.client, taskQueue),
     // BENCH_DIAGNOSE_NO_AUDIT=1 measures the workflow's own cost without audit writes (a diagnosis, not a figure).

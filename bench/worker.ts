@@ -24,7 +24,7 @@ async function main() {
     connection,
     taskQueue: TASK_QUEUE,
     registry: new ToolRegistry([...builtinTools, noopTool as ToolDefinition]),
-    deps: { http: { allowedHosts: [], fetch }, shell: { allowedRoots: [] }, secret: () => undefined },
+    deps: { http: { allowedHosts: [] }, shell: { allowedRoots: [] }, secret: () => undefined },
     policy: new PolicyStore(POLICY_FILE),
     freeze: new FreezeControl(client, TASK_QUEUE),
     audit,

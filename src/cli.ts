@@ -107,6 +107,7 @@ export function buildCli(config: () => Config = loadConfig): Command {
         freeze,
         audit,
         callbackSecret: cfg.callbackSecret,
+        callbackHosts: cfg.http.callbackHosts,
         channels: await approvalChannels(cfg, audit.db),
         identity: opts.identity,
       });

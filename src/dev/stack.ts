@@ -39,7 +39,11 @@ export interface Stack {
 
 export function toolDeps(config: Config): ToolDeps {
   return {
-    http: { allowedHosts: config.http.allowedHosts, fetch },
+    http: {
+      allowedHosts: config.http.allowedHosts,
+      insecureHosts: config.http.insecureHosts,
+      allowedNetworks: config.http.allowedNetworks,
+    },
     shell: { allowedRoots: config.shell.allowedRoots },
     secret: envSecrets(),
   };
@@ -107,6 +111,7 @@ export async function startStack({ config, persistent, ui }: StackOptions): Prom
     freeze,
     audit,
     callbackSecret: config.callbackSecret,
+    callbackHosts: config.http.callbackHosts,
     channels: await approvalChannels(config, audit.db),
   });
   const running = worker.run();

@@ -35,7 +35,12 @@ export function uniqueId(prefix: string): string {
 
 export function testDeps(overrides: Partial<ToolDeps> = {}): ToolDeps {
   return {
-    http: { allowedHosts: ['127.0.0.1', 'localhost'], fetch },
+    // Tests talk to local servers: plain http and loopback, the documented opt-in (off by default).
+    http: {
+      allowedHosts: ['127.0.0.1:*', 'localhost:*'],
+      insecureHosts: ['127.0.0.1:*', 'localhost:*'],
+      allowedNetworks: ['127.0.0.0/8', '::1/128'],
+    },
     shell: { allowedRoots: [] },
     secret: () => undefined,
     ...overrides,
@@ -105,6 +110,7 @@ export async function testWorker(
     freeze,
     audit: fileAudit!.store,
     callbackSecret: opts.callbackSecret,
+    callbackHosts: ['127.0.0.1:*', 'localhost:*'],
     channels: opts.channels,
     workflowBundle: await workflowBundle(),
   });
