@@ -5,12 +5,15 @@
 import { createHmac } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { AuditEventType, type AuditSink } from '../src/core/audit';
-import type { JobInput, JobOutcome } from '../src/core/job';
 import type { JobActivities } from '../src/core/contracts';
+import type { OutboundPolicy } from '../src/core/hosts';
+import type { JobInput, JobOutcome } from '../src/core/job';
+import { outboundFetch, refusalOf } from './http/outbound';
 
 export interface JobActivityDeps {
   audit: AuditSink;
-  fetch: typeof fetch;
+  /** Where callbacks may go: the same checks as `http.request`, with the callback host list. */
+  outbound: OutboundPolicy;
   /** Key of the callback signature; callbacks are refused without one. */
   callbackSecret?: string;
 }
@@ -20,7 +23,7 @@ export function signCallback(secret: string, timestamp: string, body: string): s
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
-export function createJobActivities({ audit, fetch, callbackSecret }: JobActivityDeps): JobActivities {
+export function createJobActivities({ audit, outbound, callbackSecret }: JobActivityDeps): JobActivities {
   return {
     async 'job.started'(jobId: string, job: Omit<JobInput, 'compensationOptions'>): Promise<void> {
       await audit.append({
@@ -61,18 +64,32 @@ export function createJobActivities({ audit, fetch, callbackSecret }: JobActivit
       }
       const body = JSON.stringify(outcome);
       const timestamp = String(Math.floor(Date.now() / 1000));
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-airlock-timestamp': timestamp,
-          'x-airlock-signature': signCallback(callbackSecret, timestamp, body),
-          'idempotency-key': `${outcome.jobId}/callback`,
-        },
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(10_000),
-      });
+      let res: Awaited<ReturnType<typeof outboundFetch>>['response'];
+      try {
+        // No redirects: a signed POST that turns into a GET would look delivered and not be.
+        const sent = await outboundFetch(
+          new URL(url),
+          {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'x-airlock-timestamp': timestamp,
+              'x-airlock-signature': signCallback(callbackSecret, timestamp, body),
+              'idempotency-key': `${outcome.jobId}/callback`,
+            },
+            body,
+            signal: AbortSignal.timeout(10_000),
+          },
+          outbound,
+        );
+        res = sent.response;
+        await res.body?.cancel();
+        sent.close();
+      } catch (err) {
+        const refused = refusalOf(err);
+        if (!refused) throw err;
+        throw ApplicationFailure.create({ type: 'CallbackRefused', nonRetryable: true, message: refused.message });
+      }
       if (!res.ok) {
         // Retried with backoff by the workflow's policy; a receiver that is down for a while still gets it.
         throw ApplicationFailure.create({

@@ -4,14 +4,12 @@
  */
 import type { z } from 'zod';
 import type { ActionLimits, RiskClass } from '../src/core/decision';
+import type { OutboundPolicy } from '../src/core/hosts';
 
 /** Dependencies handed to tools by the worker (see createActivities), so tests pass real local servers. */
 export interface ToolDeps {
-  http: {
-    /** Hosts `http.request` may call: exact names, `*.example.com`, or `host:port`. */
-    allowedHosts: string[];
-    fetch: typeof fetch;
-  };
+  /** Where `http.request` may go (hosts, plain-http hosts, private networks), and the resolver it uses. */
+  http: OutboundPolicy;
   shell: {
     /** Directories under which `shell.run` may use a working directory. Empty = any absolute path. */
     allowedRoots: string[];

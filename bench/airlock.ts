@@ -35,7 +35,7 @@ export function benchAirlock(opts: { client: Client; taskQueue: string; policy: 
     }),
     client: opts.client,
     registry: benchRegistry(),
-    deps: { http: { allowedHosts: [], fetch }, shell: { allowedRoots: [] }, secret: () => undefined },
+    deps: { http: { allowedHosts: [] }, shell: { allowedRoots: [] }, secret: () => undefined },
     policy: opts.policy,
     audit: opts.audit,
     directory: new Directory({

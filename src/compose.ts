@@ -30,7 +30,11 @@ import { createWorker, type WorkerOptions } from './worker';
 /** What tools may reach, from config: allowed hosts and roots, and secrets from the worker's environment. */
 export function toolDeps(config: Config): ToolDeps {
   return {
-    http: { allowedHosts: config.http.allowedHosts, fetch },
+    http: {
+      allowedHosts: config.http.allowedHosts,
+      insecureHosts: config.http.insecureHosts,
+      allowedNetworks: config.http.allowedNetworks,
+    },
     shell: { allowedRoots: config.shell.allowedRoots },
     secret: envSecrets(),
   };
@@ -178,6 +182,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
         audit: auditSink ?? audit,
         metrics: activityMetrics,
         callbackSecret: config.callbackSecret,
+        callbackHosts: config.http.callbackHosts,
         channels,
       }),
     api,

@@ -3,6 +3,7 @@
  */
 import { join, resolve } from 'node:path';
 import { projectRoot } from './temporal/binaries';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
 const listOf = (fallback: string) =>
@@ -26,7 +27,16 @@ export const configSchema = z.object({
   AIRLOCK_TASK_QUEUE: z.string().min(1).default('airlock'),
   AIRLOCK_DATA_DIR: z.string().min(1).default('.airlock'),
   AIRLOCK_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  /** Hosts `http.request` may call: `api.example.com`, `*.example.com`, `host:8443`, `host:*`. */
   AIRLOCK_HTTP_ALLOWED_HOSTS: list,
+  /** Hosts (same patterns) plain http may go to, e.g. `127.0.0.1:*` for local development; https only otherwise. */
+  AIRLOCK_HTTP_INSECURE_HOSTS: list,
+  /** Non-public networks outbound requests may reach (`127.0.0.0/8`, `10.0.0.0/8`); public addresses only otherwise. */
+  AIRLOCK_HTTP_ALLOWED_NETWORKS: list.refine((cidrs) => cidrs.every((c) => ipaddr.isValidCIDR(c)), {
+    message: 'must be CIDRs, e.g. 10.0.0.0/8,fd00::/8',
+  }),
+  /** Hosts completion callbacks may go to; `*` is any public host on https's default port. */
+  AIRLOCK_CALLBACK_ALLOWED_HOSTS: listOf('*'),
   AIRLOCK_SHELL_ALLOWED_ROOTS: list,
   AIRLOCK_POLICY_FILE: z
     .string()
@@ -70,7 +80,7 @@ export const configSchema = z.object({
 export interface Config {
   temporal: { address: string; namespace: string; taskQueue: string; uiPort: number };
   dataDir: string;
-  http: { allowedHosts: string[] };
+  http: { allowedHosts: string[]; insecureHosts: string[]; allowedNetworks: string[]; callbackHosts: string[] };
   shell: { allowedRoots: string[] };
   audit: { databaseUrl: string; signingKey?: string };
   api: { host: string; port: number; operatorGroups: string[]; rateLimitPerMinute: number };
@@ -115,7 +125,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       uiPort: c.AIRLOCK_TEMPORAL_UI_PORT,
     },
     dataDir: resolve(c.AIRLOCK_DATA_DIR),
-    http: { allowedHosts: c.AIRLOCK_HTTP_ALLOWED_HOSTS },
+    http: {
+      allowedHosts: c.AIRLOCK_HTTP_ALLOWED_HOSTS,
+      insecureHosts: c.AIRLOCK_HTTP_INSECURE_HOSTS,
+      allowedNetworks: c.AIRLOCK_HTTP_ALLOWED_NETWORKS,
+      callbackHosts: c.AIRLOCK_CALLBACK_ALLOWED_HOSTS,
+    },
     shell: { allowedRoots: c.AIRLOCK_SHELL_ALLOWED_ROOTS.map((p) => resolve(p)) },
     audit: {
       databaseUrl: c.AIRLOCK_DATABASE_URL ?? join(resolve(c.AIRLOCK_DATA_DIR), 'audit'),

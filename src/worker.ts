@@ -27,6 +27,8 @@ export interface WorkerOptions {
   metrics?: ActivityMetrics;
   /** HMAC key for completion callbacks (AIRLOCK_CALLBACK_SECRET). */
   callbackSecret?: string;
+  /** Hosts callbacks may go to (AIRLOCK_CALLBACK_ALLOWED_HOSTS); any public host on https's port by default. */
+  callbackHosts?: string[];
   /** Approval channels besides the programmatic one (CLI/API), which is always there. */
   channels?: ApprovalChannel[];
   /** Activities besides Airlock's own (the benchmark's bare baseline). */
@@ -75,7 +77,12 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
       ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], opts.audit, {
         metrics: opts.metrics ?? noMetrics,
       }),
-      ...createJobActivities({ audit: opts.audit, fetch: opts.deps.http.fetch, callbackSecret: opts.callbackSecret }),
+      ...createJobActivities({
+        audit: opts.audit,
+        // Callbacks get the tool's scheme and network rules, with their own host list.
+        outbound: { ...opts.deps.http, allowedHosts: opts.callbackHosts ?? ['*'] },
+        callbackSecret: opts.callbackSecret,
+      }),
       ...opts.extraActivities,
     },
     ...opts.tuning,

@@ -3,7 +3,18 @@ import { ConfigError, loadConfig } from '../src/config';
 test('defaults describe the embedded stack', () => {
   const c = loadConfig({});
   expect(c.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'airlock', uiPort: 8233 });
-  expect(c.http.allowedHosts).toEqual([]);
+  expect(c.http).toEqual({ allowedHosts: [], insecureHosts: [], allowedNetworks: [], callbackHosts: ['*'] });
+});
+
+test('outbound: private networks are opted into as CIDRs, and a bad one names its variable', () => {
+  const c = loadConfig({
+    AIRLOCK_HTTP_INSECURE_HOSTS: '127.0.0.1:*',
+    AIRLOCK_HTTP_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
+  });
+  expect(c.http).toMatchObject({ insecureHosts: ['127.0.0.1:*'], allowedNetworks: ['127.0.0.0/8', '::1/128'] });
+  expect(() => loadConfig({ AIRLOCK_HTTP_ALLOWED_NETWORKS: '10.0.0.0' })).toThrow(
+    /AIRLOCK_HTTP_ALLOWED_NETWORKS: must be CIDRs/,
+  );
 });
 
 test('lists are split and trimmed', () => {

@@ -1,13 +1,19 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { FailureType } from '../../src/core/failures';
-import { hostAllowed } from '../../src/core/hosts';
+import { OutboundRefused } from '../../src/core/hosts';
+import { outboundUrl } from '../../src/core/job-schema';
+import { outboundFetch, refusalOf } from './outbound';
 import { defineTool } from '../tool';
 
 const HEARTBEAT_EVERY_MS = 1_000;
 
 /** A header value is a literal or a reference to a named secret, so the secret itself never enters history. */
 const headerValue = z.union([z.string(), z.strictObject({ $secret: z.string().regex(/^[A-Z][A-Z0-9_]*$/) })]);
+
+/** Headers the tool owns or that would redirect the request past the host check (`Host`, framing). */
+const RESERVED_HEADERS = new Set(['idempotency-key', 'host', 'content-length', 'transfer-encoding', 'connection']);
+const MAX_REDIRECTS = 5;
 
 export const httpRequest = defineTool({
   name: 'http.request',
@@ -16,8 +22,13 @@ export const httpRequest = defineTool({
   input: z
     .strictObject({
       method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']).default('GET'),
-      url: z.url({ protocol: /^https?$/ }),
-      headers: z.record(z.string(), headerValue).default({}),
+      url: outboundUrl,
+      headers: z
+        .record(z.string(), headerValue)
+        .default({})
+        .refine((h) => Object.keys(h).every((name) => !RESERVED_HEADERS.has(name.toLowerCase())), {
+          message: `these headers are set by the tool: ${[...RESERVED_HEADERS].join(', ')}`,
+        }),
       json: z.unknown().optional(),
       body: z.string().optional(),
       timeoutSec: z.number().int().positive().max(600).default(30),
@@ -43,16 +54,14 @@ export const httpRequest = defineTool({
   timeouts: { startToCloseMs: 11 * 60_000, heartbeatMs: 30_000 },
   async execute(input, ctx) {
     const url = new URL(input.url);
-    if (!hostAllowed(url, ctx.deps.http.allowedHosts)) {
-      throw ApplicationFailure.create({
-        type: FailureType.HostNotAllowed,
-        nonRetryable: true,
-        message: `host ${url.host} is not in the allowed hosts`,
-      });
-    }
-    const headers: Record<string, string> = {};
+    const refuse = (err: OutboundRefused) =>
+      ApplicationFailure.create({ type: FailureType.HostNotAllowed, nonRetryable: true, message: err.message });
+    // Headers, not a plain object: names are case-insensitive, so `IDEMPOTENCY-KEY` cannot sit beside ours.
+    const headers = new Headers();
+    const secretHeaders: string[] = [];
     for (const [name, value] of Object.entries(input.headers)) {
-      if (typeof value === 'string') headers[name] = value;
+      if (RESERVED_HEADERS.has(name.toLowerCase())) continue; // refused by the schema; never sent
+      if (typeof value === 'string') headers.set(name, value);
       else {
         const secret = ctx.deps.secret(value.$secret);
         if (secret === undefined) {
@@ -62,25 +71,40 @@ export const httpRequest = defineTool({
             message: `secret ${value.$secret} is not configured on the worker`,
           });
         }
-        headers[name] = secret;
+        headers.set(name, secret);
+        secretHeaders.push(name);
       }
     }
     let body = input.body;
     if (input.json !== undefined) {
       body = JSON.stringify(input.json);
-      headers['content-type'] ??= 'application/json';
+      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
     }
-    headers['idempotency-key'] = ctx.idempotencyKey;
+    headers.set('idempotency-key', ctx.idempotencyKey);
 
     const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(input.timeoutSec * 1000)]);
     // Heartbeats tell Temporal the worker is alive during a slow call, so a dead worker is noticed quickly.
     const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
-    let res: Response;
+    let res: Awaited<ReturnType<typeof outboundFetch>>['response'];
+    let close = () => undefined as void;
     try {
-      // redirect: manual, so an allowed host cannot bounce the request (and its headers) to another host.
-      res = await ctx.deps.http.fetch(url, { method: input.method, headers, body, signal, redirect: 'manual' });
+      // Redirects are followed by hand, each hop checked like the first; secrets do not follow to another origin.
+      ({ response: res, close } = await outboundFetch(
+        url,
+        {
+          method: input.method,
+          headers: Object.fromEntries(headers.entries()),
+          body,
+          signal,
+          maxRedirects: MAX_REDIRECTS,
+          sensitiveHeaders: secretHeaders,
+        },
+        ctx.deps.http,
+      ));
     } catch (err) {
       clearInterval(beat);
+      const refused = refusalOf(err);
+      if (refused) throw refuse(refused);
       if (ctx.signal.aborted) throw err;
       throw ApplicationFailure.create({
         type: FailureType.HttpServerError,
@@ -92,6 +116,7 @@ export const httpRequest = defineTool({
       raw = Buffer.from(await res.arrayBuffer());
     } finally {
       clearInterval(beat);
+      close();
     }
     const truncated = raw.length > input.maxResponseBytes;
     const text = raw.subarray(0, input.maxResponseBytes).toString('utf8');

@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parse as parseShell } from 'shell-quote';
 import type { PolicyRequest, RiskClass } from './decision';
+import { normaliseHost } from './hosts';
 
 /** Commands that run another command: `sudo rm -rf /` is judged as `rm -rf /` (and as `sudo`). */
 const WRAPPERS = new Set([
@@ -186,7 +187,8 @@ export function httpFacts(method: string, url: string): HttpFacts | null {
     return {
       method: method.toUpperCase(),
       scheme: u.protocol.replace(':', ''),
-      host: u.hostname.toLowerCase(),
+      // `API.example.com.` is `api.example.com`: a rule on the host cannot be dodged by spelling.
+      host: normaliseHost(u.hostname),
       port: u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80,
       path: u.pathname,
     };

@@ -21,6 +21,14 @@ export const budgetSchema = z.strictObject({
 });
 export type Budget = z.infer<typeof budgetSchema>;
 
+/**
+ * An http(s) URL without user-info: credentials in a URL would be kept in history and the audit trail. Where it may
+ * go (hosts, https, addresses) is checked by the worker when it sends (activities/http/outbound.ts).
+ */
+export const outboundUrl = z
+  .url({ protocol: /^https?$/ })
+  .refine((u) => !/^[a-z]+:\/\/[^/?#]*@/i.test(u), 'credentials in URLs (user:pass@host) are not allowed');
+
 export const jobSchema = z.strictObject({
   agent: z
     .string()
@@ -30,7 +38,7 @@ export const jobSchema = z.strictObject({
   budget: budgetSchema.default({}),
   steps: z.array(stepSchema).min(1, 'a job needs at least one step').max(200),
   /** POSTed the outcome when the job ends, signed with HMAC-SHA256 (X-Airlock-Signature). */
-  callbackUrl: z.url({ protocol: /^https?$/ }).optional(),
+  callbackUrl: outboundUrl.optional(),
 });
 export type Job = z.infer<typeof jobSchema>;
 

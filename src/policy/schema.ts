@@ -76,7 +76,7 @@ export const ruleSchema = z
         agent: globs.optional(),
         caller: globs.optional(),
         context: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
-        /** A CEL condition over the action's normalised facts (see src/policy/facts.ts). */
+        /** A CEL condition over the action's normalised facts (see src/core/facts.ts). */
         when: z.string().min(1).optional(),
       })
       .default({}),

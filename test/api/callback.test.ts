@@ -5,7 +5,7 @@ import { builtinRegistry } from '../../activities';
 import { signCallback } from '../../activities/job';
 import { submitJob } from '../../src/jobs/submit';
 import { makeRepo } from '../helpers/git';
-import { testWorker, uniqueId, useTemporalServer } from '../helpers/temporal';
+import { testDeps, testWorker, uniqueId, useTemporalServer } from '../helpers/temporal';
 import { eventually } from '../helpers/wait';
 
 const temporal = useTemporalServer();
@@ -45,6 +45,43 @@ test('the outcome is POSTed signed; a failing receiver is retried until it answe
       const ts = String(last.headers['x-airlock-timestamp']);
       expect(last.headers['x-airlock-signature']).toBe(signCallback(SECRET, ts, last.body));
       expect(last.headers['idempotency-key']).toBe(`${jobId}/callback`);
+    });
+  } finally {
+    server.close();
+    cleanup();
+  }
+});
+
+test('a callback to a loopback address is refused unless its network is configured', async () => {
+  const deliveries: string[] = [];
+  const server = createServer((req, res) => {
+    deliveries.push(req.url!);
+    res.writeHead(200).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { repo, cleanup } = makeRepo();
+  // The default: public addresses only. (The other tests opt in to loopback, as local development does.)
+  const deps = { http: { ...testDeps().http, allowedNetworks: [] } };
+  const { worker, taskQueue } = await testWorker(temporal.env, { callbackSecret: SECRET, deps });
+  try {
+    await worker.runUntil(async () => {
+      const { handle } = await submitJob(
+        temporal.env.client,
+        {
+          agent: 'release-bot',
+          title: 'Callback to loopback',
+          callbackUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/airlock`,
+          steps: [{ id: 'b', action: 'git.create_branch', input: { repo, branch: 'cb' } }],
+        },
+        { registry: builtinRegistry(), taskQueue, requester: 'ci', jobId: uniqueId('job') },
+      );
+      // The refusal is permanent (not retried): the run ends without the receiver hearing anything.
+      const ended = await handle.result().then(
+        () => 'completed',
+        (err: Error) => String(((err.cause as Error | undefined)?.cause as Error | undefined)?.message ?? err.message),
+      );
+      expect(ended).toMatch(/127\.0\.0\.1 is not allowed/);
+      expect(deliveries).toEqual([]);
     });
   } finally {
     server.close();

@@ -38,7 +38,12 @@ export function uniqueId(prefix: string): string {
 
 export function testDeps(overrides: Partial<ToolDeps> = {}): ToolDeps {
   return {
-    http: { allowedHosts: ['127.0.0.1', 'localhost'], fetch },
+    // Tests talk to local servers: plain http and loopback, the documented opt-in (off by default).
+    http: {
+      allowedHosts: ['127.0.0.1:*', 'localhost:*'],
+      insecureHosts: ['127.0.0.1:*', 'localhost:*'],
+      allowedNetworks: ['127.0.0.0/8', '::1/128'],
+    },
     shell: { allowedRoots: [] },
     secret: () => undefined,
     ...overrides,
@@ -106,6 +111,7 @@ export async function testAirlock(env: TestWorkflowEnvironment, opts: TestWorker
       AIRLOCK_TASK_QUEUE: taskQueue,
       AIRLOCK_PEOPLE_FILE: fixture('people.yaml'),
       AIRLOCK_LOG_LEVEL: 'silent',
+      AIRLOCK_CALLBACK_ALLOWED_HOSTS: '127.0.0.1:*,localhost:*',
       ...(opts.callbackSecret ? { AIRLOCK_CALLBACK_SECRET: opts.callbackSecret } : {}),
       ...opts.config,
     }),

@@ -83,7 +83,13 @@ test('http.request: worker killed while the server is answering; the retry carri
     const spawnOpts = {
       address: temporal.env.connection.options.address,
       taskQueue,
-      env: { AIRLOCK_HTTP_ALLOWED_HOSTS: '127.0.0.1', ...auditEnv() },
+      // The local payment API: plain http to loopback, opted into as for local development.
+      env: {
+        AIRLOCK_HTTP_ALLOWED_HOSTS: '127.0.0.1:*',
+        AIRLOCK_HTTP_INSECURE_HOSTS: '127.0.0.1:*',
+        AIRLOCK_HTTP_ALLOWED_NETWORKS: '127.0.0.0/8',
+        ...auditEnv(),
+      },
     };
     workers.push(await spawnWorker({ ...spawnOpts, identity: 'worker-1' }));
     const { handle, jobId } = await submitJob(

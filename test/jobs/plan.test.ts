@@ -96,6 +96,18 @@ test('a $ref to a later step, to itself, or to a field the tool never outputs is
   expect(issues[3].message).toContain('not of the form');
 });
 
+test('credentials in a callback URL or a request URL are refused at submission', () => {
+  const issues = issuesOf({
+    ...valid,
+    callbackUrl: 'https://user:pass@hooks.example.com/airlock',
+    steps: [{ id: 'call', action: 'http.request', input: { url: 'https://token@api.example.com/x' } }],
+  });
+  expect(issues.map((i) => [i.path, i.message])).toEqual([
+    ['callbackUrl', expect.stringMatching(/credentials/)],
+    ['steps.0.input.url', expect.stringMatching(/credentials/)],
+  ]);
+});
+
 test('envelope errors and step errors are reported together', () => {
   const issues = issuesOf({ agent: 'has space', title: '', extra: 1, steps: [{ id: 'x', action: 'nope' }] });
   expect(issues.map((i) => i.path)).toEqual(['agent', 'title', '(root)', 'steps.0.action']);

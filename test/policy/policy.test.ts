@@ -157,6 +157,11 @@ describe('rules judge normalised facts, so rewording does not bypass them', () =
     });
     expect(judge('http.request', { url: 'https://api.internal.example.evil.io/' })).toMatchObject({ outcome: 'deny' });
     expect(judge('http.request', { url: 'https://API.Internal.Example/' })).toMatchObject({ outcome: 'allow' });
+    // A host pattern without a port allows the scheme's default port only.
+    expect(judge('http.request', { url: 'https://api.internal.example:8443/' })).toMatchObject({ outcome: 'deny' });
+    expect(
+      actionFacts({ action: 'http.request', input: { url: 'https://API.example.com./x' } } as never).http,
+    ).toMatchObject({ host: 'api.example.com' });
   });
 
   test('shell facts expose program, flag set and arguments', () => {
