@@ -46,6 +46,13 @@ module.exports = {
       to: { path: '^(bench|scripts|test)/' },
     },
     {
+      name: 'production-does-not-import-dev-dependencies',
+      comment: 'The built code runs without devDependencies (npm ci --omit=dev): e.g. @temporalio/testing, tsx.',
+      severity: 'error',
+      from: { path: '^(src|workflows|activities|approvals)/' },
+      to: { dependencyTypes: ['npm-dev'] },
+    },
+    {
       name: 'no-circular',
       comment: 'No module cycles (type-only cycles between the vocabulary files of src/core are allowed).',
       severity: 'error',

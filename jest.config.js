@@ -1,3 +1,6 @@
+// Processes the tests spawn through bin/airlock.js run src/ (through tsx), never a dist/ that may be stale.
+process.env.AIRLOCK_FROM_SOURCE = '1';
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',

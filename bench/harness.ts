@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { type DevServer, startDevServer } from '../src/temporal/server';
 import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import type { ToolRegistry } from '../activities';
@@ -18,7 +18,6 @@ import { openDatabase } from '../src/audit/db';
 import { AuditStore } from '../src/audit/store';
 import { submitJob } from '../src/jobs/submit';
 import { PolicyStore } from '../src/policy/store';
-import { startDevServer } from '../src/temporal/server';
 import { createLogger, installTemporalLogger } from '../src/logger';
 import { cpuPer, cpuSnapshot, check, sleep } from './lib';
 import { APPROVER_TOKEN, benchAirlock, benchRegistry } from './airlock';
@@ -117,7 +116,7 @@ function fiftyRulePolicy(): string {
 
 /** A dev server with a bench worker (Airlock's workflows and the bare baseline) in this process. */
 export interface Stack {
-  env: TestWorkflowEnvironment;
+  env: DevServer;
   worker: Worker;
   taskQueue: string;
   /** The server's SQLite file. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Provisions the real Temporal binaries into a project-local venv (.tools/venv).
-// Run by `npm install` (postinstall, lenient: a machine without Python falls back to the SDK's own
-// download) and by `npm run setup` (strict: exits non-zero when the binaries cannot be installed).
+// Run by `npm install` (postinstall, lenient: a machine without Python warns and carries on) and by
+// `npm run setup` (strict: exits non-zero when the binaries cannot be installed).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -53,8 +53,8 @@ try {
 } catch (err) {
   const message =
     `[airlock setup] could not install the Temporal binaries: ${err.message}\n` +
-    '  Airlock will fall back to the Temporal SDK download (needs internet), or set AIRLOCK_TEMPORAL_CLI /\n' +
-    '  AIRLOCK_TEMPORAL_TEST_SERVER to existing executables, or install `temporal` on PATH.';
+    '  Set AIRLOCK_TEMPORAL_CLI / AIRLOCK_TEMPORAL_TEST_SERVER to existing executables, or install `temporal` on\n' +
+    "  PATH (the dev server needs one; only the tests' time-skipping server can fall back to the SDK download).";
   console.error(message);
   process.exit(strict ? 1 : 0);
 }

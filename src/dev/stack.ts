@@ -5,7 +5,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { ToolRegistry } from '../../activities';
@@ -14,7 +13,7 @@ import { composeAirlock, type Airlock } from '../compose';
 import type { Config } from '../config';
 import type { FreezeControl } from '../freeze';
 import type { PolicyStore } from '../policy/store';
-import { startDevServer } from '../temporal/server';
+import { startDevServer, type DevServer } from '../temporal/server';
 
 export interface Stack {
   /** The composition root's parts, for the API and the CLI in the same process. */
@@ -42,7 +41,7 @@ export interface StackOptions {
 }
 
 export async function startStack({ config, persistent, ui, logger }: StackOptions): Promise<Stack> {
-  let server: TestWorkflowEnvironment;
+  let server: DevServer;
   if (persistent) {
     mkdirSync(config.dataDir, { recursive: true });
     const port = Number(config.temporal.address.split(':')[1]);

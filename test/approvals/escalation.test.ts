@@ -6,7 +6,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import { builtinRegistry } from '../../activities';
 import { submitJob } from '../../src/jobs/submit';
-import { startTimeSkippingServer } from '../../src/temporal/server';
+import { startTimeSkippingServer } from '../helpers/time-skipping';
 import { jobStateQuery } from '../../workflows/messages';
 import { searchAttributeKeys } from '../../src/core/search-attributes';
 import { recordingChannel } from '../helpers/approvals';

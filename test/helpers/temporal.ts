@@ -3,12 +3,11 @@
  * queues so tests in a file never pick up each other's work.
  */
 import { randomUUID } from 'node:crypto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { builtinRegistry } from '../../activities';
 import type { ToolRegistry } from '../../activities/registry';
 import type { ToolDeps } from '../../activities/tool';
-import { startDevServer } from '../../src/temporal/server';
+import { startDevServer, type TemporalServer } from '../../src/temporal/server';
 import { workflowsPath } from '../../src/worker';
 import { composeAirlock, type Airlock } from '../../src/compose';
 import type { Directory } from '../../src/people';
@@ -54,9 +53,9 @@ export function testDeps(overrides: Partial<ToolDeps> = {}): ToolDeps {
  * One real Temporal server (dev server by default) for the whole test file (STYLE.md): `.env` after beforeAll.
  * Workers of the file write their audit trail to one PostgreSQL database (`useTestAudit`).
  */
-export function useTemporalServer(start: () => Promise<TestWorkflowEnvironment> = () => startDevServer()) {
+export function useTemporalServer(start: () => Promise<TemporalServer> = () => startDevServer()) {
   fileAudit ??= useTestAudit();
-  const server = {} as { env: TestWorkflowEnvironment; audit: () => AuditStore };
+  const server = {} as { env: TemporalServer; audit: () => AuditStore };
   server.audit = () => fileAudit!.store;
   beforeAll(async () => {
     server.env = await start();
@@ -102,7 +101,7 @@ export interface TestWorkerOptions {
  * Airlock as the composition root builds it, on this file's server and audit store, with test defaults: a fresh task
  * queue and freeze workflow, the test people file, loopback-only tools, the allow-all policy.
  */
-export async function testAirlock(env: TestWorkflowEnvironment, opts: TestWorkerOptions = {}): Promise<Airlock> {
+export async function testAirlock(env: TemporalServer, opts: TestWorkerOptions = {}): Promise<Airlock> {
   const taskQueue = opts.taskQueue ?? uniqueId('tq');
   const policy =
     opts.policy instanceof PolicyStore ? opts.policy : new PolicyStore(opts.policy ?? fixture('policy-allow-all.yaml'));
@@ -128,7 +127,7 @@ export async function testAirlock(env: TestWorkflowEnvironment, opts: TestWorker
 
 /** Creates a worker on a fresh task queue through the composition root; run it with `worker.runUntil(...)`. */
 export async function testWorker(
-  env: TestWorkflowEnvironment,
+  env: TemporalServer,
   opts: TestWorkerOptions = {},
 ): Promise<{ worker: Worker; taskQueue: string; freeze: FreezeControl; policy: PolicyStore }> {
   const airlock = await testAirlock(env, opts);

