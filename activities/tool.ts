@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import type { ActionLimits, RiskClass } from '../workflows/types';
+import type { SandboxMode } from './shell/sandbox';
 
 /** Dependencies handed to tools by the worker (see createActivities), so tests pass real local servers. */
 export interface ToolDeps {
@@ -15,6 +16,10 @@ export interface ToolDeps {
   shell: {
     /** Directories under which `shell.run` may use a working directory. Empty = any absolute path. */
     allowedRoots: string[];
+    /** How commands are sandboxed (activities/shell/sandbox.ts); absent means `bwrap`, required. */
+    sandbox?: SandboxMode;
+    /** Where bwrap is, when not in the system dirs. */
+    bwrapPath?: string;
   };
   /** Looks up a named secret (`{"$secret": "NAME"}` in inputs), so secrets never enter workflow history. */
   secret: (name: string) => string | undefined;

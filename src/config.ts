@@ -28,6 +28,12 @@ export const configSchema = z.object({
   AIRLOCK_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   AIRLOCK_HTTP_ALLOWED_HOSTS: list,
   AIRLOCK_SHELL_ALLOWED_ROOTS: list,
+  /**
+   * How shell.run sandboxes commands: `bwrap` (bubblewrap, required: refuse to run without it), `auto` (bwrap when
+   * installed, else unsandboxed with a warning), `off` (explicit opt-out). Unset: `bwrap`, and `auto` for
+   * `airlock dev` and the demo.
+   */
+  AIRLOCK_SHELL_SANDBOX: z.enum(['bwrap', 'auto', 'off']).optional(),
   AIRLOCK_POLICY_FILE: z
     .string()
     .min(1)
@@ -62,7 +68,7 @@ export interface Config {
   temporal: { address: string; namespace: string; taskQueue: string; uiPort: number };
   dataDir: string;
   http: { allowedHosts: string[] };
-  shell: { allowedRoots: string[] };
+  shell: { allowedRoots: string[]; sandbox?: 'bwrap' | 'auto' | 'off' };
   audit: { databaseUrl: string; signingKey?: string };
   api: { host: string; port: number; operatorGroups: string[]; rateLimitPerMinute: number };
   callbackSecret?: string;
@@ -100,7 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     dataDir: resolve(c.AIRLOCK_DATA_DIR),
     http: { allowedHosts: c.AIRLOCK_HTTP_ALLOWED_HOSTS },
-    shell: { allowedRoots: c.AIRLOCK_SHELL_ALLOWED_ROOTS.map((p) => resolve(p)) },
+    shell: { allowedRoots: c.AIRLOCK_SHELL_ALLOWED_ROOTS.map((p) => resolve(p)), sandbox: c.AIRLOCK_SHELL_SANDBOX },
     audit: {
       databaseUrl: c.AIRLOCK_DATABASE_URL ?? join(resolve(c.AIRLOCK_DATA_DIR), 'audit'),
       signingKey: c.AIRLOCK_AUDIT_SIGNING_KEY,

@@ -37,10 +37,14 @@ export interface Stack {
   stop: () => Promise<void>;
 }
 
-export function toolDeps(config: Config): ToolDeps {
+/** `development` (airlock dev, the demo) runs shell.run unsandboxed when bwrap is missing, unless configured. */
+export function toolDeps(config: Config, development = false): ToolDeps {
   return {
     http: { allowedHosts: config.http.allowedHosts, fetch },
-    shell: { allowedRoots: config.shell.allowedRoots },
+    shell: {
+      allowedRoots: config.shell.allowedRoots,
+      sandbox: config.shell.sandbox ?? (development ? 'auto' : 'bwrap'),
+    },
     secret: envSecrets(),
   };
 }
@@ -102,7 +106,7 @@ export async function startStack({ config, persistent, ui }: StackOptions): Prom
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     registry,
-    deps: toolDeps(config),
+    deps: toolDeps(config, true),
     policy,
     freeze,
     audit,

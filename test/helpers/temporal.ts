@@ -36,7 +36,9 @@ export function uniqueId(prefix: string): string {
 export function testDeps(overrides: Partial<ToolDeps> = {}): ToolDeps {
   return {
     http: { allowedHosts: ['127.0.0.1', 'localhost'], fetch },
-    shell: { allowedRoots: [] },
+    // Saga tests run commands unsandboxed (a PID namespace hides the host pids some of them check); the sandbox
+    // has its own tests in test/activities/shell.
+    shell: { allowedRoots: [], sandbox: 'off' },
     secret: () => undefined,
     ...overrides,
   };
