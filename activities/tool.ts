@@ -21,6 +21,8 @@ export interface ToolDeps {
     /** Where bwrap is, when not in the system dirs. */
     bwrapPath?: string;
   };
+  /** Directories under which the git tools may touch a repository. Absent or empty = any. */
+  git?: { allowedRoots: string[] };
   /** Looks up a named secret (`{"$secret": "NAME"}` in inputs), so secrets never enter workflow history. */
   secret: (name: string) => string | undefined;
 }

@@ -28,6 +28,9 @@ export const configSchema = z.object({
   AIRLOCK_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   AIRLOCK_HTTP_ALLOWED_HOSTS: list,
   AIRLOCK_SHELL_ALLOWED_ROOTS: list,
+  AIRLOCK_GIT_ALLOWED_ROOTS: list,
+  /** A directory of git hooks the operator trusts; a repository's own hooks never run. */
+  AIRLOCK_GIT_HOOKS_PATH: z.string().startsWith('/', 'must be an absolute path').optional(),
   /**
    * How shell.run sandboxes commands: `bwrap` (bubblewrap, required: refuse to run without it), `auto` (bwrap when
    * installed, else unsandboxed with a warning), `off` (explicit opt-out). Unset: `bwrap`, and `auto` for
@@ -69,6 +72,7 @@ export interface Config {
   dataDir: string;
   http: { allowedHosts: string[] };
   shell: { allowedRoots: string[]; sandbox?: 'bwrap' | 'auto' | 'off' };
+  git: { allowedRoots: string[]; hooksPath?: string };
   audit: { databaseUrl: string; signingKey?: string };
   api: { host: string; port: number; operatorGroups: string[]; rateLimitPerMinute: number };
   callbackSecret?: string;
@@ -107,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(c.AIRLOCK_DATA_DIR),
     http: { allowedHosts: c.AIRLOCK_HTTP_ALLOWED_HOSTS },
     shell: { allowedRoots: c.AIRLOCK_SHELL_ALLOWED_ROOTS.map((p) => resolve(p)), sandbox: c.AIRLOCK_SHELL_SANDBOX },
+    git: { allowedRoots: c.AIRLOCK_GIT_ALLOWED_ROOTS.map((p) => resolve(p)), hooksPath: c.AIRLOCK_GIT_HOOKS_PATH },
     audit: {
       databaseUrl: c.AIRLOCK_DATABASE_URL ?? join(resolve(c.AIRLOCK_DATA_DIR), 'audit'),
       signingKey: c.AIRLOCK_AUDIT_SIGNING_KEY,

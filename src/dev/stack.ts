@@ -9,6 +9,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { builtinRegistry, type ToolRegistry } from '../../activities';
 import type { ToolDeps } from '../../activities/tool';
+import { setGitHooksPath } from '../../activities/git/git';
 import { envSecrets, type Config } from '../config';
 import { startDevServer } from '../temporal/server';
 import { WebClient } from '@slack/web-api';
@@ -39,12 +40,14 @@ export interface Stack {
 
 /** `development` (airlock dev, the demo) runs shell.run unsandboxed when bwrap is missing, unless configured. */
 export function toolDeps(config: Config, development = false): ToolDeps {
+  setGitHooksPath(config.git.hooksPath);
   return {
     http: { allowedHosts: config.http.allowedHosts, fetch },
     shell: {
       allowedRoots: config.shell.allowedRoots,
       sandbox: config.shell.sandbox ?? (development ? 'auto' : 'bwrap'),
     },
+    git: { allowedRoots: config.git.allowedRoots },
     secret: envSecrets(),
   };
 }
