@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { LRUCache } from 'lru-cache';
 import { syntax, type Node as ShNode } from 'mvdan-sh';
 import type { PolicyRequest, RiskClass } from '../../workflows/types';
 
@@ -235,17 +236,31 @@ export function isUnder(path: string, root: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
+/**
+ * File-system answers are kept for a second: one decision asks about the same programs many times (each word
+ * against each denied command). The sandbox, not this cache, is what holds when a file changes after the decision.
+ */
+const fileCache = new LRUCache<string, { file: string | null }>({ max: 4096, ttl: 1000 });
+const sameCache = new LRUCache<string, boolean>({ max: 4096, ttl: 1000 });
+
 /** The file a program name runs: a path resolved against cwd, or a bare name looked up in SEARCH_PATH. */
 export function programFile(name: string, cwd: string): string | undefined {
-  const candidates = name.includes('/') ? [resolve(cwd, name)] : SEARCH_PATH.map((d) => join(d, name));
-  for (const c of candidates) {
+  const key = name.includes('/') ? resolve(cwd, name) : name;
+  const cached = fileCache.get(key);
+  if (cached) return cached.file ?? undefined;
+  let found: string | undefined;
+  for (const c of name.includes('/') ? [key] : SEARCH_PATH.map((d) => join(d, name))) {
     try {
-      if (statSync(c).isFile()) return realpathSync(c);
+      if (statSync(c).isFile()) {
+        found = realpathSync(c);
+        break;
+      }
     } catch {
       // not there
     }
   }
-  return undefined;
+  fileCache.set(key, { file: found ?? null });
+  return found;
 }
 
 /** Names a program is known by: the invoked base name and, unless it is a multi-call binary, the file's name. */
@@ -267,6 +282,16 @@ export function programNames(name: string, cwd: string): { names: string[]; file
  * first, so only a file as large as the denied binary is ever hashed.
  */
 export function sameProgram(a: string, b: string): boolean {
+  if (a === b) return true;
+  const key = `${a}\0${b}`;
+  const cached = sameCache.get(key);
+  if (cached !== undefined) return cached;
+  const same = compareFiles(a, b);
+  sameCache.set(key, same);
+  return same;
+}
+
+function compareFiles(a: string, b: string): boolean {
   try {
     const sa = statSync(a);
     const sb = statSync(b);
@@ -539,59 +564,136 @@ class Collector {
     else this.opaque(`${program} reads its script from stdin`);
   }
 
-  /** Parses a script and judges every command in it, wherever it is nested. */
+  /** Parses a script (once per text) and judges every command in it, wherever it is nested. */
   script(text: string, depth: number) {
     if (depth > MAX_DEPTH) return this.opaque('scripts nested too deeply to judge');
-    let file: ShNode;
-    try {
-      file = syntax.NewParser().Parse(text, 'script');
-    } catch {
-      return this.opaque('the script does not parse as a POSIX/bash script');
+    let events = scriptCache.get(text);
+    if (!events) {
+      events = readScript(text);
+      scriptCache.set(text, events);
     }
-    syntax.Walk(file, (node) => {
-      if (!node) return true;
-      const type = syntax.NodeType(node);
-      if (type === 'CallExpr') {
-        const words = (node.Args as ShNode[]).map((w) => this.word(w));
-        if (words.length && words.every((w): w is string => w !== undefined)) this.argv(words, depth);
-        else if (words.length) {
+    for (const e of events) {
+      if ('cmd' in e) this.argv(e.cmd, depth);
+      else if ('opaque' in e) this.opaque(e.opaque);
+      else {
+        this.pathArgs.push(e.path);
+        if (e.write) this.writes.push(e.path);
+      }
+    }
+  }
+}
+
+/** What a script does, in order, as far as it can be read statically: its commands, paths, and what is opaque. */
+type ScriptEvent = { cmd: string[] } | { opaque: string } | { path: string; write: boolean };
+/** Parsing goes through mvdan-sh's GopherJS bridge (about a millisecond); the same scripts come back often. */
+const scriptCache = new LRUCache<string, ScriptEvent[]>({ max: 1000 });
+
+function readScript(text: string): ScriptEvent[] {
+  const reader = new ScriptReader();
+  try {
+    reader.stmts(parser.Parse(text, 'script').Stmts as ShNode[]);
+  } catch {
+    return [{ opaque: 'the script does not parse as a POSIX/bash script' }];
+  }
+  return reader.events;
+}
+
+/**
+ * Walks statements by hand (mvdan-sh's own Walk is slow through its JS bridge). Fail closed: a node type not
+ * handled here makes the script opaque rather than being skipped.
+ */
+class ScriptReader {
+  events: ScriptEvent[] = [];
+  private opaque(reason: string) {
+    this.events.push({ opaque: reason });
+  }
+
+  stmts(list: ShNode[] | null) {
+    for (const stmt of list ?? []) {
+      for (const r of (stmt.Redirs as ShNode[] | null) ?? []) this.redirect(r);
+      if (stmt.Cmd) this.command(stmt.Cmd as ShNode);
+    }
+  }
+
+  private command(cmd: ShNode) {
+    const type = syntax.NodeType(cmd);
+    const stmt = (s: unknown) => s && this.stmts([s as ShNode]);
+    switch (type) {
+      case 'CallExpr': {
+        for (const a of (cmd.Assigns as ShNode[] | null) ?? []) this.assign(a);
+        const words = ((cmd.Args as ShNode[] | null) ?? []).map((w) => this.word(w));
+        if (words.every((w): w is string => w !== undefined)) {
+          if (words.length) this.events.push({ cmd: words });
+        } else {
           this.opaque('a command is built from expansions');
-          // Still judge the literal words: a denied command stays denied even next to an expansion.
+          // Still judge the literal words: a denied command stays denied next to an expansion.
           const literal = words.filter((w): w is string => w !== undefined);
-          if (literal.length) this.argv(literal, depth);
+          if (literal.length) this.events.push({ cmd: literal });
         }
-        return false;
+        return;
       }
-      if (type === 'Redirect') {
-        const op = node.Op as number;
-        if (op === 61 || op === 62 || op === 63) {
-          // here-documents and here-strings feed stdin of the command; shells reading them run unjudged code
-          return false;
-        }
-        const target = this.word(node.Word as ShNode);
-        if (target === undefined) this.opaque('a redirect target is built from expansions');
-        else if (!(op === 58 || op === 59) || !/^\d+$|^-$/.test(target)) {
-          this.pathArgs.push(target);
-          if ([54, 55, 57, 59, 60, 64, 65].includes(op)) this.writes.push(target);
-        }
-        return false;
-      }
-      if (['ProcSubst', 'CmdSubst', 'ArithmExp', 'ArithmCmd', 'LetClause', 'CoprocClause'].includes(type))
+      case 'BinaryCmd':
+        stmt(cmd.X);
+        stmt(cmd.Y);
+        return;
+      case 'Subshell':
+      case 'Block':
+        return this.stmts(cmd.Stmts as ShNode[]);
+      case 'IfClause':
+        this.stmts(cmd.Cond as ShNode[]);
+        this.stmts(cmd.Then as ShNode[]);
+        if (cmd.Else) this.command(cmd.Else as ShNode);
+        return;
+      case 'TimeClause':
+        return stmt(cmd.Stmt);
+      case 'DeclClause':
+        for (const a of (cmd.Args as ShNode[] | null) ?? []) this.assign(a);
+        return;
+      case 'WhileClause':
+      case 'ForClause':
+        this.opaque('the script loops');
+        this.stmts(cmd.Cond as ShNode[]);
+        return this.stmts(cmd.Do as ShNode[]);
+      case 'CaseClause':
+        if (this.word(cmd.Word as ShNode) === undefined) this.opaque('a case word is built from expansions');
+        for (const item of (cmd.Items as ShNode[] | null) ?? []) this.stmts(item.Stmts as ShNode[]);
+        return;
+      case 'FuncDecl':
+        this.opaque('the script defines functions');
+        return stmt(cmd.Body);
+      default:
+        // ArithmCmd, LetClause, TestClause, CoprocClause…: may expand or run what is not judged here
         this.opaque(`${type} cannot be judged statically`);
-      if (type === 'FuncDecl') this.opaque('the script defines functions');
-      if (type === 'ForClause' || type === 'WhileClause') this.opaque('the script loops');
-      return true;
-    });
+    }
+  }
+
+  private assign(a: ShNode) {
+    if (a.Array || a.Index || (a.Value && this.word(a.Value as ShNode) === undefined))
+      this.opaque('an assignment is built from expansions');
+  }
+
+  private redirect(r: ShNode) {
+    const op = r.Op as number;
+    if (op === 61 || op === 62) {
+      // a here-document: its body expands unless the delimiter is quoted
+      if (r.Hdoc && this.word(r.Hdoc as ShNode, false) === undefined) this.opaque('a here-document expands');
+      return;
+    }
+    const target = this.word(r.Word as ShNode);
+    if (target === undefined) return this.opaque('a redirect target is built from expansions');
+    if (op === 63) return; // here-string: stdin text
+    if ((op === 58 || op === 59) && /^\d+-?$|^-$/.test(target)) return; // duplicating a descriptor
+    this.events.push({ path: target, write: [54, 55, 57, 59, 60, 64, 65].includes(op) });
   }
 
   /** A word's value when it is literal (quotes resolved); undefined when it expands at run time. */
-  private word(w: ShNode): string | undefined {
+  word(w: ShNode, globs = true): string | undefined {
     let out = '';
     for (const part of w.Parts as ShNode[]) {
       const t = syntax.NodeType(part);
       if (t === 'Lit') {
         const v = part.Value as string;
-        if (/[*?[]/.test(v) || /\{[^}]*(,|\.\.)[^}]*\}/.test(v)) return undefined; // globs, brace expansion
+        if (globs && (/[*?[]/.test(v) || /\{[^}]*(,|\.\.)[^}]*\}/.test(v))) return undefined; // globs, braces
         out += v.replace(/\\(.)/gs, '$1');
       } else if (t === 'SglQuoted') {
         if (part.Dollar) return undefined;
@@ -607,6 +709,9 @@ class Collector {
   }
 }
 
+/** One parser for the process: creating one costs more than parsing a short script. */
+const parser = syntax.NewParser();
+
 function expandTilde(s: string): string {
   return s.replace(/^~(?=\/|$)/, homedir());
 }
@@ -614,13 +719,13 @@ function expandTilde(s: string): string {
 /** Splits `env -S` strings (shell-like words, no expansions); undefined when it would need expansion. */
 function splitWords(text: string): string[] | undefined {
   try {
-    const file = syntax.NewParser().Parse(text, 'split');
+    const file = parser.Parse(text, 'split');
     const stmts = file.Stmts as ShNode[];
     if (stmts.length !== 1) return undefined;
     const cmd = (stmts[0] as ShNode).Cmd as ShNode | null;
     if (!cmd || syntax.NodeType(cmd) !== 'CallExpr') return undefined;
-    const c = new Collector('/');
-    const words = (cmd.Args as ShNode[]).map((w) => c['word'](w));
+    const reader = new ScriptReader();
+    const words = (cmd.Args as ShNode[]).map((w) => reader.word(w));
     return words.every((w): w is string => w !== undefined) ? words : undefined;
   } catch {
     return undefined;
@@ -704,11 +809,19 @@ export function actionFacts(req: Omit<ActionFacts, 'shell' | 'http' | 'paths' | 
 }
 
 /** A `deniedCommands` entry (`rm -rf`) in the same normal form as a command. */
-export function normaliseDenied(text: string): { program: string; flags: string[]; args: string[]; text: string } {
-  const words = splitWords(text) ?? text.split(/\s+/);
-  const program = basename(words[0] ?? '');
-  return { program, ...parseFlags(program, words.slice(1)), text };
+export function normaliseDenied(text: string): DeniedCommand {
+  let denied = deniedCache.get(text);
+  if (!denied) {
+    const words = splitWords(text) ?? text.split(/\s+/);
+    const program = basename(words[0] ?? '');
+    denied = { program, ...parseFlags(program, words.slice(1)), text };
+    deniedCache.set(text, denied);
+  }
+  return denied;
 }
+export type DeniedCommand = { program: string; flags: string[]; args: string[]; values: string[]; text: string };
+/** Policy texts are few and fixed per policy version; parsing them once per decision was most of its cost. */
+const deniedCache = new LRUCache<string, DeniedCommand>({ max: 1024 });
 
 /**
  * Environment variables that change what a command runs or loads (the loader, shell start-up files, interpreter

@@ -94,6 +94,8 @@ test.each([
   [['sh', '-c', 'source ./x.sh'], /cannot be checked.*source/],
   [['sh', '-c', '. ./x.sh'], /cannot be checked/],
   [['python3', '-c', 'import os'], /cannot be checked.*inline code/],
+  [['sh', '-c', 'x=$(rm -rf x)'], /cannot be checked.*assignment is built from expansions/],
+  [['sh', '-c', 'cat <<EOF\n$(rm -rf x)\nEOF'], /cannot be checked.*here-document expands/],
 ])('scripts that hide a second command, or cannot be judged: %j', (argv, reason) => expectDenied(argv, reason));
 
 test('opaque commands say so as facts, with reasons', () => {
