@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import type { ActionLimits, RiskClass } from '../src/core/decision';
 import type { OutboundPolicy } from '../src/core/hosts';
+import type { SandboxMode } from './shell/sandbox';
 
 /** Dependencies handed to tools by the worker (see createActivities), so tests pass real local servers. */
 export interface ToolDeps {
@@ -13,7 +14,13 @@ export interface ToolDeps {
   shell: {
     /** Directories under which `shell.run` may use a working directory. Empty = any absolute path. */
     allowedRoots: string[];
+    /** How commands are sandboxed (activities/shell/sandbox.ts); absent means `bwrap`, required. */
+    sandbox?: SandboxMode;
+    /** Where bwrap is, when not in the system dirs. */
+    bwrapPath?: string;
   };
+  /** Directories under which the git tools may touch a repository. Absent or empty = any. */
+  git?: { allowedRoots: string[] };
   /** Looks up a named secret (`{"$secret": "NAME"}` in inputs), so secrets never enter workflow history. */
   secret: (name: string) => string | undefined;
 }

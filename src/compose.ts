@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { builtinRegistry, type ToolRegistry } from '../activities';
+import { setGitHooksPath } from '../activities/git/git';
 import type { ToolDeps } from '../activities/tool';
 import type { ApprovalChannel } from '../approvals/channel';
 import { createSlackApp } from '../approvals/slack/app';
@@ -27,15 +28,23 @@ import { loadDirectory, type Directory } from './people';
 import { PolicyStore } from './policy/store';
 import { createWorker, type WorkerOptions } from './worker';
 
-/** What tools may reach, from config: allowed hosts and roots, and secrets from the worker's environment. */
-export function toolDeps(config: Config): ToolDeps {
+/**
+ * What tools may reach, from config: allowed hosts and roots, the shell sandbox, and secrets from the worker's
+ * environment. `development` (airlock dev, the demo) runs shell.run unsandboxed when bwrap is missing, unless
+ * configured otherwise.
+ */
+export function toolDeps(config: Config, development = false): ToolDeps {
   return {
     http: {
       allowedHosts: config.http.allowedHosts,
       insecureHosts: config.http.insecureHosts,
       allowedNetworks: config.http.allowedNetworks,
     },
-    shell: { allowedRoots: config.shell.allowedRoots },
+    shell: {
+      allowedRoots: config.shell.allowedRoots,
+      sandbox: config.shell.sandbox ?? (development ? 'auto' : 'bwrap'),
+    },
+    git: { allowedRoots: config.git.allowedRoots },
     secret: envSecrets(),
   };
 }
@@ -58,6 +67,8 @@ export interface ComposeOptions {
   /** The Temporal client the API, the freeze control and the channels talk through. */
   client: Client;
   logger?: Logger;
+  /** `airlock dev`, the demo and the history recorders: development defaults (see toolDeps). */
+  development?: boolean;
   // Parts a caller may replace (tests, the benchmark, the history recorders).
   registry?: ToolRegistry;
   deps?: ToolDeps;
@@ -121,7 +132,9 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
     throw err;
   }
   const registry = opts.registry ?? builtinRegistry();
-  const deps = opts.deps ?? toolDeps(config);
+  const deps = opts.deps ?? toolDeps(config, opts.development);
+  // The git family's hooks are the operator's (AIRLOCK_GIT_HOOKS_PATH), never a repository's own.
+  setGitHooksPath(config.git.hooksPath);
   const freeze = opts.freeze ?? new FreezeControl(client, config.temporal.taskQueue);
   const channels: ApprovalChannel[] = [...(opts.channels ?? [])];
   if (config.slack) {

@@ -38,6 +38,15 @@ export const configSchema = z.object({
   /** Hosts completion callbacks may go to; `*` is any public host on https's default port. */
   AIRLOCK_CALLBACK_ALLOWED_HOSTS: listOf('*'),
   AIRLOCK_SHELL_ALLOWED_ROOTS: list,
+  AIRLOCK_GIT_ALLOWED_ROOTS: list,
+  /** A directory of git hooks the operator trusts; a repository's own hooks never run. */
+  AIRLOCK_GIT_HOOKS_PATH: z.string().startsWith('/', 'must be an absolute path').optional(),
+  /**
+   * How shell.run sandboxes commands: `bwrap` (bubblewrap, required: refuse to run without it), `auto` (bwrap when
+   * installed, else unsandboxed with a warning), `off` (explicit opt-out). Unset: `bwrap`, and `auto` for
+   * `airlock dev` and the demo.
+   */
+  AIRLOCK_SHELL_SANDBOX: z.enum(['bwrap', 'auto', 'off']).optional(),
   AIRLOCK_POLICY_FILE: z
     .string()
     .min(1)
@@ -81,7 +90,8 @@ export interface Config {
   temporal: { address: string; namespace: string; taskQueue: string; uiPort: number };
   dataDir: string;
   http: { allowedHosts: string[]; insecureHosts: string[]; allowedNetworks: string[]; callbackHosts: string[] };
-  shell: { allowedRoots: string[] };
+  shell: { allowedRoots: string[]; sandbox?: 'bwrap' | 'auto' | 'off' };
+  git: { allowedRoots: string[]; hooksPath?: string };
   audit: { databaseUrl: string; signingKey?: string };
   api: { host: string; port: number; operatorGroups: string[]; rateLimitPerMinute: number };
   callbackSecret?: string;
@@ -131,7 +141,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       allowedNetworks: c.AIRLOCK_HTTP_ALLOWED_NETWORKS,
       callbackHosts: c.AIRLOCK_CALLBACK_ALLOWED_HOSTS,
     },
-    shell: { allowedRoots: c.AIRLOCK_SHELL_ALLOWED_ROOTS.map((p) => resolve(p)) },
+    shell: { allowedRoots: c.AIRLOCK_SHELL_ALLOWED_ROOTS.map((p) => resolve(p)), sandbox: c.AIRLOCK_SHELL_SANDBOX },
+    git: { allowedRoots: c.AIRLOCK_GIT_ALLOWED_ROOTS.map((p) => resolve(p)), hooksPath: c.AIRLOCK_GIT_HOOKS_PATH },
     audit: {
       databaseUrl: c.AIRLOCK_DATABASE_URL ?? join(resolve(c.AIRLOCK_DATA_DIR), 'audit'),
       signingKey: c.AIRLOCK_AUDIT_SIGNING_KEY,

@@ -8,6 +8,7 @@ import {
   git,
   KEY_TRAILER,
   repoField,
+  requireAllowedRepo,
   requireBranch,
   requireRepo,
   revertOnBranch,
@@ -44,7 +45,7 @@ export const commitFiles = defineTool({
   idempotency: `The commit carries an "${KEY_TRAILER}: <key>" trailer; a retry finds it on the branch and returns it.`,
   timeouts: { startToCloseMs: 60_000 },
   async execute(input, ctx) {
-    await requireRepo(input.repo);
+    await requireRepo(input.repo, ctx);
     const ref = `refs/heads/${input.branch}`;
     const done = await findByTrailer(input.repo, ref, KEY_TRAILER, ctx.idempotencyKey);
     if (done) return { branch: input.branch, sha: done, created: false };
@@ -72,6 +73,7 @@ export const commitFiles = defineTool({
     return { branch: input.branch, sha, created: true };
   },
   async compensate(input, ctx) {
+    requireAllowedRepo(input.repo, ctx);
     const ref = `refs/heads/${input.branch}`;
     const commit = await findByTrailer(input.repo, ref, KEY_TRAILER, ctx.idempotencyKey);
     if (!commit) return; // the step never committed (or the branch is gone): nothing to undo

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineTool } from '../tool';
-import { branchField, git, repoField, requireRepo, revParse, ZERO_OID } from './git';
+import { branchField, git, repoField, requireAllowedRepo, requireRepo, revParse, ZERO_OID } from './git';
 import { ApplicationFailure } from '@temporalio/common';
 import { FailureType } from '../../src/core/failures';
 
@@ -27,7 +27,7 @@ export const createBranch = defineTool({
     'and only a branch this step created is deleted by the compensation.',
   timeouts: { startToCloseMs: 60_000 },
   async execute(input, ctx) {
-    await requireRepo(input.repo);
+    await requireRepo(input.repo, ctx);
     const ref = `refs/heads/${input.branch}`;
     const existing = await revParse(input.repo, ref);
     if (existing) {
@@ -58,6 +58,7 @@ export const createBranch = defineTool({
     return { branch: input.branch, sha, created: true };
   },
   async compensate(input, ctx) {
+    requireAllowedRepo(input.repo, ctx);
     if (!(await createdBy(input.repo, input.branch, ctx.idempotencyKey))) {
       ctx.log.info('branch not created by this step; nothing to undo', { branch: input.branch });
       return;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { defineTool } from '../tool';
-import { branchField, git, repoField, requireRepo, revParse } from './git';
+import { branchField, git, repoField, requireAllowedRepo, requireRepo, revParse } from './git';
 
 /** Where a deleted branch's tip is kept so the compensation can restore it. */
 const backupRef = (key: string) =>
@@ -17,7 +17,7 @@ export const deleteBranch = defineTool({
     'The backup ref named after the key and the deletion are one ref transaction; a retry that finds the backup returns it.',
   timeouts: { startToCloseMs: 60_000 },
   async execute(input, ctx) {
-    await requireRepo(input.repo);
+    await requireRepo(input.repo, ctx);
     const ref = `refs/heads/${input.branch}`;
     const backup = backupRef(ctx.idempotencyKey);
     const saved = await revParse(input.repo, backup);
@@ -30,6 +30,7 @@ export const deleteBranch = defineTool({
     return { branch: input.branch, sha: tip, deleted: true };
   },
   async compensate(input, ctx) {
+    requireAllowedRepo(input.repo, ctx);
     const backup = backupRef(ctx.idempotencyKey);
     const saved = await revParse(input.repo, backup);
     if (!saved) return;

@@ -4,12 +4,15 @@
  * and a concurrent writer makes the update fail instead of being overwritten.
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { FailureType } from '../../src/core/failures';
+import { isUnder, realPath, SEARCH_PATH } from '../../src/core/facts';
+import type { ToolContext } from '../tool';
 
 export const ZERO_OID = '0000000000000000000000000000000000000000';
 
@@ -36,6 +39,73 @@ export class GitCommandError extends Error {
   }
 }
 
+let scratchHome: string | undefined;
+
+/**
+ * git's environment, built from nothing: no worker secrets, no system or global config (a user's aliases,
+ * credential helpers, hooksPath), no prompts. HOME is an empty directory of this process.
+ */
+export function gitEnv(extra: Record<string, string> = {}): Record<string, string> {
+  scratchHome ??= mkdtempSync(join(tmpdir(), 'airlock-git-home-'));
+  return {
+    PATH: SEARCH_PATH.join(':'),
+    HOME: scratchHome,
+    LANG: 'C',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_AUTHOR_NAME: IDENTITY.name,
+    GIT_AUTHOR_EMAIL: IDENTITY.email,
+    GIT_COMMITTER_NAME: IDENTITY.name,
+    GIT_COMMITTER_EMAIL: IDENTITY.email,
+    ...extra,
+  };
+}
+
+/**
+ * Settings that would run programs named by the repository's own config: hooks (a repository is data, its hooks
+ * are someone else's code), fsmonitor, signing programs, pagers and editors.
+ */
+const SAFE_CONFIG = [
+  '-c',
+  'core.fsmonitor=false',
+  '-c',
+  'commit.gpgSign=false',
+  '-c',
+  'tag.gpgSign=false',
+  '-c',
+  'core.pager=cat',
+  '-c',
+  'core.editor=true',
+  '-c',
+  'core.sshCommand=false',
+  '-c',
+  'credential.helper=',
+];
+
+let hooksPath = '/dev/null';
+
+/** Hooks the operator installs (AIRLOCK_GIT_HOOKS_PATH), never the repository's own; unset: none run. */
+export function setGitHooksPath(path: string | undefined): void {
+  hooksPath = path ?? '/dev/null';
+}
+
+/** The repository must be under the worker's git roots and the policy's writable paths (after resolving links). */
+export function requireAllowedRepo(repo: string, ctx: Pick<ToolContext, 'deps' | 'limits'>): void {
+  const real = realPath(repo);
+  const check = (roots: string[] | undefined, what: string) => {
+    if (roots?.length && !roots.some((root) => isUnder(real, root))) {
+      throw ApplicationFailure.create({
+        type: FailureType.PathNotAllowed,
+        nonRetryable: true,
+        message: `repository ${real} is outside the ${what} (${roots.join(', ')})`,
+      });
+    }
+  };
+  check(ctx.deps.git?.allowedRoots, 'allowed roots');
+  check(ctx.limits?.writablePaths, 'writable paths');
+}
+
 /** Runs git in `repo`; resolves with the exit code instead of throwing when `allowFailure` is set. */
 export function git(
   repo: string,
@@ -45,19 +115,8 @@ export function git(
   return new Promise((resolve, reject) => {
     const child = execFile(
       'git',
-      ['-C', repo, ...args],
-      {
-        maxBuffer: 64 * 1024 * 1024,
-        env: {
-          ...process.env,
-          GIT_TERMINAL_PROMPT: '0',
-          GIT_AUTHOR_NAME: IDENTITY.name,
-          GIT_AUTHOR_EMAIL: IDENTITY.email,
-          GIT_COMMITTER_NAME: IDENTITY.name,
-          GIT_COMMITTER_EMAIL: IDENTITY.email,
-          ...opts.env,
-        },
-      },
+      ['-c', `core.hooksPath=${hooksPath}`, ...SAFE_CONFIG, '-C', repo, ...args],
+      { maxBuffer: 64 * 1024 * 1024, env: gitEnv(opts.env) },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         const result = { stdout, stderr, code };
@@ -76,7 +135,8 @@ export async function revParse(repo: string, rev: string): Promise<string | unde
   return r.code === 0 ? r.stdout.trim() : undefined;
 }
 
-export async function requireRepo(repo: string): Promise<void> {
+export async function requireRepo(repo: string, ctx?: Pick<ToolContext, 'deps' | 'limits'>): Promise<void> {
+  if (ctx) requireAllowedRepo(repo, ctx);
   const r = await git(repo, ['rev-parse', '--git-dir'], { allowFailure: true });
   if (r.code !== 0) {
     throw ApplicationFailure.create({

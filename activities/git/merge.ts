@@ -11,6 +11,7 @@ import {
   KEY_TRAILER,
   mergeTrees,
   repoField,
+  requireAllowedRepo,
   requireBranch,
   requireRepo,
   revertOnBranch,
@@ -31,7 +32,7 @@ export const mergeBranch = defineTool({
   idempotency: `The merge commit carries an "${KEY_TRAILER}: <key>" trailer; a retry finds it on the target and returns it.`,
   timeouts: { startToCloseMs: 2 * 60_000 },
   async execute(input, ctx) {
-    await requireRepo(input.repo);
+    await requireRepo(input.repo, ctx);
     const ref = `refs/heads/${input.target}`;
     const done = await findByTrailer(input.repo, ref, KEY_TRAILER, ctx.idempotencyKey, { firstParent: true });
     if (done) return { target: input.target, sha: done, created: false, alreadyMerged: false };
@@ -58,6 +59,7 @@ export const mergeBranch = defineTool({
     return { target: input.target, sha, created: true, alreadyMerged: false };
   },
   async compensate(input, ctx) {
+    requireAllowedRepo(input.repo, ctx);
     const ref = `refs/heads/${input.target}`;
     const merge = await findByTrailer(input.repo, ref, KEY_TRAILER, ctx.idempotencyKey, { firstParent: true });
     if (!merge) return;

@@ -6,8 +6,9 @@ import { isAbsolute, join } from 'node:path';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { FailureType } from '../../src/core/failures';
-import { isUnder, realPath } from '../../src/core/facts';
+import { isDangerousEnv, isUnder, realPath } from '../../src/core/facts';
 import { defineTool } from '../tool';
+import { bwrapArgs, findBwrap, SANDBOX_PATH } from './sandbox';
 
 const HEARTBEAT_EVERY_MS = 2_000;
 const pidDir = join(tmpdir(), 'airlock-shell');
@@ -106,24 +107,54 @@ export const shellRun = defineTool({
     const cwd = realPath(input.cwd);
     requireUnder(cwd, ctx.deps.shell.allowedRoots, 'allowed roots');
     if (ctx.limits?.writablePaths) requireUnder(cwd, ctx.limits.writablePaths, 'writable paths');
+    // The policy refuses environment that changes what runs unless its rule allows it; so does the tool.
+    const allowEnv = new Set(ctx.limits?.allowEnv ?? []);
+    const refused = Object.keys(input.env).filter((k) => isDangerousEnv(k) && !allowEnv.has(k));
+    if (refused.length) {
+      throw ApplicationFailure.create({
+        type: FailureType.CommandFailed,
+        nonRetryable: true,
+        message: `environment ${refused.join(', ')} may change what runs and no policy rule allows it (limits.allowEnv)`,
+      });
+    }
+    const mode = ctx.deps.shell.sandbox ?? 'bwrap';
+    const bwrap = mode === 'off' ? undefined : findBwrap(ctx.deps.shell.bwrapPath);
+    if (mode === 'bwrap' && !bwrap) {
+      throw ApplicationFailure.create({
+        type: FailureType.CommandFailed,
+        nonRetryable: true,
+        message:
+          'shell.run runs commands in a bubblewrap sandbox and the binary "bwrap" is not installed ' +
+          '(apt-get install bubblewrap), or set AIRLOCK_SHELL_SANDBOX=off to run commands unsandboxed',
+      });
+    }
+    if (mode === 'auto' && !bwrap) ctx.log.warn('bwrap not installed: running shell.run unsandboxed (development)');
     const pidFile = claimPidFile(ctx.idempotencyKey);
     const started = Date.now();
     const stdout = new CappedBuffer(input.maxOutputBytes);
     const stderr = new CappedBuffer(input.maxOutputBytes);
-    const child = spawn(input.argv[0], input.argv.slice(1), {
+    const env: Record<string, string> = {
+      PATH: bwrap ? SANDBOX_PATH : (process.env.PATH ?? SANDBOX_PATH),
+      HOME: bwrap ? '/tmp' : (process.env.HOME ?? cwd),
+      LANG: process.env.LANG ?? 'C.UTF-8',
+      ...input.env,
+      AIRLOCK_IDEMPOTENCY_KEY: ctx.idempotencyKey,
+      AIRLOCK_JOB_ID: ctx.jobId,
+      AIRLOCK_STEP_ID: ctx.stepId,
+    };
+    // Writable inside the sandbox: the policy's writable paths; without them, the worker's roots, else the cwd.
+    const roots = ctx.limits?.writablePaths ?? ctx.deps.shell.allowedRoots;
+    const writable = (roots.length ? roots : [cwd]).map((p) => realPath(p));
+    const [file, args] = bwrap
+      ? [bwrap, bwrapArgs({ cwd, writable, env, argv: input.argv })]
+      : [input.argv[0], input.argv.slice(1)];
+    const child = spawn(file, args, {
       cwd,
       // Own process group, so a timeout or cancel kills the command and everything it started.
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-        HOME: process.env.HOME ?? cwd,
-        LANG: process.env.LANG ?? 'C.UTF-8',
-        ...input.env,
-        AIRLOCK_IDEMPOTENCY_KEY: ctx.idempotencyKey,
-        AIRLOCK_JOB_ID: ctx.jobId,
-        AIRLOCK_STEP_ID: ctx.stepId,
-      },
+      // bwrap itself gets nothing of the worker's environment; the command gets `env` through --setenv.
+      env: bwrap ? { PATH: SANDBOX_PATH } : env,
     });
     if (child.pid) writeFileSync(pidFile, String(child.pid));
     child.stdout.on('data', (c: Buffer) => stdout.push(c));

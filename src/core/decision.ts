@@ -22,6 +22,8 @@ export interface ActionLimits {
   maxRuntimeMs?: number;
   retries?: number;
   writablePaths?: string[];
+  /** Environment names that change what runs, allowed by the rule (see limits.allowEnv). */
+  allowEnv?: string[];
 }
 
 export const Outcome = { Allow: 'allow', Deny: 'deny', RequireApproval: 'require_approval' } as const;

@@ -58,7 +58,7 @@ export async function startStack({ config, persistent, ui, logger }: StackOption
   let airlock: Airlock | undefined;
   let worker: Worker;
   try {
-    airlock = await composeAirlock({ config, client: server.client, logger });
+    airlock = await composeAirlock({ config, client: server.client, logger, development: true });
     worker = await airlock.worker({ connection: server.nativeConnection });
   } catch (err) {
     await airlock?.close().catch(() => undefined);

@@ -20,6 +20,7 @@ export const FACT_VARIABLES = [
   'shell',
   'http',
   'paths',
+  'env',
 ] as const;
 
 const env = FACT_VARIABLES.reduce(

@@ -40,8 +40,19 @@ export const limitsSchema = z.strictObject({
   retries: z.number().int().min(0).max(20).optional(),
   /** shell.run: the working directory (after resolving symlinks and `..`) and path arguments must be under one of these. */
   writablePaths: z.array(z.string().startsWith('/', 'must be an absolute path')).optional(),
-  /** shell.run: `program [flags]`; `rm -rf` also catches `rm -fr`, `rm -r -f` and `/bin/rm --recursive --force`. */
+  /**
+   * shell.run: `program [flags]`; `rm -rf` also catches `rm -fr`, `rm -r -f`, `/bin/rm --rec --forc`, wrappers
+   * (`sudo`, `timeout 10`, `env -S`…), shells (`bash -lc '…'`), links and copies of the program, and the program
+   * named anywhere later in the argv. With deniedCommands or writablePaths, a command that cannot be judged
+   * statically (`shell.opaque`: expansions, eval, script files, inline interpreter code) is denied.
+   */
   deniedCommands: z.array(z.string().min(1)).optional(),
+  /**
+   * Environment names the action may set that change what runs (PATH, HOME, LD_*, BASH_ENV, ENV, GIT_*,
+   * PYTHONPATH, NODE_OPTIONS…; see isDangerousEnv in src/policy/facts.ts). Without them listed here any rule's
+   * allow or require_approval becomes a deny. The run-time tool refuses them too.
+   */
+  allowEnv: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')).optional(),
   /** http.request: hosts this rule lets the action reach. */
   allowedHosts: z.array(z.string().min(1)).optional(),
   /** Highest cost one action may report. */

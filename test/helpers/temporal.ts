@@ -43,7 +43,9 @@ export function testDeps(overrides: Partial<ToolDeps> = {}): ToolDeps {
       insecureHosts: ['127.0.0.1:*', 'localhost:*'],
       allowedNetworks: ['127.0.0.0/8', '::1/128'],
     },
-    shell: { allowedRoots: [] },
+    // Saga tests run commands unsandboxed (a PID namespace hides the host pids some of them check); the sandbox
+    // has its own tests in test/activities/shell.
+    shell: { allowedRoots: [], sandbox: 'off' },
     secret: () => undefined,
     ...overrides,
   };

@@ -2,7 +2,7 @@
  * Idempotency, tested rather than claimed: a worker process is SIGKILLed in the middle of an action, a new worker
  * finishes the job, and the side effect happened exactly once.
  */
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -128,7 +128,10 @@ test('git.commit: worker killed after the ref moved but before the activity retu
   const reached = `${repo}.reached`;
   // git runs reference-transaction after the ref update is committed and waits for it: a window where the side
   // effect is done but the activity has not reported it. The hook fires once, only for updates (not creations).
-  const hook = join(repo, 'hooks', 'reference-transaction');
+  // Repository hooks never run; the worker runs this one as an operator hook (AIRLOCK_GIT_HOOKS_PATH).
+  const hooks = `${repo}.hooks`;
+  mkdirSync(hooks);
+  const hook = join(hooks, 'reference-transaction');
   writeFileSync(
     hook,
     `#!/bin/sh
@@ -144,7 +147,11 @@ sleep 30
   writeFileSync(armed, '');
   const taskQueue = uniqueId('crash');
   try {
-    const spawnOpts = { address: temporal.env.connection.options.address, taskQueue, env: auditEnv() };
+    const spawnOpts = {
+      address: temporal.env.connection.options.address,
+      taskQueue,
+      env: { ...auditEnv(), AIRLOCK_GIT_HOOKS_PATH: hooks },
+    };
     workers.push(await spawnWorker({ ...spawnOpts, identity: 'worker-1' }));
     const { handle, jobId } = await submitJob(
       temporal.env.client,

@@ -1,3 +1,7 @@
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { gitEnv, setGitHooksPath } from '../../../activities/git/git';
 import { activityRunner, failureOf } from '../../helpers/activity';
 import { gitOk, gitOut, makeRepo, subjects } from '../../helpers/git';
 
@@ -144,5 +148,85 @@ describe('git.delete_branch', () => {
     await run('git.delete_branch.compensate', { input: { repo, branch: 'old' } });
     expect(gitOut(repo, 'rev-parse', 'old')).toBe(tip);
     expect(gitOut(repo, 'for-each-ref', 'refs/airlock/')).toBe('');
+  });
+});
+
+describe('git runs with no repository hooks, no worker secrets, inside its roots', () => {
+  const hookNames = [
+    'pre-commit',
+    'commit-msg',
+    'post-commit',
+    'post-checkout',
+    'reference-transaction',
+    'pre-merge-commit',
+  ];
+  const installHooks = (dir: string, marker: string) => {
+    mkdirSync(dir, { recursive: true });
+    for (const name of hookNames) {
+      writeFileSync(join(dir, name), `#!/bin/sh\necho ${name} >> '${marker}'\nenv >> '${marker}'\nexit 0\n`);
+      chmodSync(join(dir, name), 0o755);
+    }
+  };
+
+  test("a repository's own hooks never run, not even in the undo's worktree", async () => {
+    const marker = `${repo}.hooks-ran`;
+    gitOut(repo, 'branch', 'work', 'main');
+    gitOut(repo, 'config', 'core.hooksPath', join(repo, 'hooks'));
+    installHooks(join(repo, 'hooks'), marker); // after the test's own git calls, which would run them
+    const input = { repo, branch: 'work', message: 'Add a', files: [{ path: 'a', content: 'a' }] };
+    await run('git.create_branch', { input: { repo, branch: 'other', from: 'main' } });
+    await run('git.commit', { input });
+    await run('git.commit.compensate', { input });
+    expect(subjects(repo, 'work')).toEqual(['Revert "Add a"', 'Add a', 'Initial commit']);
+    expect(existsSync(marker) ? readFileSync(marker, 'utf8') : '').toBe('');
+  });
+
+  test('a worker secret is not in the environment git (and anything it starts) sees', async () => {
+    process.env.AIRLOCK_SLACK_BOT_TOKEN = 'xoxb-worker-secret';
+    const operatorHooks = `${repo}.operator-hooks`;
+    const marker = `${repo}.operator-hook-env`;
+    installHooks(operatorHooks, marker);
+    setGitHooksPath(operatorHooks);
+    try {
+      await run('git.create_branch', { input: { repo, branch: 'seen', from: 'main' } });
+      const seen = readFileSync(marker, 'utf8');
+      expect(seen).toContain('reference-transaction'); // the operator's hook ran, so its env is what git passes on
+      expect(seen).not.toContain('xoxb-worker-secret');
+      expect(seen).toContain('GIT_CONFIG_NOSYSTEM=1');
+      expect(Object.values(gitEnv())).not.toContain('xoxb-worker-secret');
+    } finally {
+      setGitHooksPath(undefined);
+      delete process.env.AIRLOCK_SLACK_BOT_TOKEN;
+    }
+  });
+
+  test("the worker's git roots and the policy's writable paths are enforced, through symlinks too", async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'airlock-roots-'));
+    const confined = activityRunner({ git: { allowedRoots: [elsewhere] } });
+    const refused = await failureOf(confined.run('git.create_branch', { input: { repo, branch: 'x', from: 'main' } }));
+    expect(refused).toMatchObject({ type: 'PathNotAllowed', nonRetryable: true });
+    symlinkSync(repo, join(elsewhere, 'link'));
+    expect(
+      await failureOf(confined.run('git.create_branch', { input: { repo: join(elsewhere, 'link'), branch: 'x' } })),
+    ).toMatchObject({ type: 'PathNotAllowed' });
+    expect(
+      await failureOf(
+        run('git.create_branch', {
+          input: { repo, branch: 'x', from: 'main' },
+          limits: { writablePaths: [elsewhere] },
+        }),
+      ),
+    ).toMatchObject({ type: 'PathNotAllowed' });
+    expect(
+      await failureOf(
+        run('git.create_branch.compensate', { input: { repo, branch: 'x' }, limits: { writablePaths: [elsewhere] } }),
+      ),
+    ).toMatchObject({ type: 'PathNotAllowed' });
+    await expect(
+      run('git.create_branch', {
+        input: { repo, branch: 'x', from: 'main' },
+        limits: { writablePaths: [dirname(repo)] },
+      }),
+    ).resolves.toMatchObject({ created: true });
   });
 });
