@@ -38,7 +38,7 @@ import {
   writeResults,
   type Summary,
 } from './lib';
-import { APPROVER_TOKEN, benchAirlock, benchRegistry, CALLER_TOKEN, SLACK_SECRET } from './airlock';
+import { APPROVER_TOKEN, BENCH_ATTESTOR, benchAirlock, benchRegistry, CALLER_TOKEN, SLACK_SECRET } from './airlock';
 import { bareActivities, clock, started } from './noop-tool';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -442,6 +442,7 @@ async function main() {
             taskQueue: stack.taskQueue,
             requester: 'bench',
             jobId: id,
+            attestationKeys: BENCH_ATTESTOR.publicKeys(),
           });
           const request = await (async () => {
             for (;;) {
