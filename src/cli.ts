@@ -14,7 +14,7 @@ import { verifyExport } from './audit/store';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { FreezeControl, JobFrozenError } from './freeze';
 import { findRequest, listPendingApprovals } from '../approvals/deliver';
-import { submitterAttestationKeys } from './attestation';
+import { readKeyring, submitterAttestationKeys } from './attestation';
 import { hashToken } from './people';
 import { loadPolicyFile } from './policy/load';
 import { PolicyStore } from './policy/store';
@@ -322,16 +322,27 @@ export function buildCli(config: () => Config = loadConfig): Command {
 
   audit
     .command('verify <file>')
-    .description('Verify an exported trail offline: the hash chain and the head signature')
+    .description(
+      "Verify an exported trail offline: the hash chain, the head signature, and every vote's channel attestation",
+    )
     .option('--public-key <pem-file>', 'the public key you trust (default: the one in the export, which proves less)')
-    .action((file: string, opts: { publicKey?: string }) => {
+    .option(
+      '--keyring <json-file>',
+      "channel public keys you trust ({keyId, channel, publicKeyPem}[]); default: those in the trail's job.submitted",
+    )
+    .action((file: string, opts: { publicKey?: string; keyring?: string }) => {
       const result = verifyExport(
         readFileSync(file, 'utf8'),
         opts.publicKey ? readFileSync(opts.publicKey, 'utf8') : undefined,
+        opts.keyring ? readKeyring(opts.keyring) : undefined,
       );
       if (result.ok) {
+        const v = result.votes;
+        const votes = v
+          ? `, ${v.attested}/${v.total} votes attested${v.total ? ` (keys from the ${v.keys})` : ''}`
+          : '';
         console.log(
-          `ok: ${result.events} events, head ${result.head}, ${result.signed ? 'signed' : 'NOT signed'}${opts.publicKey ? '' : ' (key taken from the export)'}`,
+          `ok: ${result.events} events, head ${result.head}, ${result.signed ? 'signed' : 'NOT signed'}${opts.publicKey ? '' : ' (key taken from the export)'}${votes}`,
         );
       } else {
         console.error(`broken at event ${result.seq} (${result.type}, key ${result.key}): ${result.reason}`);
