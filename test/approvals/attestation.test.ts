@@ -110,7 +110,11 @@ test('votes sent straight to the workflow without a valid attestation are refuse
           }),
           /signature is not valid/,
         ],
-        ["bob's vote carrying alice's attestation", voteOf(p, testAttestor, { approver: 'bob' }), /says something else/],
+        [
+          "bob's vote carrying alice's attestation",
+          voteOf(p, testAttestor, { approver: 'bob' }),
+          /says something else/,
+        ],
         [
           'groups claimed beyond the attested ones',
           voteOf(payload(request, { person: 'dave', groups: ['developers'] }), testAttestor, {
