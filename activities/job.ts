@@ -39,6 +39,10 @@ export function createJobActivities({ audit, outbound, callbackSecret }: JobActi
           budget: job.budget,
           steps: job.steps.map((s) => ({ id: s.id, action: s.action, risk: s.risk, input: s.input })),
           callbackUrl: job.callbackUrl ?? null,
+          requester: job.requester,
+          ...(job.caller ? { caller: job.caller } : {}),
+          // The channel keys the job trusts: `airlock audit verify` checks every vote's attestation against them.
+          ...(job.attestationKeys ? { attestationKeys: job.attestationKeys } : {}),
         },
       });
     },

@@ -1,11 +1,14 @@
 /**
- * Delivering a human's decision: every channel (CLI, HTTP API, Slack, GitHub) resolves the human to a person of the
- * directory, then calls deliverVote. The checks themselves live in one place, the workflow's `decide` validator.
+ * Delivering a human's decision: every channel (HTTP API and the CLI through it, Slack, GitHub) authenticates the
+ * human, resolves them to a person of the directory, then calls deliverVote, which has the channel's Attestor sign
+ * the vote. The checks themselves live in one place, the workflow's `decide` validator, which believes only that
+ * signature.
  */
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { type AuditSink, AuditEventType } from '../src/core/audit';
+import { commentDigest, type Attestor } from '../src/core/attestation';
 import type { Person } from '../src/core/people';
 import { decideUpdate, jobStateQuery } from '../workflows/messages';
 import { RefusalCode, ApprovalStatus, type ApprovalRequest, type VoteResult } from '../src/core/approval';
@@ -53,6 +56,8 @@ export interface DeliverVote {
   requestId: string;
   decision: 'approve' | 'reject';
   channel: string;
+  /** The identity the channel authenticated: `token:<sha256 prefix>`, `slack:U…`, `github:<login>`. */
+  channelIdentity: string;
   comment?: string;
   /** The input digest the person was shown. Omitted: the one pending now (the caller showed it). */
   digest?: string;
@@ -64,12 +69,13 @@ export interface DeliverVote {
  */
 export async function deliverVote(
   client: Client,
+  attestor: Attestor,
   vote: DeliverVote,
   audit?: AuditSink,
   requestId?: string,
 ): Promise<VoteResult> {
   try {
-    return await deliver(client, vote);
+    return await deliver(client, attestor, vote);
   } catch (err) {
     if (audit && err instanceof ApprovalRefusedError && err.code !== RefusalCode.UnknownRequest) {
       await audit.append({
@@ -91,20 +97,36 @@ export async function deliverVote(
   }
 }
 
-async function deliver(client: Client, vote: DeliverVote): Promise<VoteResult> {
+async function deliver(client: Client, attestor: Attestor, vote: DeliverVote): Promise<VoteResult> {
   const { jobId } = parseRequestId(vote.requestId);
-  const digest = vote.digest ?? (await findRequest(client, vote.requestId)).inputDigest;
+  // The request as it stands: the policy version it was asked under, and the digest when the caller gave none.
+  const request = await findRequest(client, vote.requestId);
+  const digest = vote.digest ?? request.inputDigest;
+  const attestation = attestor.attest({
+    person: vote.person.id,
+    groups: [...vote.person.groups],
+    channel: vote.channel,
+    channelIdentity: vote.channelIdentity,
+    requestId: vote.requestId,
+    digest,
+    policyHash: request.policyHash,
+    decision: vote.decision,
+    ...(vote.comment !== undefined ? { commentDigest: commentDigest(vote.comment) } : {}),
+    at: new Date().toISOString(),
+    nonce: randomUUID(),
+  });
   try {
     return await client.workflow.getHandle(jobId).executeUpdate(decideUpdate, {
       args: [
         {
           requestId: vote.requestId,
           approver: vote.person.id,
-          approverGroups: vote.person.groups,
+          approverGroups: [...vote.person.groups],
           channel: vote.channel,
           decision: vote.decision,
-          comment: vote.comment,
+          ...(vote.comment !== undefined ? { comment: vote.comment } : {}),
           digest,
+          attestation,
         },
       ],
     });

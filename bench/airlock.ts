@@ -5,6 +5,7 @@
 import type { Client } from '@temporalio/client';
 import { builtinTools, ToolRegistry } from '../activities';
 import type { ToolDefinition } from '../activities/tool';
+import { createAttestor, generateAttestationKey } from '../src/attestation';
 import type { AuditStore } from '../src/audit/store';
 import { composeAirlock } from '../src/compose';
 import { loadConfig } from '../src/config';
@@ -15,6 +16,9 @@ import { noopTool } from './noop-tool';
 export const APPROVER_TOKEN = 'bench-alice-token';
 export const CALLER_TOKEN = 'bench-caller-token';
 export const SLACK_SECRET = 'bench-slack-signing-secret';
+
+/** Signs the bench's votes (API and Slack); its jobs trust its public keys. */
+export const BENCH_ATTESTOR = createAttestor(generateAttestationKey());
 
 export const benchRegistry = () => new ToolRegistry([...builtinTools, noopTool as ToolDefinition]);
 
@@ -38,6 +42,7 @@ export function benchAirlock(opts: { client: Client; taskQueue: string; policy: 
     deps: { http: { allowedHosts: [] }, shell: { allowedRoots: [] }, secret: () => undefined },
     policy: opts.policy,
     audit: opts.audit,
+    attestor: BENCH_ATTESTOR,
     directory: new Directory({
       people: { alice: { groups: ['sre'], slack: 'U0ALICE01', tokenSha256: hashToken(APPROVER_TOKEN) } },
       callers: { bench: { tokenSha256: hashToken(CALLER_TOKEN), agents: ['bench*'] } },

@@ -20,7 +20,7 @@ import { submitJob } from '../src/jobs/submit';
 import { PolicyStore } from '../src/policy/store';
 import { createLogger, installTemporalLogger } from '../src/logger';
 import { cpuPer, cpuSnapshot, check, sleep } from './lib';
-import { APPROVER_TOKEN, benchAirlock, benchRegistry } from './airlock';
+import { APPROVER_TOKEN, BENCH_ATTESTOR, benchAirlock, benchRegistry } from './airlock';
 import { bareActivities, started } from './noop-tool';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -206,7 +206,10 @@ export const benchJob = (steps: number, approval = false) => ({
   })),
 });
 
-/** Submits a bench job as the bench's caller; returns its workflow handle. */
+/**
+ * Submits a bench job as the bench's caller; returns its workflow handle. A job that asks humans trusts the bench's
+ * attestation keys, as the API's submissions do.
+ */
 export async function submitBenchJob(
   client: Client,
   registry: ToolRegistry,
@@ -214,7 +217,16 @@ export async function submitBenchJob(
   jobId: string,
   job: ReturnType<typeof benchJob>,
 ) {
-  return (await submitJob(client, job, { registry, taskQueue, requester: 'bench', jobId })).handle;
+  const asksHumans = job.steps.some((s) => s.input.i < 0);
+  return (
+    await submitJob(client, job, {
+      registry,
+      taskQueue,
+      requester: 'bench',
+      jobId,
+      ...(asksHumans ? { attestationKeys: BENCH_ATTESTOR.publicKeys() } : {}),
+    })
+  ).handle;
 }
 
 /** Runs `count` workflows at once; returns jobs/s, per-job latencies and CPU per job (ms, by process). */

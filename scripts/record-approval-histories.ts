@@ -21,6 +21,7 @@ import type { JobState } from '../src/core/job';
 import { pendingRequest, vote, waitForState } from '../test/helpers/approvals';
 import { gitOut, makeRepo } from '../test/helpers/git';
 import { fixture } from '../test/helpers/temporal';
+import { attestationKeys, testAttestationKeyPem } from '../test/helpers/attestation';
 import { historyJobId, recordingTag, saveHistory } from './histories';
 
 interface Run {
@@ -190,7 +191,13 @@ async function record(stack: Stack, scenario: Scenario, tag: string, policyFile:
     const { handle } = await submitJob(
       stack.client,
       { ...job, agent },
-      { registry: stack.registry, taskQueue: stack.taskQueue, requester: 'erin', jobId: historyJobId(scenario.name) },
+      {
+        registry: stack.registry,
+        taskQueue: stack.taskQueue,
+        requester: 'erin',
+        jobId: historyJobId(scenario.name),
+        attestationKeys,
+      },
     );
     await scenario.drive({ stack, handle, repo, agent, policyFile });
     await handle.result().catch(() => undefined);
@@ -223,6 +230,7 @@ async function main() {
       AIRLOCK_DATABASE_URL: 'memory:',
       AIRLOCK_POLICY_FILE: policyFile,
       AIRLOCK_PEOPLE_FILE: fixture('people.yaml'),
+      AIRLOCK_ATTESTATION_KEY: testAttestationKeyPem,
     }),
     persistent: false,
   });

@@ -13,12 +13,13 @@ import { openAudit } from './audit/open';
 import { verifyExport } from './audit/store';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { FreezeControl, JobFrozenError } from './freeze';
-import { ApprovalRefusedError, deliverVote, findRequest, listPendingApprovals } from '../approvals/deliver';
-import { hashToken, loadDirectory } from './people';
+import { findRequest, listPendingApprovals } from '../approvals/deliver';
+import { readKeyring, submitterAttestationKeys } from './attestation';
+import { hashToken } from './people';
 import { loadPolicyFile } from './policy/load';
 import { PolicyStore } from './policy/store';
 import { ConfigFileError } from './yaml-config';
-import { RefusalCode, type ApprovalRequest } from './core/approval';
+import type { ApprovalRequest } from './core/approval';
 import { readJobFile } from './jobs/job-file';
 import { JobValidationError, planJob } from './jobs/plan';
 import { listJobs } from './jobs/read';
@@ -142,6 +143,11 @@ export function buildCli(config: () => Config = loadConfig): Command {
         const cfg = config();
         // Refuse a bad job before touching the cluster.
         const plan = planJob(readJobFile(file, opts.set), builtinRegistry(), opts.requester);
+        plan.attestationKeys = submitterAttestationKeys(cfg);
+        if (!plan.attestationKeys.length)
+          console.error(
+            'warning: no attestation keys configured (AIRLOCK_ATTESTATION_KEY/_KEYRING): no vote will count',
+          );
         await withClient(cfg, async (client) => {
           const { jobId, handle } = await startPlannedJob(client, plan, {
             taskQueue: cfg.temporal.taskQueue,
@@ -226,25 +232,29 @@ export function buildCli(config: () => Config = loadConfig): Command {
   for (const decision of ['approve', 'reject'] as const) {
     approvals
       .command(`${decision} <requestId>`)
-      .description(`${decision === 'approve' ? 'Approve' : 'Reject'} a request as a person of the directory`)
-      .requiredOption('--as <person>', 'your id in the people file (AIRLOCK_PEOPLE_FILE)', process.env.AIRLOCK_USER)
+      .description(
+        `${decision === 'approve' ? 'Approve' : 'Reject'} a request as yourself, through the HTTP API with your token`,
+      )
+      .option('--token-file <file>', 'a file holding your API token (default: AIRLOCK_TOKEN)')
+      .option('--api-url <url>', 'the Airlock API (default: AIRLOCK_API_URL or http://127.0.0.1:8080)')
       .option('--comment <text>', 'why')
       .option('--digest <sha256>', 'the input digest you reviewed (see `approvals show`); default: the one pending now')
-      .action(async (requestId: string, opts: { as: string; comment?: string; digest?: string }) => {
-        const cfg = config();
-        const person = loadDirectory(cfg.peopleFile).person(opts.as);
-        if (!person)
-          throw new ApprovalRefusedError(RefusalCode.UnknownPerson, `"${opts.as}" is not in ${cfg.peopleFile}`);
-        const audit = await openAudit(cfg);
-        await withClient(cfg, async (client) => {
-          const result = await deliverVote(
-            client,
-            { person, requestId, decision, channel: 'cli', comment: opts.comment, digest: opts.digest },
-            audit,
-          );
-          console.log(`${result.requestId}: ${result.status} (${result.approvals}/${result.quorum})`);
-        }).finally(() => audit.db.close());
-      });
+      .action(
+        async (requestId: string, opts: { tokenFile?: string; apiUrl?: string; comment?: string; digest?: string }) => {
+          const token = opts.tokenFile ? readFileSync(opts.tokenFile, 'utf8').trim() : process.env.AIRLOCK_TOKEN;
+          if (!token) throw new CliError('a token is required: set AIRLOCK_TOKEN or pass --token-file');
+          const base = opts.apiUrl ?? process.env.AIRLOCK_API_URL ?? 'http://127.0.0.1:8080';
+          const res = await fetch(new URL(`/v1/approvals/${encodeURIComponent(requestId)}/decision`, base), {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ decision, comment: opts.comment, digest: opts.digest }),
+          });
+          const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+          if (!res.ok)
+            throw new CliError(`refused (${String(body.error ?? res.status)}): ${String(body.message ?? '')}`);
+          console.log(`${String(body.requestId)}: ${String(body.status)} (${body.approvals}/${body.quorum})`);
+        },
+      );
   }
 
   program
@@ -312,16 +322,27 @@ export function buildCli(config: () => Config = loadConfig): Command {
 
   audit
     .command('verify <file>')
-    .description('Verify an exported trail offline: the hash chain and the head signature')
+    .description(
+      "Verify an exported trail offline: the hash chain, the head signature, and every vote's channel attestation",
+    )
     .option('--public-key <pem-file>', 'the public key you trust (default: the one in the export, which proves less)')
-    .action((file: string, opts: { publicKey?: string }) => {
+    .option(
+      '--keyring <json-file>',
+      "channel public keys you trust ({keyId, channel, publicKeyPem}[]); default: those in the trail's job.submitted",
+    )
+    .action((file: string, opts: { publicKey?: string; keyring?: string }) => {
       const result = verifyExport(
         readFileSync(file, 'utf8'),
         opts.publicKey ? readFileSync(opts.publicKey, 'utf8') : undefined,
+        opts.keyring ? readKeyring(opts.keyring) : undefined,
       );
       if (result.ok) {
+        const v = result.votes;
+        const votes = v
+          ? `, ${v.attested}/${v.total} votes attested${v.total ? ` (keys from the ${v.keys})` : ''}`
+          : '';
         console.log(
-          `ok: ${result.events} events, head ${result.head}, ${result.signed ? 'signed' : 'NOT signed'}${opts.publicKey ? '' : ' (key taken from the export)'}`,
+          `ok: ${result.events} events, head ${result.head}, ${result.signed ? 'signed' : 'NOT signed'}${opts.publicKey ? '' : ' (key taken from the export)'}${votes}`,
         );
       } else {
         console.error(`broken at event ${result.seq} (${result.type}, key ${result.key}): ${result.reason}`);
@@ -340,13 +361,16 @@ export function buildCli(config: () => Config = loadConfig): Command {
 const countYes = (r: ApprovalRequest) =>
   new Set(r.votes.filter((v) => v.decision === 'approve').map((v) => v.approver)).size;
 
+/** A failure whose message says it all. */
+class CliError extends Error {}
+
 export function main(argv = process.argv): Promise<unknown> {
   return buildCli()
     .parseAsync(argv)
     .catch((err: unknown) => {
       if (err instanceof JobValidationError || err instanceof ConfigFileError || err instanceof JobFrozenError)
         console.error(err.message);
-      else if (err instanceof ApprovalRefusedError) console.error(`refused (${err.code}): ${err.message}`);
+      else if (err instanceof CliError) console.error(err.message);
       else if (err instanceof WorkflowNotFoundError) console.error(`no such job: ${err.workflowId}`);
       else console.error(err instanceof Error ? err.message : err);
       process.exit(1);

@@ -17,9 +17,11 @@ import type { ApprovalChannel } from '../approvals/channel';
 import { createSlackApp } from '../approvals/slack/app';
 import { SlackChannel } from '../approvals/slack/channel';
 import { buildApi } from './api/server';
+import { attestationKeyPem, createAttestor, trustedAttestationKeys } from './attestation';
 import { openAudit } from './audit/open';
 import type { AuditStore } from './audit/store';
 import { envSecrets, type Config } from './config';
+import type { AttestationKey, Attestor } from './core/attestation';
 import type { AuditSink } from './core/audit';
 import { FreezeControl } from './freeze';
 import { createLogger } from './logger';
@@ -80,6 +82,8 @@ export interface ComposeOptions {
   freeze?: FreezeControl;
   /** Channels besides the configured ones (a test's recorder). */
   channels?: ApprovalChannel[];
+  /** Signs votes for the API and Slack channels; otherwise built from the config's attestation key. */
+  attestor?: Attestor;
 }
 
 /** Worker settings that are not parts: where it polls and how it is tuned. */
@@ -104,6 +108,10 @@ export interface Airlock {
   readonly audit: AuditStore;
   readonly directory: Directory;
   readonly freeze: FreezeControl;
+  /** Signs the votes this process's channels (API, Slack) authenticated. */
+  readonly attestor: Attestor;
+  /** The channel public keys submitted jobs trust: this process's and the keyring's (JobInput.attestationKeys). */
+  readonly attestationKeys: AttestationKey[];
   /** The approval channels this process serves besides the CLI/API one: Slack when configured, plus extras. */
   readonly channels: ApprovalChannel[];
   /** A worker running the workflows and every activity (control and execution roles in one). */
@@ -131,6 +139,16 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
     watched?.stopWatching();
     throw err;
   }
+  let attestor: Attestor;
+  let attestationKeys: AttestationKey[];
+  try {
+    attestor = opts.attestor ?? createAttestor(attestationKeyPem(config));
+    attestationKeys = trustedAttestationKeys(config, attestor);
+  } catch (err) {
+    watched?.stopWatching();
+    if (!opts.audit) await audit.db.close();
+    throw err;
+  }
   const registry = opts.registry ?? builtinRegistry();
   const deps = opts.deps ?? toolDeps(config, opts.development);
   // The git family's hooks are the operator's (AIRLOCK_GIT_HOOKS_PATH), never a repository's own.
@@ -154,6 +172,8 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       audit,
       freeze,
       logger,
+      attestor,
+      attestationKeys,
       operatorGroups: config.api.operatorGroups,
       rateLimitPerMinute: config.api.rateLimitPerMinute,
       freezeMode: () => policy.current().source.freeze.mode,
@@ -166,6 +186,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
             botUserId: config.slack.botUserId,
             temporal: client,
             directory,
+            attestor,
             audit,
           })
         : undefined,
@@ -181,6 +202,8 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
     audit,
     directory,
     freeze,
+    attestor,
+    attestationKeys,
     channels,
     worker: ({ connection, taskQueue, auditSink, ...settings }) =>
       createWorker({

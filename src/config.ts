@@ -62,6 +62,16 @@ export const configSchema = z.object({
     .string()
     .includes('PRIVATE KEY', { message: 'must be a PKCS#8 PEM private key' })
     .optional(),
+  /**
+   * Ed25519 private key (PKCS#8 PEM) with which this process's channels (HTTP API, Slack) attest the votes they
+   * authenticated; generated into the data dir when unset (as the audit key is).
+   */
+  AIRLOCK_ATTESTATION_KEY: z
+    .string()
+    .includes('PRIVATE KEY', { message: 'must be a PKCS#8 PEM private key' })
+    .optional(),
+  /** A JSON file of further channel public keys ({keyId, channel, publicKeyPem}[]) submitted jobs trust. */
+  AIRLOCK_ATTESTATION_KEYRING: z.string().min(1).optional(),
   AIRLOCK_CALLBACK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
   AIRLOCK_API_HOST: z.string().min(1).default('127.0.0.1'),
   AIRLOCK_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -93,6 +103,8 @@ export interface Config {
   shell: { allowedRoots: string[]; sandbox?: 'bwrap' | 'auto' | 'off' };
   git: { allowedRoots: string[]; hooksPath?: string };
   audit: { databaseUrl: string; signingKey?: string };
+  /** The channels' vote attestation key (private; never logged) and a keyring of other channels' public keys. */
+  attestation: { signingKey?: string; keyring?: string };
   api: { host: string; port: number; operatorGroups: string[]; rateLimitPerMinute: number };
   callbackSecret?: string;
   /** Present when Slack is configured (SLACK_BOT_TOKEN); start-up refuses a half-configured Slack. */
@@ -146,6 +158,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     audit: {
       databaseUrl: c.AIRLOCK_DATABASE_URL ?? join(resolve(c.AIRLOCK_DATA_DIR), 'audit'),
       signingKey: c.AIRLOCK_AUDIT_SIGNING_KEY,
+    },
+    attestation: {
+      signingKey: c.AIRLOCK_ATTESTATION_KEY,
+      keyring: c.AIRLOCK_ATTESTATION_KEYRING ? resolve(c.AIRLOCK_ATTESTATION_KEYRING) : undefined,
     },
     callbackSecret: c.AIRLOCK_CALLBACK_SECRET,
     api: {

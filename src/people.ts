@@ -26,6 +26,13 @@ export const personSchema = z.strictObject({
 export const callerSchema = z.strictObject({
   tokenSha256: sha256Hex,
   agents: z.array(z.string().min(1)).min(1, 'name the agents this caller may run (globs allowed)'),
+  /** Whom the caller may name as a job's `requestedBy`: people ids and groups (globs allowed). Nobody by default. */
+  mayAssert: z
+    .strictObject({
+      people: z.array(z.string().min(1)).default([]),
+      groups: z.array(z.string().min(1)).default([]),
+    })
+    .optional(),
 });
 export type Caller = z.infer<typeof callerSchema> & { id: string };
 
@@ -78,6 +85,15 @@ export class Directory implements PeopleDirectory {
 
   mayRun(caller: Caller, agent: string): boolean {
     return caller.agents.some((g) => globToRegExp(g).test(agent));
+  }
+
+  /** Whether the caller may assert that this person asked for a job (`mayAssert`: by id or by group). */
+  mayAssert(caller: Caller, person: Person): boolean {
+    const { people, groups } = caller.mayAssert ?? { people: [], groups: [] };
+    return (
+      people.some((g) => globToRegExp(g).test(person.id)) ||
+      groups.some((g) => person.groups.some((pg) => globToRegExp(g).test(pg)))
+    );
   }
 }
 

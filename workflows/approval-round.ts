@@ -6,7 +6,8 @@
 import { ApplicationFailure, condition, proxyActivities } from '@temporalio/workflow';
 import type { ApprovalActivities } from '../src/core/contracts';
 import { RefusalCode, ApprovalStatus, type ApprovalRequest, type Vote, type VoteResult } from '../src/core/approval';
-import { JobStatus, StepStatus, type JobState, type PlannedStep, type StepState } from '../src/core/job';
+import { commentDigest, verifyAttestation } from '../src/core/attestation';
+import { JobStatus, StepStatus, type JobInput, type JobState, type PlannedStep, type StepState } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
 import type { PolicyDecision } from '../src/core/decision';
 import { RETRY_BACKOFF, fail, now, type JobContext } from './context';
@@ -38,6 +39,7 @@ export async function askHumans(
     title: input.title,
     agent: input.agent,
     requester: input.requester,
+    ...(input.caller ? { caller: input.caller } : {}),
     action: step.action,
     risk: step.risk,
     input: resolved,
@@ -130,23 +132,60 @@ export function recordVote(state: JobState, vote: Vote): VoteResult {
   return { requestId: request.id, status: request.status, approvals, quorum: request.quorum };
 }
 
-/** The `decide` update's validator: refuses a vote that must not count (ApprovalRefused, with a RefusalCode). */
-export function validateVote(state: JobState, requester: string, vote: Vote): void {
+/** How far a channel's clock may be from the workflow's when it signs an attestation. */
+export const ATTESTATION_CLOCK_SKEW_MS = 60_000;
+
+/**
+ * The `decide` update's validator: refuses a vote that must not count (ApprovalRefused, with a RefusalCode). Who
+ * voted, and in which groups, comes only from the attestation, verified against the channel keys the job was
+ * started with: a vote sent straight to the workflow without a channel's signature is refused.
+ */
+export function validateVote(
+  state: JobState,
+  input: Pick<JobInput, 'agent' | 'requester' | 'attestationKeys'>,
+  vote: Vote,
+): void {
   const request = state.approvals.find((r) => r.id === vote.requestId);
   if (!request) refuse(RefusalCode.UnknownRequest, `no approval request ${vote.requestId} in job ${state.jobId}`);
   if (request.status !== ApprovalStatus.Pending)
     refuse(RefusalCode.RequestClosed, `request ${request.id} is already ${request.status}`);
-  if (vote.approver === requester)
-    refuse(RefusalCode.SelfApproval, `${vote.approver} requested this job and cannot approve it`);
-  if (!vote.approverGroups.some((g) => request.groups.includes(g))) {
-    refuse(RefusalCode.NotInGroup, `${vote.approver} is not in ${request.groups.join(' or ')}`);
+
+  const check = verifyAttestation(vote.attestation, input.attestationKeys ?? []);
+  if (!check.ok) refuse(RefusalCode.InvalidAttestation, check.reason);
+  const attested = check.payload;
+  const invalid = (why: string): never => refuse(RefusalCode.InvalidAttestation, `the attestation ${why}`);
+  if (attested.requestId !== request.id) invalid(`is for request ${attested.requestId}, not ${request.id}`);
+  if (attested.policyHash !== request.policyHash)
+    invalid(`is for policy ${attested.policyHash}, but the request was asked under ${request.policyHash}`);
+  const at = Date.parse(attested.at);
+  if (!(at >= Date.parse(request.requestedAt) - ATTESTATION_CLOCK_SKEW_MS))
+    invalid(`was signed at ${attested.at}, before the request was asked (${request.requestedAt})`);
+  if (!(at <= Date.now() + ATTESTATION_CLOCK_SKEW_MS)) invalid(`was signed at ${attested.at}, in the future`);
+  // The plain fields are what the handler records: they must say what the channel signed.
+  const same =
+    vote.approver === attested.person &&
+    vote.channel === attested.channel &&
+    vote.decision === attested.decision &&
+    vote.digest === attested.digest &&
+    commentDigest(vote.comment ?? undefined) === attested.commentDigest &&
+    vote.approverGroups.length === attested.groups.length &&
+    vote.approverGroups.every((g, i) => g === attested.groups[i]);
+  if (!same) invalid('says something else than the vote it came with');
+
+  const person = attested.person;
+  if (person === input.agent)
+    refuse(RefusalCode.SelfApproval, `${person} is the job's agent: agents never approve their own jobs`);
+  if (person === input.requester)
+    refuse(RefusalCode.SelfApproval, `${person} requested this job and cannot approve it`);
+  if (!attested.groups.some((g) => request.groups.includes(g))) {
+    refuse(RefusalCode.NotInGroup, `${person} is not in ${request.groups.join(' or ')}`);
   }
-  if (request.votes.some((v) => v.approver === vote.approver))
-    refuse(RefusalCode.AlreadyVoted, `${vote.approver} has already voted on ${request.id}`);
-  if (vote.digest !== request.inputDigest) {
+  if (request.votes.some((v) => v.approver === person))
+    refuse(RefusalCode.AlreadyVoted, `${person} has already voted on ${request.id}`);
+  if (attested.digest !== request.inputDigest) {
     refuse(
       RefusalCode.DigestMismatch,
-      `the vote is for input ${vote.digest}, but the request is for ${request.inputDigest}: look again`,
+      `the vote is for input ${attested.digest}, but the request is for ${request.inputDigest}: look again`,
     );
   }
 }

@@ -62,6 +62,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     agent: input.agent,
     title: input.title,
     requester: input.requester,
+    ...(input.caller ? { caller: input.caller } : {}),
     status: JobStatus.Running,
     steps: input.steps.map((s) => ({ id: s.id, action: s.action, risk: s.risk, status: StepStatus.Pending })),
     compensated: [],
@@ -81,7 +82,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     if (state.frozen && state.frozen.agent === agent) state.frozen = undefined;
   });
   setHandler(decideUpdate, (vote) => recordVote(state, vote), {
-    validator: (vote: Vote) => validateVote(state, input.requester, vote),
+    validator: (vote: Vote) => validateVote(state, input, vote),
   });
 
   // Jobs started before this patch decide in a local activity of its own, then act: one more activation per action.
@@ -168,7 +169,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         decisionNo,
         action: step.action,
         agent: input.agent,
-        caller: input.requester,
+        caller: input.caller ?? input.requester,
         context: input.context,
         gate: gateInput,
       };

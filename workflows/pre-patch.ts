@@ -42,7 +42,7 @@ export async function decideThenAct(
     requestId: input.requestId,
     action: step.action,
     agent: input.agent,
-    caller: input.requester,
+    caller: input.caller ?? input.requester,
     context: input.context,
     input: call.input,
   });

@@ -7,6 +7,7 @@
 import { App, type Receiver, type ReceiverEvent } from '@slack/bolt';
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
+import type { Attestor } from '../../src/core/attestation';
 import type { AuditSink } from '../../src/core/audit';
 import type { PeopleDirectory } from '../../src/core/people';
 import { ApprovalRefusedError, deliverVote } from '../deliver';
@@ -20,6 +21,8 @@ export interface SlackAppOptions {
   apiUrl?: string;
   temporal: Client;
   directory: PeopleDirectory;
+  /** Signs each vote as the Slack channel's attestation: this person, as the Slack user of a signed request. */
+  attestor: Attestor;
   audit?: AuditSink;
   /** The bot's ids (SLACK_BOT_ID / SLACK_BOT_USER_ID); when unknown, Bolt asks auth.test once. */
   botId?: string;
@@ -74,11 +77,13 @@ export function createSlackApp(opts: SlackAppOptions) {
     try {
       await deliverVote(
         opts.temporal,
+        opts.attestor,
         {
           person,
           requestId: args.value.requestId,
           decision: args.decision,
           channel: 'slack',
+          channelIdentity: `slack:${args.slackUser}`,
           comment: args.comment,
           digest: args.value.digest,
         },

@@ -20,6 +20,7 @@ import {
 import type { Logger } from 'pino';
 import type { ToolRegistry } from '../../activities/registry';
 import type { AuditStore } from '../audit/store';
+import type { AttestationKey, Attestor } from '../core/attestation';
 import type { FreezeControl } from '../freeze';
 import { httpDuration } from '../metrics';
 import type { Directory } from '../people';
@@ -39,6 +40,10 @@ export interface ApiOptions {
   audit: AuditStore;
   freeze: FreezeControl;
   logger: Logger;
+  /** Signs the votes the API authenticated (the API channel's attestation key). */
+  attestor: Attestor;
+  /** The channel keys submitted jobs trust (JobInput.attestationKeys). */
+  attestationKeys: AttestationKey[];
   /** Groups whose members may cancel any job and pull the kill switch. */
   operatorGroups: string[];
   rateLimitPerMinute: number;
@@ -136,10 +141,11 @@ export async function buildApi(opts: ApiOptions) {
     taskQueue: opts.taskQueue,
     registry: opts.registry,
     freeze: opts.freeze,
+    attestationKeys: opts.attestationKeys,
     access,
   });
   await app.register(auditRoutes, { audit, access });
-  await app.register(approvalRoutes, { client, audit, access });
+  await app.register(approvalRoutes, { client, audit, access, attestor: opts.attestor });
   await app.register(freezeRoutes, { freeze: opts.freeze, freezeMode: opts.freezeMode, access });
   await app.register(healthRoutes, { client, audit });
   // Slack authenticates its requests by their signature (approvals/slack/verify.ts), not by a bearer token.

@@ -7,9 +7,11 @@
 import { LRUCache } from 'lru-cache';
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import canonicalize from 'canonicalize';
+import type { AttestationKey } from '../core/attestation';
 import { AuditEventType, type AuditEventInput } from '../core/audit';
 import type { Database } from '../core/db';
 import { redact } from '../core/redact';
+import { verifyVotes } from './votes';
 
 export const GENESIS = `sha256:${'0'.repeat(64)}`;
 
@@ -29,7 +31,14 @@ export interface ChainHead {
 }
 
 export type Verification =
-  | { ok: true; events: number; head: string; signed: boolean }
+  | {
+      ok: true;
+      events: number;
+      head: string;
+      signed: boolean;
+      /** Offline verification: approval votes, and how many carry a valid channel attestation. */
+      votes?: { total: number; attested: number; keys: 'keyring' | 'trail' };
+    }
   | { ok: false; seq: number; key: string; type: string; reason: string };
 
 const MIGRATIONS = `
@@ -310,13 +319,22 @@ export class AuditStore {
   }
 }
 
-/** Verifies an exported trail offline (`airlock audit verify`), against a public key the verifier trusts. */
-export function verifyExport(jsonl: string, trustedPublicKeyPem?: string): Verification {
+/**
+ * Verifies an exported trail offline (`airlock audit verify`), against a public key the verifier trusts: the hash
+ * chain, the head signature, then every vote's attestation (against `keyring`, or the channel keys recorded in the
+ * trail's job.submitted event, which the chain covers).
+ */
+export function verifyExport(jsonl: string, trustedPublicKeyPem?: string, keyring?: AttestationKey[]): Verification {
   const lines = jsonl
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
   const last = lines.pop() as { head?: ChainHead; publicKey?: string | null };
   const pem = trustedPublicKeyPem ?? last.publicKey ?? undefined;
-  return verifyChain(lines as unknown as AuditEvent[], last.head, pem ? createPublicKey(pem) : undefined);
+  const events = lines as unknown as AuditEvent[];
+  const chain = verifyChain(events, last.head, pem ? createPublicKey(pem) : undefined);
+  if (!chain.ok) return chain;
+  const votes = verifyVotes(events, keyring);
+  if (!votes.ok) return votes;
+  return { ...chain, votes: { total: votes.votes, attested: votes.attested, keys: votes.keys } };
 }

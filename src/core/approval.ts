@@ -2,6 +2,7 @@
  * Approval requests and votes: what a channel renders, what a vote carries, why a vote is refused.
  * Pure types and `as const` enums: bundled into workflow code.
  */
+import type { Attestation } from './attestation';
 import type { RiskClass } from './decision';
 
 export const ApprovalStatus = {
@@ -13,7 +14,11 @@ export const ApprovalStatus = {
 } as const;
 export type ApprovalStatus = (typeof ApprovalStatus)[keyof typeof ApprovalStatus];
 
-/** A vote as delivered by a channel, after the channel resolved the human to a person of the directory. */
+/**
+ * A vote as delivered by a channel, after the channel resolved the human to a person of the directory. The plain
+ * fields repeat what the attestation says (the validator refuses any difference); who voted is proven only by the
+ * attestation. Votes recorded before attestations existed have none.
+ */
 export interface Vote {
   requestId: string;
   approver: string;
@@ -23,6 +28,8 @@ export interface Vote {
   comment?: string;
   /** The input digest the approver was shown; a vote for another digest is void. */
   digest: string;
+  /** The channel's signed statement of this vote (src/core/attestation.ts). */
+  attestation?: Attestation;
 }
 
 export interface RecordedVote extends Vote {
@@ -36,7 +43,10 @@ export interface ApprovalRequest {
   stepId: string;
   title: string;
   agent: string;
+  /** The person who asked for the job (or, when nobody was named, the calling system). Cannot approve it. */
   requester: string;
+  /** The system that submitted the job over the API, when it was submitted that way. */
+  caller?: string;
   action: string;
   risk: RiskClass;
   input: Record<string, unknown>;
@@ -74,5 +84,7 @@ export const RefusalCode = {
   AlreadyVoted: 'already_voted',
   DigestMismatch: 'digest_mismatch',
   UnknownPerson: 'unknown_person',
+  /** No attestation, an unknown key, a key of another channel, a bad signature, or attested fields that differ. */
+  InvalidAttestation: 'invalid_attestation',
 } as const;
 export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode];

@@ -37,6 +37,11 @@ export const jobSchema = z.strictObject({
   context: z.record(z.string(), z.unknown()).default({}),
   budget: budgetSchema.default({}),
   steps: z.array(stepSchema).min(1, 'a job needs at least one step').max(200),
+  /**
+   * The person (people-file id) who asked for the job, asserted by the calling system; allowed per caller by the
+   * people file's `mayAssert`. That person cannot approve the job.
+   */
+  requestedBy: z.string().min(1).max(100).optional(),
   /** POSTed the outcome when the job ends, signed with HMAC-SHA256 (X-Airlock-Signature). */
   callbackUrl: outboundUrl.optional(),
 });

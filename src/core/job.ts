@@ -3,6 +3,7 @@
  * returns, and what the `jobState` query answers. Pure types and `as const` enums: bundled into workflow code.
  */
 import type { ApprovalRequest } from './approval';
+import type { AttestationKey } from './attestation';
 import type { ActionLimits, FreezeEntry, PolicyDecision, RiskClass } from './decision';
 import type { GateInput } from './gate';
 
@@ -64,7 +65,10 @@ export interface JobBudget {
 export interface JobInput {
   agent: string;
   title: string;
+  /** The person who asked for the job (`requestedBy`), or the calling system when nobody was named. */
   requester: string;
+  /** The system (API caller) that submitted the job; the policy's `caller`. Absent: the requester submitted it. */
+  caller?: string;
   context: Record<string, unknown>;
   budget: JobBudget;
   steps: PlannedStep[];
@@ -73,6 +77,8 @@ export interface JobInput {
   requestId?: string;
   /** Where the outcome is POSTed when the job ends (HMAC-signed). */
   callbackUrl?: string;
+  /** The channel public keys whose attestations count as votes (set by the submitter from config). */
+  attestationKeys?: AttestationKey[];
 }
 
 /** What the audit hears when a job ends, and what a completion callback carries. */
@@ -165,6 +171,7 @@ export interface JobState {
   agent: string;
   title: string;
   requester: string;
+  caller?: string;
   status: JobStatus;
   steps: StepState[];
   /** Step ids in the order their compensations ran. */

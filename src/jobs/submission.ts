@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { LRUCache } from 'lru-cache';
 import type { ToolRegistry } from '../../activities/registry';
+import type { AttestationKey } from '../core/attestation';
 import type { FreezeReader } from '../core/contracts';
 import { inputDigest } from '../core/digest';
 import { JobStatus } from '../core/job';
@@ -29,8 +30,10 @@ export class IdempotencyKeyReusedError extends Error {
 }
 
 export interface KeyedSubmission {
-  /** The caller's id: the job's requester, and the scope of its keys. */
+  /** The caller's id: the scope of its keys, the policy's `caller`, and the requester when nobody is named. */
   caller: string;
+  /** The person the caller asserts asked for the job (checked by the route against the caller's `mayAssert`). */
+  requestedBy?: string;
   key: string;
   /** The request body as received; validated by planJob. */
   body: unknown;
@@ -51,6 +54,8 @@ export interface SubmissionsOptions {
   taskQueue: string;
   /** Refuses jobs for a frozen agent. */
   freeze?: FreezeReader;
+  /** The channel keys whose vote attestations the job trusts. */
+  attestationKeys?: AttestationKey[];
   /** How many job ids to remember as seen (default 100,000). */
   remember?: number;
 }
@@ -84,8 +89,10 @@ export class Submissions {
       }
     }
     this.seen.set(jobId, true);
-    const plan = planJob(s.body, this.opts.registry, s.caller);
+    const plan = planJob(s.body, this.opts.registry, s.requestedBy ?? s.caller);
+    plan.caller = s.caller;
     plan.requestId = s.requestId;
+    if (this.opts.attestationKeys) plan.attestationKeys = this.opts.attestationKeys;
     try {
       await startPlannedJob(this.opts.client, plan, {
         taskQueue: this.opts.taskQueue,

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
+import type { AttestationKey } from '../core/attestation';
 import type { FreezeReader } from '../core/contracts';
 import type { ToolRegistry } from '../../activities/registry';
 import { JobFrozenError } from '../freeze';
@@ -20,6 +21,8 @@ export interface SubmitOptions {
   taskQueue: string;
   requester: string;
   jobId?: string;
+  /** The channel keys whose vote attestations the job trusts; without any, no vote can count. */
+  attestationKeys?: AttestationKey[];
 }
 
 export interface Submitted {
@@ -30,7 +33,9 @@ export interface Submitted {
 
 /** Validates, plans and starts a job; throws JobValidationError (nothing started) when the job is invalid. */
 export async function submitJob(client: Client, raw: unknown, opts: SubmitOptions): Promise<Submitted> {
-  return startPlannedJob(client, planJob(raw, opts.registry, opts.requester), opts);
+  const plan = planJob(raw, opts.registry, opts.requester);
+  if (opts.attestationKeys) plan.attestationKeys = opts.attestationKeys;
+  return startPlannedJob(client, plan, opts);
 }
 
 /** Throws JobFrozenError when a freeze covers the agent: new jobs for it are refused until unfrozen. */

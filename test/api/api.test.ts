@@ -44,7 +44,7 @@ afterAll(async () => {
   cleanup?.();
 });
 
-type Who = 'alice' | 'bob' | 'carol' | 'dave' | 'ci' | 'other';
+type Who = 'alice' | 'bob' | 'carol' | 'dave' | 'ci' | 'ci-plain' | 'other';
 const token = (who: Who) => `${who}-test-token`;
 
 async function call(method: string, path: string, opts: { as?: Who; body?: unknown; raw?: string; key?: string } = {}) {
@@ -80,6 +80,13 @@ const shipJob = (branch: string) => ({
     { id: 'merge', action: 'git.merge', input: { repo, source: branch, target: 'main' } },
   ],
 });
+
+/** The `airlock` command line, in a process of its own, against this file's API and audit database. */
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [join(__dirname, '..', '..', 'bin', 'airlock.js'), ...args], {
+    env: { ...process.env, AIRLOCK_DATABASE_URL: pg.url, AIRLOCK_DATA_DIR: dataDir, ...env },
+    encoding: 'utf8',
+  });
 
 const waitForStatus = (id: string, status: string) =>
   eventually(async () => {
@@ -149,6 +156,103 @@ test('happy path: submit → awaiting approval → two approvals → succeeded, 
       .map((e: { actor: string }) => e.actor),
   ).toEqual(['alice', 'bob']);
   expect(audit.body.events.at(-1).type).toBe('job.finished');
+
+  // Offline: each vote's attestation checks against the channel keys the trail recorded at submission.
+  const file = join(dataDir, 'happy.jsonl');
+  expect(cli(['audit', 'export', id, '-o', file]).status).toBe(0);
+  const verified = cli(['audit', 'verify', file]);
+  expect(verified.stderr).toBe('');
+  expect(verified.stdout).toContain('2/2 votes attested (keys from the trail)');
+});
+
+test("the CLI decides through the API with the person's own token; --as is gone", async () => {
+  const { body } = await call('POST', '/v1/jobs', { as: 'ci', key: 'cli-1', body: shipJob('cli') });
+  await waitForStatus(body.id, 'awaiting_approval');
+  const requestId = `${body.id}:merge`;
+  const env = { AIRLOCK_API_URL: base };
+  expect(cli(['approvals', 'approve', requestId, '--as', 'alice'], env)).toMatchObject({
+    status: 1,
+    stderr: expect.stringContaining("unknown option '--as'"),
+  });
+  expect(cli(['approvals', 'approve', requestId], { ...env, AIRLOCK_TOKEN: '' })).toMatchObject({
+    status: 1,
+    stderr: expect.stringContaining('AIRLOCK_TOKEN'),
+  });
+  expect(cli(['approvals', 'approve', requestId], { ...env, AIRLOCK_TOKEN: 'nobody-token' })).toMatchObject({
+    status: 1,
+    stderr: expect.stringContaining('refused (unauthorized)'),
+  });
+  const tokenFile = join(dataDir, 'alice.token');
+  writeFileSync(tokenFile, `${token('alice')}\n`);
+  const approved = cli(['approvals', 'approve', requestId, '--token-file', tokenFile, '--comment', 'lgtm'], env);
+  expect(approved.stdout).toBe(`${requestId}: pending (1/2)\n`);
+  const rejected = cli(['approvals', 'reject', requestId, '--comment', 'not today'], {
+    ...env,
+    AIRLOCK_TOKEN: token('bob'),
+  });
+  expect(rejected.stdout).toBe(`${requestId}: rejected (1/2)\n`);
+  const state = await waitForStatus(body.id, 'rejected');
+  expect(state.approvals[0].votes.map((v: { approver: string; channel: string }) => [v.approver, v.channel])).toEqual([
+    ['alice', 'api'],
+    ['bob', 'api'],
+  ]);
+});
+
+test('a caller asserts who asked (requestedBy): that person cannot approve, another SRE can; both are recorded', async () => {
+  const submitted = await call('POST', '/v1/jobs', {
+    as: 'ci',
+    key: 'asserted-1',
+    body: { ...shipJob('asserted'), requestedBy: 'bob' },
+  });
+  expect(submitted.status).toBe(201);
+  const id = submitted.body.id;
+  const job = await waitForStatus(id, 'awaiting_approval');
+  expect(job).toMatchObject({ requester: 'bob', caller: 'ci' });
+  expect(job.approvals[0]).toMatchObject({ requester: 'bob', caller: 'ci' });
+
+  expect(
+    await call('POST', `/v1/approvals/${id}:merge/decision`, { as: 'bob', body: { decision: 'approve' } }),
+  ).toMatchObject({ status: 403, body: { error: 'self_approval', message: expect.stringContaining('bob requested') } });
+  expect(
+    await call('POST', `/v1/approvals/${id}:merge/decision`, { as: 'alice', body: { decision: 'approve' } }),
+  ).toMatchObject({ status: 200, body: { approvals: 1 } });
+
+  const trail = await call('GET', `/v1/jobs/${id}/audit`, { as: 'alice' });
+  expect(trail.body.events[0]).toMatchObject({
+    type: 'job.submitted',
+    actor: 'bob',
+    data: { caller: 'ci', requester: 'bob' },
+  });
+  expect(trail.body.events.find((e: { type: string }) => e.type === 'approval.refused')).toMatchObject({
+    actor: 'bob',
+    data: { code: 'self_approval' },
+  });
+  expect(await call('POST', `/v1/jobs/${id}/cancel`, { as: 'ci' })).toMatchObject({ status: 202 });
+});
+
+test.each([
+  ['a caller with no mayAssert', 'ci-plain', 'bob', 'requestedBy: caller ci-plain may not assert bob'],
+  ['a person outside its mayAssert', 'ci', 'carol', 'requestedBy: caller ci may not assert carol'],
+  ['an unknown person', 'ci', 'zed', 'requestedBy: "zed" is not a person of the directory'],
+] as const)('requestedBy by %s is a 403 naming the field; nothing starts', async (_what, as, who, message) => {
+  const key = uniqueId('assert');
+  const r = await call('POST', '/v1/jobs', { as, key, body: { ...shipJob('nope'), requestedBy: who } });
+  expect(r).toMatchObject({ status: 403, body: { error: 'forbidden', message } });
+});
+
+test('a caller may assert a person by group (globs allowed)', async () => {
+  const r = await call('POST', '/v1/jobs', {
+    as: 'ci',
+    key: 'asserted-dave',
+    body: {
+      agent: 'release-bot',
+      title: 'by dave',
+      requestedBy: 'dave',
+      steps: [{ id: 'b', action: 'git.create_branch', input: { repo, branch: 'by-dave' } }],
+    },
+  });
+  expect(r.status).toBe(201);
+  expect(await waitForStatus(r.body.id, 'succeeded')).toMatchObject({ requester: 'dave', caller: 'ci' });
 });
 
 test('rejection path: one SRE rejects → rejected, and what was done is compensated', async () => {
@@ -400,23 +504,20 @@ test('openapi, metrics and health', async () => {
 
 test('airlock audit export writes JSONL that airlock audit verify checks offline; an edited line is named', async () => {
   const id = await signedSmallJob('export-1', 'exported');
-  const env = { ...process.env, AIRLOCK_DATABASE_URL: pg.url, AIRLOCK_DATA_DIR: dataDir };
-  const cli = (...args: string[]) =>
-    spawnSync(process.execPath, [join(__dirname, '..', '..', 'bin', 'airlock.js'), ...args], { env, encoding: 'utf8' });
   const file = join(dataDir, 'trail.jsonl');
-  expect(cli('audit', 'export', id, '-o', file).status).toBe(0);
+  expect(cli(['audit', 'export', id, '-o', file]).status).toBe(0);
   const lines = readFileSync(file, 'utf8').trim().split('\n');
   expect(JSON.parse(lines[0])).toMatchObject({ type: 'job.submitted', jobId: id });
   const { publicKey } = JSON.parse(lines.at(-1)!);
   writeFileSync(join(dataDir, 'trusted.pem'), publicKey);
 
-  const ok = cli('audit', 'verify', file, '--public-key', join(dataDir, 'trusted.pem'));
+  const ok = cli(['audit', 'verify', file, '--public-key', join(dataDir, 'trusted.pem')]);
   expect(ok.status).toBe(0);
   expect(ok.stdout).toMatch(new RegExp(`^ok: ${lines.length - 1} events, head sha256:[0-9a-f]{64}, signed`));
 
   lines[1] = lines[1].replace('"outcome":"allow"', '"outcome":"deny"');
   writeFileSync(file, `${lines.join('\n')}\n`);
-  const broken = cli('audit', 'verify', file, '--public-key', join(dataDir, 'trusted.pem'));
+  const broken = cli(['audit', 'verify', file, '--public-key', join(dataDir, 'trusted.pem')]);
   expect(broken.status).toBe(1);
   expect(broken.stderr).toContain(
     'broken at event 2 (policy.decision, key decision:b:1): its content does not match its hash',

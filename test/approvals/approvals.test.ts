@@ -17,6 +17,7 @@ import { jobStateQuery } from '../../workflows/messages';
 import { gitOk, gitOut, makeRepo } from '../helpers/git';
 import { fixture, testWorker, uniqueId, workflowBundle, useTemporalServer } from '../helpers/temporal';
 import { pendingRequest, recordingChannel, vote, waitForState } from '../helpers/approvals';
+import { attestationKeys } from '../helpers/attestation';
 
 const temporal = useTemporalServer();
 
@@ -67,6 +68,7 @@ test('quorum of two: a second vote by the same SRE and a developer are refused; 
       registry,
       taskQueue,
       requester: 'erin',
+      attestationKeys,
       jobId: uniqueId('job'),
     });
     const request = await pendingRequest(handle);
@@ -173,6 +175,7 @@ test('the requester cannot approve their own job; the job keeps waiting', async 
       registry,
       taskQueue,
       requester: 'bob',
+      attestationKeys,
       jobId: uniqueId('job'),
     });
     const request = await pendingRequest(handle);
@@ -194,6 +197,7 @@ test('one rejection rejects: the compensations run in reverse and the job ends r
       registry,
       taskQueue,
       requester: 'erin',
+      attestationKeys,
       jobId: uniqueId('job'),
     });
     const request = await pendingRequest(handle);
@@ -230,6 +234,7 @@ test('a deny rule stops the job before the action, names the rule, and compensat
       registry,
       taskQueue,
       requester: 'erin',
+      attestationKeys,
       jobId: uniqueId('job'),
     });
     const failure = await failureOf(handle);
@@ -255,6 +260,7 @@ test('budgets: a job stops before the action that would exceed maxActions or max
       registry,
       taskQueue,
       requester: 'erin',
+      attestationKeys,
       jobId: uniqueId('job'),
     });
     const f1 = await failureOf(first.handle);
@@ -276,6 +282,7 @@ test('budgets: a job stops before the action that would exceed maxActions or max
       registry,
       taskQueue,
       requester: 'erin',
+      attestationKeys,
       jobId: uniqueId('job'),
     });
     const f2 = await failureOf(second.handle);
@@ -293,6 +300,7 @@ test('a deadline that passes while waiting for approval ends the job timed_out',
       registry,
       taskQueue,
       requester: 'erin',
+      attestationKeys,
       jobId: uniqueId('job'),
     });
     const failure = await failureOf(handle);
@@ -331,6 +339,7 @@ test('freeze mid-job: the job pauses before its next action, new jobs are refuse
       registry,
       taskQueue,
       requester: 'erin',
+      attestationKeys,
       jobId: uniqueId('job'),
     });
     await waitForState(handle, (s) => s.steps[1].status === 'running');
@@ -371,6 +380,7 @@ test('freeze with abort: a job waiting for approval is stopped and compensated',
       registry,
       taskQueue,
       requester: 'erin',
+      attestationKeys,
       jobId: uniqueId('job'),
     });
     await pendingRequest(handle);
@@ -396,6 +406,7 @@ test('a policy edited while a job waits: approvals given under the old version a
       registry,
       taskQueue,
       requester: 'erin',
+      attestationKeys,
       jobId: uniqueId('job'),
     });
     const first = await pendingRequest(submitted.handle);

@@ -12,6 +12,7 @@ import { searchAttributeKeys } from '../../src/core/search-attributes';
 import { recordingChannel } from '../helpers/approvals';
 import { gitOk, makeRepo } from '../helpers/git';
 import { fixture, testWorker, uniqueId, useTemporalServer } from '../helpers/temporal';
+import { attestationKeys } from '../helpers/attestation';
 
 const temporal = useTemporalServer(async () => {
   const env = await startTimeSkippingServer();
@@ -50,7 +51,7 @@ test('no decision in 4h escalates to the leads; no decision in 1h more rejects a
             { id: 'merge', action: 'git.merge', input: { repo, source: 'rel', target: 'main' } },
           ],
         },
-        { registry: builtinRegistry(), taskQueue, requester: 'erin', jobId: uniqueId('job') },
+        { registry: builtinRegistry(), taskQueue, requester: 'erin', attestationKeys, jobId: uniqueId('job') },
       );
       const err = await handle.result().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WorkflowFailedError);

@@ -5,6 +5,9 @@ import { openDatabase } from '../../src/audit/db';
 import { type Database } from '../../src/core/db';
 import { AuditStore, verifyExport } from '../../src/audit/store';
 import { usePostgresDatabase } from '../helpers/postgres';
+import { attestationKeys, testAttestor } from '../helpers/attestation';
+import { createAttestor, generateAttestationKey } from '../../src/attestation';
+import { commentDigest, type AttestedVote } from '../../src/core/attestation';
 
 const pg = usePostgresDatabase();
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -160,6 +163,81 @@ describe.each([['PostgreSQL', () => openDatabase(pg.url)]])('audit store on %s',
     const other = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
     expect(verifyExport(jsonl, other)).toMatchObject({ ok: false, reason: 'the head signature is not valid' });
   });
+
+  /** A trail whose chain is intact, with one vote recorded as `record` says (by default: as attested). */
+  async function trailWithVote(record: (v: Record<string, unknown>) => Record<string, unknown> = (v) => v) {
+    const id = job();
+    const requestId = `${id}:merge`;
+    const policyHash = `sha256:${'a'.repeat(64)}`;
+    const digest = `sha256:${'b'.repeat(64)}`;
+    const payload: AttestedVote = {
+      person: 'alice',
+      groups: ['sre'],
+      channel: 'api',
+      channelIdentity: 'token:test-alice',
+      requestId,
+      digest,
+      policyHash,
+      decision: 'approve',
+      commentDigest: commentDigest('ok'),
+      at: new Date().toISOString(),
+      nonce: 'n1',
+    };
+    const vote = {
+      requestId,
+      approver: 'alice',
+      approverGroups: ['sre'],
+      channel: 'api',
+      decision: 'approve',
+      comment: 'ok',
+      digest,
+      attestation: testAttestor.attest(payload),
+    };
+    await store.append({ jobId: id, key: 'submitted', type: 'job.submitted', data: { attestationKeys } });
+    await store.append({ jobId: id, key: 'asked', type: 'approval.requested', data: { id: requestId, policyHash } });
+    const recorded = record(vote);
+    await store.append({
+      jobId: id,
+      key: 'vote',
+      type: 'approval.vote',
+      actor: String(recorded.approver),
+      data: recorded,
+    });
+    await store.signHead(id);
+    return store.exportJsonl(id);
+  }
+
+  test("every vote's attestation verifies offline against the trail's channel keys, or a keyring", async () => {
+    const jsonl = await trailWithVote();
+    expect(verifyExport(jsonl, trustedKey)).toMatchObject({ ok: true, votes: { total: 1, attested: 1 } });
+    expect(verifyExport(jsonl, trustedKey, attestationKeys)).toMatchObject({ ok: true, votes: { keys: 'keyring' } });
+    const stranger = createAttestor(generateAttestationKey()).publicKeys();
+    expect(verifyExport(jsonl, trustedKey, stranger)).toMatchObject({
+      ok: false,
+      seq: 3,
+      type: 'approval.vote',
+      reason: expect.stringContaining('is not one this job trusts'),
+    });
+  });
+
+  test.each([
+    ['a vote recorded for someone else', (v: Record<string, unknown>) => ({ ...v, approver: 'bob' }), /in: person/],
+    ['more groups than attested', (v: Record<string, unknown>) => ({ ...v, approverGroups: ['sre', 'x'] }), /groups/],
+    ['another comment', (v: Record<string, unknown>) => ({ ...v, comment: 'changed' }), /in: comment/],
+    ['no attestation', ({ attestation: _a, ...v }: Record<string, unknown>) => v, /carries no attestation/],
+    [
+      'a forged signature',
+      (v: Record<string, unknown>) => {
+        const a = v.attestation as { payload: AttestedVote };
+        return { ...v, approver: 'bob', attestation: { ...a, payload: { ...a.payload, person: 'bob' } } };
+      },
+      /signature is not valid/,
+    ],
+  ])('an intact chain with %s fails at that vote', async (_what, record, reason) => {
+    const result = verifyExport(await trailWithVote(record), trustedKey);
+    expect(result).toMatchObject({ ok: false, seq: 3, type: 'approval.vote' });
+    expect((result as { reason: string }).reason).toMatch(reason);
+  });
 });
 
 test('the same store runs on embedded PGlite (airlock dev), in a real Node process', () => {
@@ -175,7 +253,13 @@ test('the same store runs on embedded PGlite (airlock dev), in a real Node proce
   expect(JSON.parse(out)).toEqual({
     idempotent: true,
     verified: { ok: true, events: 3, head: expect.stringMatching(/^sha256:/), signed: true },
-    offline: { ok: true, events: 3, head: expect.stringMatching(/^sha256:/), signed: true },
+    offline: {
+      ok: true,
+      events: 3,
+      head: expect.stringMatching(/^sha256:/),
+      signed: true,
+      votes: { total: 0, attested: 0, keys: 'trail' },
+    },
     tampered: { ok: false, seq: 2, key: 'b', type: 'policy.decision', reason: 'its content does not match its hash' },
   });
 });

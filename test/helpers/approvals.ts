@@ -1,4 +1,7 @@
-/** Helpers for approval tests: the fixture directory, a channel that records what it is told, and polling. */
+/**
+ * Helpers for approval tests: the fixture directory, a channel that records what it is told, polling, and voting as
+ * the API channel would (attested with the tests' key).
+ */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { ApprovalChannel } from '../../approvals/channel';
 import { deliverVote } from '../../approvals/deliver';
@@ -6,6 +9,7 @@ import { loadDirectory } from '../../src/people';
 import { jobStateQuery } from '../../workflows/messages';
 import type { ApprovalRequest } from '../../src/core/approval';
 import type { JobState } from '../../src/core/job';
+import { testAttestor } from './attestation';
 import { fixture } from './temporal';
 import { eventually } from './wait';
 
@@ -51,5 +55,12 @@ export function vote(
   decision: 'approve' | 'reject',
   extra: { comment?: string; digest?: string } = {},
 ) {
-  return deliverVote(client, { person: directory.person(who)!, requestId, decision, channel: 'api', ...extra });
+  return deliverVote(client, testAttestor, {
+    person: directory.person(who)!,
+    requestId,
+    decision,
+    channel: 'api',
+    channelIdentity: `token:test-${who}`,
+    ...extra,
+  });
 }

@@ -19,6 +19,8 @@ import { FreezeControl } from '../../src/freeze';
 import { PolicyStore } from '../../src/policy/store';
 import type { ApprovalChannel } from '../../approvals/channel';
 import { join } from 'node:path';
+import type { Attestor } from '../../src/core/attestation';
+import { testAttestor } from './attestation';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
@@ -97,6 +99,8 @@ export interface TestWorkerOptions {
   /** Environment for loadConfig besides the test defaults (Slack settings, rate limits…). */
   config?: Record<string, string>;
   directory?: Directory;
+  /** Signs the API's and Slack's votes (default: the tests' attestor, whose keys test jobs trust). */
+  attestor?: Attestor;
 }
 
 /**
@@ -123,6 +127,7 @@ export async function testAirlock(env: TemporalServer, opts: TestWorkerOptions =
     audit: fileAudit!.store,
     freeze: new FreezeControl(env.client, taskQueue, `airlock-freeze-${taskQueue}`),
     channels: opts.channels,
+    attestor: opts.attestor ?? testAttestor,
     ...(opts.directory ? { directory: opts.directory } : {}),
   });
 }

@@ -7,6 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
+import { verifyAttestation } from '../../src/core/attestation';
+import type { JobInput } from '../../src/core/job';
 import { workflowBundle } from '../helpers/temporal';
 
 const dir = join(__dirname, '..', 'histories');
@@ -27,6 +29,23 @@ const APPROVAL_PATHS: Record<string, HistorySummary> = {
     end: 'completed',
   },
   'rejected.decide-in-action.json': {
+    votes: ['alice approve', 'bob reject'],
+    signals: [],
+    asked: 1,
+    timeouts: 0,
+    compensations: COMPENSATIONS,
+    end: 'ApprovalRejected',
+  },
+  // Since votes are attestations: the job's input holds the channel keys, each vote a channel's signed statement.
+  'approved-quorum.attested.json': {
+    votes: ['alice approve', 'bob approve'],
+    signals: [],
+    asked: 1,
+    timeouts: 0,
+    compensations: [],
+    end: 'completed',
+  },
+  'rejected.attested.json': {
     votes: ['alice approve', 'bob reject'],
     signals: [],
     asked: 1,
@@ -174,6 +193,24 @@ function summarize(events: HistoryEvent[]): HistorySummary {
 test.each(Object.keys(APPROVAL_PATHS))('%s holds the votes, signals and timeouts of its path', (file) => {
   expect(summarize(load(file).events)).toEqual(APPROVAL_PATHS[file]);
 });
+
+test.each(Object.keys(APPROVAL_PATHS).filter((f) => f.includes('.attested.')))(
+  "%s: every vote carries an attestation that verifies against the job's channel keys",
+  (file) => {
+    const events: (HistoryEvent & {
+      workflowExecutionStartedEventAttributes?: { input: { payloads: Payload[] } };
+    })[] = load(file).events;
+    const input: JobInput = decode(events[0].workflowExecutionStartedEventAttributes!.input.payloads[0]);
+    expect(input.attestationKeys?.length).toBeGreaterThan(0);
+    for (const p of votesIn(events)) {
+      const vote = decode(p);
+      expect(verifyAttestation(vote.attestation, input.attestationKeys!)).toMatchObject({
+        ok: true,
+        payload: { person: vote.approver, decision: vote.decision },
+      });
+    }
+  },
+);
 
 // The `decide` validator does not run on replay (history says the vote was accepted), but its handler must: a vote
 // recorded differently, or a signal, sends the replayed job another way, and replay notices.

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ApprovalRefusedError, deliverVote, listPendingApprovals } from '../../../approvals/deliver';
 import type { AuditStore } from '../../audit/store';
 import type { RefusalCode } from '../../core/approval';
+import type { Attestor } from '../../core/attestation';
 import { personOf, type Access } from '../access';
 import { HttpError, idParams } from '../http';
 
@@ -12,19 +13,25 @@ export interface ApprovalRoutesOptions {
   client: Client;
   audit: AuditStore;
   access: Access;
+  /** Signs each vote as the API channel's attestation: this person, authenticated by this token. */
+  attestor: Attestor;
 }
 
 const REFUSAL_STATUS: Record<RefusalCode, number> = {
   not_in_group: 403,
   self_approval: 403,
   unknown_person: 403,
+  invalid_attestation: 403,
   already_voted: 409,
   request_closed: 409,
   digest_mismatch: 409,
   unknown_request: 404,
 };
 
-export const approvalRoutes: FastifyPluginAsyncZod<ApprovalRoutesOptions> = async (app, { client, audit, access }) => {
+export const approvalRoutes: FastifyPluginAsyncZod<ApprovalRoutesOptions> = async (
+  app,
+  { client, audit, access, attestor },
+) => {
   app.get(
     '/v1/approvals',
     {
@@ -57,10 +64,19 @@ export const approvalRoutes: FastifyPluginAsyncZod<ApprovalRoutesOptions> = asyn
       },
     },
     async (req) => {
+      const person = personOf(req);
       try {
         return await deliverVote(
           client,
-          { person: personOf(req), requestId: req.params.id, channel: 'api', ...req.body },
+          attestor,
+          {
+            person,
+            requestId: req.params.id,
+            channel: 'api',
+            // The token that authenticated the person, by a prefix of its hash (never the token itself).
+            channelIdentity: `token:${person.tokenSha256!.slice(0, 16)}`,
+            ...req.body,
+          },
           audit,
           req.id,
         );

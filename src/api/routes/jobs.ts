@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ToolRegistry } from '../../../activities/registry';
+import type { AttestationKey } from '../../core/attestation';
 import type { FreezeReader } from '../../core/contracts';
 import { JobStatus } from '../../core/job';
 import { jobSchema } from '../../core/job-schema';
@@ -19,6 +20,8 @@ export interface JobRoutesOptions {
   taskQueue: string;
   registry: ToolRegistry;
   freeze?: FreezeReader;
+  /** The channel keys whose vote attestations submitted jobs trust. */
+  attestationKeys?: AttestationKey[];
   access: Access;
 }
 
@@ -32,6 +35,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
     registry: opts.registry,
     taskQueue: opts.taskQueue,
     freeze: opts.freeze,
+    attestationKeys: opts.attestationKeys,
   });
 
   /** The job's state, when it exists and the principal may see its agent's jobs; 404 otherwise. */
@@ -65,9 +69,29 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
       if (typeof agent === 'string' && !access.directory.mayRun(caller, agent)) {
         throw new HttpError(403, 'forbidden', `caller ${caller.id} may not run agent ${agent}`);
       }
+      const requestedBy = (req.body as { requestedBy?: unknown } | null)?.requestedBy;
+      if (requestedBy !== undefined) {
+        const person = typeof requestedBy === 'string' ? access.directory.person(requestedBy) : undefined;
+        if (!person)
+          throw new HttpError(
+            403,
+            'forbidden',
+            `requestedBy: ${JSON.stringify(requestedBy)} is not a person of the directory`,
+          );
+        if (person.id === agent)
+          throw new HttpError(403, 'forbidden', `requestedBy: ${person.id} is the job's agent, not a person asking`);
+        if (!access.directory.mayAssert(caller, person))
+          throw new HttpError(403, 'forbidden', `requestedBy: caller ${caller.id} may not assert ${person.id}`);
+      }
       let job;
       try {
-        job = await submissions.submit({ caller: caller.id, key, body: req.body, requestId: req.id });
+        job = await submissions.submit({
+          caller: caller.id,
+          requestedBy: requestedBy as string | undefined,
+          key,
+          body: req.body,
+          requestId: req.id,
+        });
       } catch (err) {
         if (err instanceof JobValidationError) throw new HttpError(400, 'invalid_job', err.message, err.issues);
         if (err instanceof JobFrozenError) throw new HttpError(409, 'frozen', err.message);

@@ -12,6 +12,7 @@ import { gitOut, makeRepo } from '../../helpers/git';
 import { startSlackServer } from '../../helpers/slack-server';
 import { fixture, testAirlock, testWorker, uniqueId, useTemporalServer } from '../../helpers/temporal';
 import { eventually } from '../../helpers/wait';
+import { attestationKeys } from '../../helpers/attestation';
 
 const temporal = useTemporalServer();
 const SECRET = 'slack-signing-secret-for-tests';
@@ -92,7 +93,7 @@ test('a click in Slack resumes the job; refused clicks answer ephemerally; forge
             { id: 'merge', action: 'git.merge', input: { repo, source: 'slack', target: 'main' } },
           ],
         },
-        { registry: builtinRegistry(), taskQueue, requester: 'bob', jobId: uniqueId('job') },
+        { registry: builtinRegistry(), taskQueue, requester: 'bob', attestationKeys, jobId: uniqueId('job') },
       );
       const request = await pendingRequest(handle);
 
@@ -180,7 +181,7 @@ test('Reject opens a modal for the reason; submitting it rejects the request and
             { id: 'merge', action: 'git.merge', input: { repo, source: 'nope', target: 'main' } },
           ],
         },
-        { registry: builtinRegistry(), taskQueue, requester: 'bob', jobId: uniqueId('job') },
+        { registry: builtinRegistry(), taskQueue, requester: 'bob', attestationKeys, jobId: uniqueId('job') },
       );
       const request = await pendingRequest(handle);
       const value = JSON.stringify({ requestId: request.id, digest: request.inputDigest });
