@@ -18,6 +18,7 @@ import { SlackChannel } from '../approvals/slack/channel';
 import { buildApi } from './api/server';
 import { openAudit } from './audit/open';
 import type { AuditStore } from './audit/store';
+import { StepOutputTable } from './audit/outputs';
 import { envSecrets, type Config } from './config';
 import type { AuditSink } from './core/audit';
 import { FreezeControl } from './freeze';
@@ -181,6 +182,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
         freeze,
         audit: auditSink ?? audit,
         metrics: activityMetrics,
+        outputs: new StepOutputTable(audit.db),
         callbackSecret: config.callbackSecret,
         callbackHosts: config.http.callbackHosts,
         channels,

@@ -30,6 +30,7 @@ import { auditRoutes } from './routes/audit';
 import { freezeRoutes } from './routes/freeze';
 import { healthRoutes } from './routes/health';
 import { jobRoutes } from './routes/jobs';
+import { StepOutputTable } from '../audit/outputs';
 
 export interface ApiOptions {
   client: Client;
@@ -136,6 +137,7 @@ export async function buildApi(opts: ApiOptions) {
     taskQueue: opts.taskQueue,
     registry: opts.registry,
     freeze: opts.freeze,
+    outputs: new StepOutputTable(opts.audit.db),
     access,
   });
   await app.register(auditRoutes, { audit, access });
