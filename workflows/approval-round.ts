@@ -100,8 +100,11 @@ export async function askHumans(
    * Waits until closed or timed out; tells the channels (and the audit) about each vote as it arrives. Since faults-v1
    * the timeout runs from `from` (when the request was made), whatever telling took.
    */
-  const waitForDecision = async (timeoutMs: number, from = Date.now()) => {
-    const until = (ctx.faults ? from : Date.now()) + timeoutMs;
+  const waitForDecision = async (timeoutMs: number, from: number) => {
+    // The job's deadline caps the wait either way (its end, not a span measured from a later moment).
+    const until = ctx.faults
+      ? Math.min(from + timeoutMs, Date.now() + remainingMs())
+      : Date.now() + Math.min(timeoutMs, remainingMs());
     for (;;) {
       const woke = await condition(() => closed() || request.votes.length > told, Math.max(until - Date.now(), 1));
       if (!woke) return false;
@@ -112,7 +115,7 @@ export async function askHumans(
   };
   let decided: boolean;
   try {
-    decided = await waitForDecision(Math.min(req.timeoutMs, remainingMs()), requestedAt);
+    decided = await waitForDecision(req.timeoutMs, requestedAt);
     if (!decided && req.escalation && remainingMs() > 0) {
       const escalatedAt = Date.now();
       request.escalated = true;
@@ -120,7 +123,7 @@ export async function askHumans(
       request.quorum = req.escalation.quorum;
       request.deadline = new Date(escalatedAt + req.escalation.timeoutMs).toISOString();
       await tell(ctx, request, 'escalated');
-      decided = await waitForDecision(Math.min(req.escalation.timeoutMs, remainingMs()), escalatedAt);
+      decided = await waitForDecision(req.escalation.timeoutMs, escalatedAt);
     }
   } catch (err) {
     // faults-v1: a job cancelled while waiting closes its request everywhere (no live buttons on a dead job).
