@@ -20,6 +20,7 @@ import { buildApi } from './api/server';
 import { attestationKeyPem, createAttestor, trustedAttestationKeys } from './attestation';
 import { openAudit } from './audit/open';
 import type { AuditStore } from './audit/store';
+import { StepOutputTable } from './audit/outputs';
 import { envSecrets, type Config } from './config';
 import type { AttestationKey, Attestor } from './core/attestation';
 import type { AuditSink } from './core/audit';
@@ -217,6 +218,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
         freeze,
         audit: auditSink ?? audit,
         metrics: activityMetrics,
+        outputs: new StepOutputTable(audit.db),
         callbackSecret: config.callbackSecret,
         callbackHosts: config.http.callbackHosts,
         channels,

@@ -7,8 +7,12 @@ import type { AuditSink } from './core/audit';
 import { createActivities } from '../activities/create-activities';
 import { createJobActivities } from '../activities/job';
 import { createPolicyActivities } from '../activities/policy/evaluate';
+import { createFreezeActivities } from '../activities/freeze';
 import { decideAction } from './policy/decide';
+import { approvalRequirement } from './policy/evaluate';
+import { inputDigest } from './core/digest';
 import type { Decider, FreezeReader } from './core/contracts';
+import type { StoredOutputs } from './core/outputs';
 import { noMetrics, type ActivityMetrics } from './core/metrics';
 import type { ToolRegistry } from '../activities/registry';
 import type { ToolDeps } from '../activities/tool';
@@ -25,6 +29,8 @@ export interface WorkerOptions {
   freeze: FreezeReader;
   audit: AuditSink;
   metrics?: ActivityMetrics;
+  /** Where outputs too large for workflow history are stored (faults-v1). */
+  outputs?: StoredOutputs;
   /** HMAC key for completion callbacks (AIRLOCK_CALLBACK_SECRET). */
   callbackSecret?: string;
   /** Hosts callbacks may go to (AIRLOCK_CALLBACK_ALLOWED_HOSTS); any public host on https's port by default. */
@@ -72,8 +78,21 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
         audit: opts.audit,
         decide,
         metrics: opts.metrics ?? noMetrics,
+        outputs: opts.outputs,
       }),
-      ...createPolicyActivities({ decide, audit: opts.audit }),
+      ...createPolicyActivities({
+        decide,
+        audit: opts.audit,
+        onUnknownOutcome: ({ input }) => {
+          const { hash, source } = opts.policy.current();
+          const rule = source.onUnknownOutcome;
+          return {
+            policyHash: hash,
+            inputDigest: inputDigest(input),
+            ...(rule === 'compensate' ? {} : { ask: approvalRequirement(rule.ask) }),
+          };
+        },
+      }),
       ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], opts.audit, {
         metrics: opts.metrics ?? noMetrics,
       }),
@@ -82,7 +101,9 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
         // Callbacks get the tool's scheme and network rules, with their own host list.
         outbound: { ...opts.deps.http, allowedHosts: opts.callbackHosts ?? ['*'] },
         callbackSecret: opts.callbackSecret,
+        metrics: opts.metrics ?? noMetrics,
       }),
+      ...createFreezeActivities(opts.freeze),
       ...opts.extraActivities,
     },
     ...opts.tuning,

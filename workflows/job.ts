@@ -18,10 +18,13 @@
  * run issues (activities, their options, timers, upserts, markers, their order) needs `patched()`.
  */
 import {
+  ActivityFailure,
   ApplicationFailure,
+  TimeoutFailure,
   condition,
   isCancellation,
   patched,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -45,6 +48,10 @@ import {
   type ToolCall,
 } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
+import type { PolicyDecision } from '../src/core/decision';
+import { TimeoutType } from '@temporalio/common';
+import type { FreezeActivities, PolicyActivities } from '../src/core/contracts';
+import { OUTPUTS_TOTAL_BYTES, OUTPUT_INLINE_BYTES, jsonBytes } from '../src/core/outputs';
 import { describe, fail, jobAudit, now, tools, type JobContext, type Undo } from './context';
 import { askHumans, recordVote, validateVote } from './approval-round';
 import { compensate } from './compensate';
@@ -53,6 +60,37 @@ import { decideThenAct } from './pre-patch';
 
 /** The patch that moved the policy decision into the action's activity (see tryStep and pre-patch.ts). */
 export const DECIDE_IN_ACTION = 'decide-in-action';
+
+/**
+ * The patch that makes jobs correct under faults (`faults` in the code; JobContext.faults in the other modules):
+ *   - the end state is final: the callback is delivered by a workflow of its own after the job ends (finish.ts);
+ *   - channels are told in the background; the audit part is written on the decision path (approval-round.ts,
+ *     notifier.ts); the approval timeout runs from the request; a cancelled job closes its request everywhere;
+ *   - a paused job re-checks the freeze and its deadline still applies (honourFreeze);
+ *   - outputs enter history bounded (ToolCall.outputLimit, src/core/outputs.ts);
+ *   - compensations retry until they succeed or fail permanently; a step refused for its input is not undone;
+ *   - a started action that timed out without retries is `unknown`, counted, and the policy's `onUnknownOutcome`
+ *     decides (unknownOutcome below).
+ * When the old branches can go: once no job started before this patch is running (`airlock jobs list --status
+ * running` etc. shows none started before the deploy that brought it) and test/histories without `.faults-v1` (and not
+ * `.decide-in-action`-only paths still needed) are retired. Then, as for DECIDE_IN_ACTION (pre-patch.ts): first replace
+ * `patched(FAULTS_V1)` with `deprecatePatch(FAULTS_V1)` and keep only the `faults` side of each `if (faults)` /
+ * `ctx.faults`; one deploy later, delete the `deprecatePatch` call.
+ */
+export const FAULTS_V1 = 'faults-v1';
+
+/** How often a paused job re-reads the freeze: doubling from the first, up to the last. */
+const FREEZE_RECHECK_MS = { first: 5_000, max: 5 * 60_000 };
+
+/** Reading the freeze and the policy's `onUnknownOutcome`: in-process and quick. */
+const freezeState = proxyLocalActivities<FreezeActivities>({
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 3 },
+});
+const unknownOutcomePolicy = proxyLocalActivities<PolicyActivities>({
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
 
 /** Runs one job to its end state. Succeeds with the step outputs; otherwise fails after compensating. */
 export async function jobWorkflow(input: JobInput): Promise<JobResult> {
@@ -87,6 +125,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
 
   // Jobs started before this patch decide in a local activity of its own, then act: one more activation per action.
   const decideInAction = patched(DECIDE_IN_ACTION);
+  const faults = patched(FAULTS_V1);
 
   const setStatus = (status: JobStatus) => {
     state.status = status;
@@ -110,20 +149,42 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       throw fail(FailureType.DeadlineExceeded, `the job's deadline ${input.budget.deadline} passed before ${what}`);
   };
 
-  /** Waits out a pause-freeze; an abort-freeze stops the job. */
+  /**
+   * Waits out a pause-freeze; an abort-freeze stops the job. Since faults-v1 the job re-reads the freeze now and then
+   * (the unfreeze signal may have come before a decision made on a freeze state up to a second old), and its
+   * deadline still applies while paused.
+   */
   const honourFreeze = async () => {
+    let recheckMs = FREEZE_RECHECK_MS.first;
     while (state.frozen) {
       if (state.frozen.mode === 'abort') {
         throw fail(FailureType.JobFrozen, `frozen by ${state.frozen.by}: ${state.frozen.reason}`, state.frozen);
       }
       setStatus(JobStatus.Frozen);
-      await condition(() => !state.frozen || state.frozen.mode === 'abort');
+      if (!faults) {
+        await condition(() => !state.frozen || state.frozen.mode === 'abort');
+        continue;
+      }
+      checkDeadline('the freeze was lifted');
+      const changed = await condition(
+        () => !state.frozen || state.frozen.mode === 'abort',
+        Math.max(1, Math.min(recheckMs, remainingMs())),
+      );
+      if (changed) continue;
+      checkDeadline('the freeze was lifted');
+      // Still frozen as far as the signals tell: ask the freeze store itself.
+      const current = await freezeState['freeze.lookup'](input.agent).catch(() => state.frozen);
+      state.frozen = current ?? undefined;
+      recheckMs = Math.min(recheckMs * 2, FREEZE_RECHECK_MS.max);
     }
     if (state.status === JobStatus.Frozen) setStatus(JobStatus.Running);
   };
 
   // What the approval round, the compensations and the finishing share with the step loop.
-  const ctx: JobContext = { jobId, input, state, undo, setStatus, remainingMs, checkDeadline, honourFreeze };
+  const ctx: JobContext = { jobId, input, state, undo, setStatus, remainingMs, checkDeadline, honourFreeze, faults };
+
+  /** Output bytes the steps have put into history so far (faults-v1 bounds it: OUTPUTS_TOTAL_BYTES). */
+  let inlineBytes = 0;
 
   /** Runs a step's activity; its compensation is registered first, since an action that timed out may have acted. */
   const runActivity = async (step: PlannedStep, stepState: StepState, call: ToolCall, options: StepActivityOptions) => {
@@ -137,6 +198,12 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     } catch (err) {
       stepState.status = StepStatus.Failed;
       stepState.error = describe(err);
+      if (faults && refusedBeforeActing(err)) {
+        // Refused before acting (on every attempt alike): there is nothing to undo.
+        const i = undo.findIndex((u) => u.step.id === step.id);
+        if (i >= 0) undo.splice(i, 1);
+      }
+      if (faults && mayHaveActedUnseen(err)) throw await unknownOutcome(step, stepState, call, err);
       throw err;
     } finally {
       stepState.endedAt = now();
@@ -165,6 +232,13 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         ...step.options,
         startToCloseTimeoutMs: Math.min(step.options.startToCloseTimeoutMs, remainingMs()),
       };
+      if (faults) {
+        // Decided before acting: how much of the output may enter history (the rest is stored outside it).
+        call = {
+          ...call,
+          outputLimit: Math.max(1024, Math.min(OUTPUT_INLINE_BYTES, OUTPUTS_TOTAL_BYTES - inlineBytes)),
+        };
+      }
       const decide: DecideRequest = {
         decisionNo,
         action: step.action,
@@ -266,12 +340,15 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       outputs[step.id] = output;
       stepState.output = output;
       stepState.status = StepStatus.Succeeded;
+      if (faults) inlineBytes += jsonBytes(output);
     }
-    await finish(ctx, JobStatus.Succeeded);
-    return { status: JobStatus.Succeeded, outputs };
+    if (!faults) {
+      await finish(ctx, JobStatus.Succeeded);
+      return { status: JobStatus.Succeeded, outputs };
+    }
   } catch (err) {
     state.error = describe(err);
-    const failures = await compensate(undo, input.compensationOptions, state);
+    const failures = await compensate(undo, input.compensationOptions, state, faults);
     if (failures.length) {
       await finish(ctx, JobStatus.CompensationFailed);
       throw ApplicationFailure.create({
@@ -292,4 +369,67 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     await finish(ctx, endStatus(err));
     throw err;
   }
+  // faults-v1: the end state is reached; what follows (closing the trail, starting the callback's delivery) cannot
+  // send the job back into compensating.
+  await finish(ctx, JobStatus.Succeeded);
+  return { status: JobStatus.Succeeded, outputs };
+
+  /**
+   * A step that may have acted without the workflow hearing of it (faults-v1): counted as spent, marked `unknown`,
+   * and the policy's `onUnknownOutcome` decides: compensate as if it acted, or ask humans whether it did (a `reject`
+   * means it did not: its compensation is dropped). The job stops either way; returns the failure to stop it with.
+   */
+  async function unknownOutcome(step: PlannedStep, stepState: StepState, call: ToolCall, err: unknown) {
+    stepState.status = StepStatus.Unknown;
+    state.spent = { ...state.spent, actions: state.spent.actions + 1 };
+    const why = `step ${step.id} (${step.action}) may or may not have acted: ${describe(err).message}`;
+    const rule = await unknownOutcomePolicy['policy.onUnknownOutcome']({
+      agent: input.agent,
+      action: step.action,
+      input: call.input,
+    });
+    if (!rule.ask) return fail(FailureType.OutcomeUnknown, `${why}; compensated as if it acted`);
+    const question: PolicyDecision = {
+      outcome: 'require_approval',
+      ruleId: 'onUnknownOutcome',
+      policyHash: rule.policyHash,
+      reason: `Did ${step.id} act? ${why}. Approve: it acted (undo it). Reject: it did not.`,
+      approval: rule.ask,
+      inputDigest: rule.inputDigest,
+      cost: 0,
+    };
+    try {
+      await askHumans(ctx, step, stepState, call.input, question, `${jobId}:${step.id}.outcome`);
+    } catch (answer) {
+      if (describe(answer).type !== FailureType.ApprovalRejected) {
+        // No answer in time: undo it as if it acted. Cancelled or frozen: stop as asked.
+        if (describe(answer).type === FailureType.ApprovalTimedOut) {
+          stepState.status = StepStatus.Unknown;
+          return fail(
+            FailureType.OutcomeUnknown,
+            `${why}; nobody said in time whether it did: compensated as if it acted`,
+          );
+        }
+        return answer;
+      }
+      const i = undo.findIndex((u) => u.step.id === step.id);
+      if (i >= 0) undo.splice(i, 1);
+      stepState.status = StepStatus.Failed;
+      return fail(FailureType.OutcomeUnknown, `${why}; humans said it did not act: not compensated`);
+    }
+    stepState.status = StepStatus.Unknown;
+    return fail(FailureType.OutcomeUnknown, `${why}; humans said it acted: compensated`);
+  }
+}
+
+/** Failures the action's activity raises before acting, on every attempt alike. */
+function refusedBeforeActing(err: unknown): boolean {
+  const type = describe(err).type;
+  return type === FailureType.InvalidToolInput || type === FailureType.ApprovalMismatch;
+}
+
+/** The activity started and then timed out or lost its worker, with no attempt left: it may have acted unseen. */
+function mayHaveActedUnseen(err: unknown): boolean {
+  if (!(err instanceof ActivityFailure) || !(err.cause instanceof TimeoutFailure)) return false;
+  return err.cause.timeoutType === TimeoutType.START_TO_CLOSE || err.cause.timeoutType === TimeoutType.HEARTBEAT;
 }

@@ -3,7 +3,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FreezeEntry } from '../src/core/decision';
-import type { JobState } from '../src/core/job';
+import type { CallbackStatus, JobState } from '../src/core/job';
 import type { Vote, VoteResult } from '../src/core/approval';
 
 /** The job's status, per-step status, decisions, approvals, outputs and compensations. Works on closed jobs too. */
@@ -21,3 +21,9 @@ export const decideUpdate = defineUpdate<VoteResult, [Vote]>('decide');
 export const freezeSignal = defineSignal<[FreezeEntry]>('freeze');
 /** A freeze was lifted (`agent` absent = the global one). */
 export const unfreezeSignal = defineSignal<[{ agent?: string }]>('unfreeze');
+
+/** Where a job's completion callback stands; asked of its delivery workflow, `<jobId>:callback` (faults-v1). */
+export const callbackStatusQuery = defineQuery<CallbackStatus>('callbackStatus');
+
+/** The id of the workflow delivering a job's callback. */
+export const callbackWorkflowId = (jobId: string) => `${jobId}:callback`;

@@ -31,6 +31,7 @@ import { auditRoutes } from './routes/audit';
 import { freezeRoutes } from './routes/freeze';
 import { healthRoutes } from './routes/health';
 import { jobRoutes } from './routes/jobs';
+import { StepOutputTable } from '../audit/outputs';
 
 export interface ApiOptions {
   client: Client;
@@ -142,6 +143,7 @@ export async function buildApi(opts: ApiOptions) {
     registry: opts.registry,
     freeze: opts.freeze,
     attestationKeys: opts.attestationKeys,
+    outputs: new StepOutputTable(opts.audit.db),
     access,
   });
   await app.register(auditRoutes, { audit, access });

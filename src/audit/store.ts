@@ -63,6 +63,15 @@ CREATE TABLE IF NOT EXISTS audit_heads (
   signature text,
   signed_at timestamptz
 );
+CREATE TABLE IF NOT EXISTS step_outputs (
+  job_id text NOT NULL,
+  step_id text NOT NULL,
+  output text NOT NULL,
+  output_digest text NOT NULL,
+  bytes integer NOT NULL,
+  stored_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (job_id, step_id)
+);
 CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$
 BEGIN
   RAISE EXCEPTION 'audit_events is append-only';

@@ -28,6 +28,11 @@ export const AuditEventType = {
   CompensationFinished: 'compensation.finished',
   CompensationFailed: 'compensation.failed',
   JobFinished: 'job.finished',
+  /**
+   * The completion callback gave up. Written after the job's trail was sealed, so into a trail of its own:
+   * `callbackTrailId(jobId)`.
+   */
+  CallbackFailed: 'callback.failed',
 } as const;
 export type AuditEventType = (typeof AuditEventType)[keyof typeof AuditEventType];
 
@@ -40,3 +45,6 @@ export interface AuditEventInput {
   requestId?: string;
   data: Record<string, unknown>;
 }
+
+/** The trail of what happens after a job ended (its callback): kept apart, so the job's sealed trail stays sealed. */
+export const callbackTrailId = (jobId: string) => `${jobId}/callback`;

@@ -25,5 +25,9 @@ export const FailureType = {
   JobFrozen: 'JobFrozen',
   /** The policy's `maxRuntime` for the action ran out (retried like a timeout, within the policy's `retries`). */
   MaxRuntimeExceeded: 'MaxRuntimeExceeded',
+  /** A started action that cannot be retried timed out or lost its worker: it may or may not have acted. */
+  OutcomeUnknown: 'OutcomeUnknown',
+  /** The worker has no AIRLOCK_CALLBACK_SECRET (retried: another worker, or this one fixed, may deliver it). */
+  CallbackNotConfigured: 'CallbackNotConfigured',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];

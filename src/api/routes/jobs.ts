@@ -10,7 +10,8 @@ import { JobStatus } from '../../core/job';
 import { jobSchema } from '../../core/job-schema';
 import { JobFrozenError } from '../../freeze';
 import { JobValidationError } from '../../jobs/plan';
-import { listJobs, readJobState } from '../../jobs/read';
+import { listJobs, readCallbackStatus, readJobState } from '../../jobs/read';
+import type { StoredOutputs } from '../../core/outputs';
 import { IdempotencyKeyReusedError, Submissions } from '../../jobs/submission';
 import { callerOf, type Access } from '../access';
 import { agentName, HttpError, idParams, problem } from '../http';
@@ -23,6 +24,8 @@ export interface JobRoutesOptions {
   /** The channel keys whose vote attestations submitted jobs trust. */
   attestationKeys?: AttestationKey[];
   access: Access;
+  /** Outputs too large for workflow history (faults-v1). */
+  outputs: StoredOutputs;
 }
 
 const idempotencyKey = z.string().min(1).max(255);
@@ -106,7 +109,27 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
   app.get(
     '/v1/jobs/:id',
     { schema: { summary: 'A job: steps, status, decisions, approvals, outputs', params: idParams } },
-    async (req) => readableJob(req, req.params.id),
+    async (req) => {
+      const state = await readableJob(req, req.params.id);
+      const callback = await readCallbackStatus(client, req.params.id);
+      return callback ? { ...state, callback } : state;
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id/outputs/:step',
+    {
+      schema: {
+        summary: "A step's whole output, when it was too large for workflow history (the job shows a bounded copy)",
+        params: z.strictObject({ id: idParams.shape.id, step: z.string().min(1).max(200) }),
+      },
+    },
+    async (req) => {
+      await readableJob(req, req.params.id);
+      const stored = await opts.outputs.get(req.params.id, req.params.step);
+      if (!stored) throw new HttpError(404, 'not_found', `no stored output of step ${req.params.step}`);
+      return stored;
+    },
   );
 
   app.get(
