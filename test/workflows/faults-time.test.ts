@@ -13,7 +13,7 @@ import { callbackTrailId } from '../../src/core/audit';
 import { searchAttributeKeys } from '../../src/core/search-attributes';
 import type { CallbackStatus } from '../../src/core/job';
 import { submitJob } from '../../src/jobs/submit';
-import { startTimeSkippingServer } from '../../src/temporal/server';
+import { startTimeSkippingServer } from '../helpers/time-skipping';
 import { callbackWorkflowId, jobStateQuery } from '../../workflows/messages';
 import { makeRepo } from '../helpers/git';
 import { testWorker, uniqueId, useTemporalServer } from '../helpers/temporal';
