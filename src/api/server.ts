@@ -101,6 +101,11 @@ export async function buildApi(opts: ApiOptions) {
   });
   // After the limiter, so its preHandler runs first on every route.
   app.addHook('onRoute', appendAuthorise(access));
+  // Reached only by an authenticated principal (`authenticate` refuses strangers first); limited like any route, so
+  // probing for paths costs the principal its budget. The body names no path.
+  app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (_req, reply) =>
+    reply.status(404).send({ error: 'not_found', message: 'no such route' }),
+  );
 
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
     if (err instanceof HttpError)

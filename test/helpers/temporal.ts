@@ -3,6 +3,7 @@
  * queues so tests in a file never pick up each other's work.
  */
 import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { builtinRegistry } from '../../activities';
@@ -96,6 +97,8 @@ export interface TestWorkerOptions {
   /** Environment for loadConfig besides the test defaults (Slack settings, rate limits…). */
   config?: Record<string, string>;
   directory?: Directory;
+  /** A client of the test's own (e.g. one whose connection counts its calls); default: the server's. */
+  client?: Client;
 }
 
 /**
@@ -115,7 +118,7 @@ export async function testAirlock(env: TestWorkflowEnvironment, opts: TestWorker
       ...(opts.callbackSecret ? { AIRLOCK_CALLBACK_SECRET: opts.callbackSecret } : {}),
       ...opts.config,
     }),
-    client: env.client,
+    client: opts.client ?? env.client,
     registry: opts.registry ?? builtinRegistry(),
     deps: testDeps(opts.deps),
     policy,
