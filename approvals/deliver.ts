@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { type AuditSink, AuditEventType } from '../src/core/audit';
+import { type AuditSink, AuditEventType, AuditTrailSealedError } from '../src/core/audit';
 import type { Person } from '../src/core/people';
 import { decideUpdate, jobStateQuery } from '../workflows/messages';
 import { RefusalCode, ApprovalStatus, type ApprovalRequest, type VoteResult } from '../src/core/approval';
@@ -61,6 +61,7 @@ export interface DeliverVote {
 /**
  * Delivers one decision; resolves with the request's state after it, or throws ApprovalRefusedError. A refused vote
  * leaves no trace in the workflow, so it is written to the audit trail here: who tried what, and why it was refused.
+ * A job that has ended has a sealed, signed trail: its refusals are recorded beside it (audit_refusals) instead.
  */
 export async function deliverVote(
   client: Client,
@@ -72,7 +73,7 @@ export async function deliverVote(
     return await deliver(client, vote);
   } catch (err) {
     if (audit && err instanceof ApprovalRefusedError && err.code !== RefusalCode.UnknownRequest) {
-      await audit.append({
+      const event = {
         jobId: parseRequestId(vote.requestId).jobId,
         key: `${AuditEventType.ApprovalRefused}:${randomUUID()}`,
         type: AuditEventType.ApprovalRefused,
@@ -85,7 +86,13 @@ export async function deliverVote(
           code: err.code,
           reason: err.message,
         },
-      });
+      };
+      try {
+        await audit.append(event);
+      } catch (appendErr) {
+        if (!(appendErr instanceof AuditTrailSealedError)) throw appendErr;
+        await audit.recordOutsideTrail?.(event);
+      }
     }
     throw err;
   }

@@ -4,13 +4,28 @@
  * activity that retries writes each event once.
  */
 
+/**
+ * An append to a job's trail after its head was signed (the job ended): refused, so the sealed trail keeps verifying
+ * against its signature. What happens after the end is recorded outside the trail (AuditSink.recordOutsideTrail).
+ */
+export class AuditTrailSealedError extends Error {
+  readonly code = 'audit_trail_sealed';
+  constructor(readonly jobId: string) {
+    super(`the audit trail of ${jobId} is sealed (its head is signed); nothing more is appended to it`);
+    this.name = 'AuditTrailSealedError';
+  }
+}
+
 /** Where activities write audit events: the AuditStore (on PostgreSQL, or PGlite for `airlock dev`). */
 export interface AuditSink {
+  /** Appends one event once; rejects with AuditTrailSealedError when the job's trail is sealed. */
   append(event: AuditEventInput): Promise<unknown>;
   /** Appends events of one job in order (in one write where it can). */
   appendAll(events: AuditEventInput[]): Promise<unknown>;
   /** Signs the job's chain head when it ends. */
   signHead(jobId: string): Promise<unknown>;
+  /** Records an event about a job whose trail is sealed (a vote after the end), beside the trail, never in it. */
+  recordOutsideTrail?(event: AuditEventInput): Promise<unknown>;
 }
 
 export const AuditEventType = {

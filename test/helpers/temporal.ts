@@ -2,7 +2,7 @@
  * One real Temporal dev server per test file (STYLE.md), a workflow bundle built once, and workers on unique task
  * queues so tests in a file never pick up each other's work.
  */
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -77,7 +77,9 @@ export function useTestAudit() {
   });
   const pg = usePostgresDatabase();
   beforeAll(async () => {
-    holder.store = await AuditStore.open(openDatabase(pg.url));
+    // Signed as in production, so a job's trail is sealed when it ends.
+    const key = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    holder.store = await AuditStore.open(openDatabase(pg.url), key);
   });
   return holder;
 }
