@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { builtinRegistry, type ToolRegistry } from '../activities';
 import type { ToolDeps } from '../activities/tool';
 import type { ApprovalChannel } from '../approvals/channel';
+import { SeenDeliveries } from '../approvals/seen-deliveries';
 import { createSlackApp } from '../approvals/slack/app';
 import { SlackChannel } from '../approvals/slack/channel';
 import { buildApi } from './api/server';
@@ -124,6 +125,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
   const deps = opts.deps ?? toolDeps(config);
   const freeze = opts.freeze ?? new FreezeControl(client, config.temporal.taskQueue);
   const channels: ApprovalChannel[] = [...(opts.channels ?? [])];
+  const seen = config.slack ? await SeenDeliveries.open(audit.db) : undefined;
   if (config.slack) {
     const slack = config.slack;
     const web = new WebClient(slack.botToken, slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {});
@@ -154,6 +156,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
             temporal: client,
             directory,
             audit,
+            seen: seen!,
           })
         : undefined,
     });
