@@ -19,7 +19,8 @@ import { SlackChannel } from '../approvals/slack/channel';
 import { buildApi } from './api/server';
 import { openAudit } from './audit/open';
 import type { AuditStore } from './audit/store';
-import { envSecrets, type Config } from './config';
+import { ConfigError, envSecrets, type Config } from './config';
+import { ALLOW_DEV_CREDENTIALS, devCredentialProblems } from './dev/credentials';
 import type { AuditSink } from './core/audit';
 import { FreezeControl } from './freeze';
 import { createLogger } from './logger';
@@ -106,12 +107,30 @@ export interface Airlock {
   close(): Promise<void>;
 }
 
+/**
+ * Refuses to start outside development with the published development credentials (the dev people file, or any dev
+ * token), naming each, so a deployment never accepts tokens anyone can read in README. Returns the directory.
+ */
+export function checkStartCredentials(config: Config, directory?: Directory): Directory {
+  const dir = directory ?? loadDirectory(config.peopleFile);
+  if (config.development) return dir;
+  const problems = devCredentialProblems(directory ? undefined : config.peopleFile, dir);
+  if (problems.length)
+    throw new ConfigError(
+      `refusing to start with development credentials:\n${problems.map((p) => `  ${p}`).join('\n')}\n` +
+        `Use a people file of your own (AIRLOCK_PEOPLE_FILE) with tokens of your own (\`airlock hash-token\`), or run ` +
+        `\`airlock dev\`; tests may set ${ALLOW_DEV_CREDENTIALS}=1.`,
+    );
+  return dir;
+}
+
 /** Builds Airlock's parts from config; each replaced part is used as given. */
 export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
   const { config, client } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
-  // The cheap, failing-fast parts first: an invalid people or policy file stops the start before anything opens.
-  const directory = opts.directory ?? loadDirectory(config.peopleFile);
+  // The cheap, failing-fast parts first: an invalid people or policy file, or development credentials outside
+  // development, stop the start before anything opens.
+  const directory = checkStartCredentials(config, opts.directory);
   const watched = opts.policy ? undefined : watchPolicy(config);
   const policy = opts.policy ?? watched!.policy;
   let audit: AuditStore;
