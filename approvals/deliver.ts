@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { type AuditSink, AuditEventType, AuditTrailSealedError } from '../src/core/audit';
+import { type AuditSink, AuditEventType, besideSealedTrail } from '../src/core/audit';
 import type { Person } from '../src/core/people';
 import { decideUpdate, jobStateQuery } from '../workflows/messages';
 import { RefusalCode, ApprovalStatus, type ApprovalRequest, type VoteResult } from '../src/core/approval';
@@ -87,12 +87,7 @@ export async function deliverVote(
           reason: err.message,
         },
       };
-      try {
-        await audit.append(event);
-      } catch (appendErr) {
-        if (!(appendErr instanceof AuditTrailSealedError)) throw appendErr;
-        await audit.recordOutsideTrail?.(event);
-      }
+      await besideSealedTrail(audit).append(event);
     }
     throw err;
   }

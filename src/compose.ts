@@ -21,7 +21,7 @@ import { openAudit } from './audit/open';
 import type { AuditStore } from './audit/store';
 import { ConfigError, envSecrets, type Config } from './config';
 import { ALLOW_DEV_CREDENTIALS, devCredentialProblems } from './dev/credentials';
-import type { AuditSink } from './core/audit';
+import { besideSealedTrail, type AuditSink } from './core/audit';
 import { FreezeControl } from './freeze';
 import { createLogger } from './logger';
 import { activityMetrics } from './metrics';
@@ -201,7 +201,8 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
         deps,
         policy,
         freeze,
-        audit: auditSink ?? audit,
+        // A job's trail is sealed when it ends; what its workflow still does after that goes beside it.
+        audit: besideSealedTrail(auditSink ?? audit),
         metrics: activityMetrics,
         callbackSecret: config.callbackSecret,
         callbackHosts: config.http.callbackHosts,

@@ -55,3 +55,38 @@ export interface AuditEventInput {
   requestId?: string;
   data: Record<string, unknown>;
 }
+
+/**
+ * The sink as workers and channels use it: an event about a job whose trail is already sealed (a refused vote after
+ * the end; compensation run because the callback after the end was refused) is recorded beside the trail instead of
+ * failing, so the sealed trail keeps verifying and the event is not lost. Without `recordOutsideTrail`, the
+ * AuditTrailSealedError stands.
+ */
+export function besideSealedTrail(sink: AuditSink): AuditSink {
+  const aside = sink.recordOutsideTrail?.bind(sink);
+  if (!aside) return sink;
+  const append = async (event: AuditEventInput) => {
+    try {
+      return await sink.append(event);
+    } catch (err) {
+      if (!(err instanceof AuditTrailSealedError)) throw err;
+      return aside(event);
+    }
+  };
+  return {
+    append,
+    async appendAll(events) {
+      try {
+        return await sink.appendAll(events);
+      } catch (err) {
+        if (!(err instanceof AuditTrailSealedError)) throw err;
+        // One at a time: events already in the trail (a retry) answer as stored, the others go beside it.
+        const out: unknown[] = [];
+        for (const e of events) out.push(await append(e));
+        return out;
+      }
+    },
+    signHead: (jobId) => sink.signHead(jobId),
+    recordOutsideTrail: aside,
+  };
+}
