@@ -15,7 +15,7 @@ import {
   type AttestedVote,
   type Attestor,
 } from './core/attestation';
-import type { Config } from './config';
+import { ConfigError, type Config } from './config';
 
 /** The channels a process of ours attests for. */
 export const ATTESTING_CHANNELS = ['api', 'slack'] as const;
@@ -62,6 +62,14 @@ export function generateAttestationKey(): string {
  */
 export function attestationKeyPem(config: Config): string {
   if (config.attestation.signingKey) return config.attestation.signingKey;
+  // Every API instance must sign votes with a key the jobs trust: a key generated per host would make votes arriving
+  // at another instance fail verification, as per-host audit keys did.
+  if (!config.development)
+    throw new ConfigError(
+      'invalid configuration:\n  AIRLOCK_ATTESTATION_KEY: required to attest votes (an Ed25519 PKCS#8 PEM key shared by ' +
+        'the API instances; make one with `openssl genpkey -algorithm ed25519`). Only `airlock dev` (or ' +
+        'AIRLOCK_ALLOW_DEV_CREDENTIALS=1, for tests) generates one per data dir.',
+    );
   const file = join(config.dataDir, 'attestation-key.pem');
   if (!existsSync(file)) {
     mkdirSync(config.dataDir, { recursive: true });

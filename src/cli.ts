@@ -6,10 +6,11 @@ import { NativeConnection } from '@temporalio/worker';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { builtinRegistry } from '../activities';
 import { connectClient } from './client';
-import { loadConfig, type Config } from './config';
-import { composeAirlock } from './compose';
+import { ConfigError, loadConfig, type Config } from './config';
+import { checkStartCredentials, composeAirlock } from './compose';
 import { startStack } from './dev/stack';
-import { openAudit } from './audit/open';
+import { checkSignerConfig, openAudit } from './audit/open';
+import { Keyring } from './audit/keyring';
 import { verifyExport } from './audit/store';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { FreezeControl, JobFrozenError } from './freeze';
@@ -85,6 +86,9 @@ export function buildCli(config: () => Config = loadConfig): Command {
   /** A worker for the configured cluster, with the API in the same process when asked. */
   const runWorker = async (opts: { identity?: string; api: boolean }) => {
     const cfg = config();
+    // Refused before connecting to anything: development credentials, or no signing key, outside development.
+    checkStartCredentials(cfg);
+    checkSignerConfig(cfg);
     const logger = createLogger(cfg.logLevel);
     installTemporalLogger(logger, 'warn');
     const connection = await NativeConnection.connect({ address: cfg.temporal.address });
@@ -310,7 +314,7 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .description("Write a job's audit trail as JSON Lines (events, then the signed head and public key)")
     .option('-o, --output <file>', 'write to a file instead of stdout')
     .action(async (jobId: string, opts: { output?: string }) => {
-      const store = await openAudit(config());
+      const store = await openAudit(config(), 'reader');
       try {
         const jsonl = await store.exportJsonl(jobId);
         if (opts.output) writeFileSync(opts.output, jsonl);
@@ -323,18 +327,27 @@ export function buildCli(config: () => Config = loadConfig): Command {
   audit
     .command('verify <file>')
     .description(
-      "Verify an exported trail offline: the hash chain, the head signature, and every vote's channel attestation",
+      "Verify an exported trail offline: the hash chain, the head signature by the key the head names, and every vote's channel attestation",
     )
-    .option('--public-key <pem-file>', 'the public key you trust (default: the one in the export, which proves less)')
+    .option('--public-key <pem-file>', 'a public key you trust (default: the one in the export, which proves less)')
+    .option('--keyring <dir|file>', 'public keys you trust: a PEM file of several, or a directory of *.pem (rotation)')
     .option(
-      '--keyring <json-file>',
-      "channel public keys you trust ({keyId, channel, publicKeyPem}[]); default: those in the trail's job.submitted",
+      '--attestation-keyring <json-file>',
+      "channel public keys you trust for votes ({keyId, channel, publicKeyPem}[]); default: those in the trail's job.submitted",
     )
-    .action((file: string, opts: { publicKey?: string; keyring?: string }) => {
+    .action((file: string, opts: { publicKey?: string; keyring?: string; attestationKeyring?: string }) => {
+      const trusted =
+        opts.publicKey || opts.keyring
+          ? new Keyring()
+              .merge(
+                opts.publicKey ? Keyring.fromPem(readFileSync(opts.publicKey, 'utf8'), opts.publicKey) : new Keyring(),
+              )
+              .merge(opts.keyring ? Keyring.fromPath(opts.keyring) : new Keyring())
+          : undefined;
       const result = verifyExport(
         readFileSync(file, 'utf8'),
-        opts.publicKey ? readFileSync(opts.publicKey, 'utf8') : undefined,
-        opts.keyring ? readKeyring(opts.keyring) : undefined,
+        trusted,
+        opts.attestationKeyring ? readKeyring(opts.attestationKeyring) : undefined,
       );
       if (result.ok) {
         const v = result.votes;
@@ -342,7 +355,7 @@ export function buildCli(config: () => Config = loadConfig): Command {
           ? `, ${v.attested}/${v.total} votes attested${v.total ? ` (keys from the ${v.keys})` : ''}`
           : '';
         console.log(
-          `ok: ${result.events} events, head ${result.head}, ${result.signed ? 'signed' : 'NOT signed'}${opts.publicKey ? '' : ' (key taken from the export)'}${votes}`,
+          `ok: ${result.events} events, head ${result.head}, ${result.signed ? 'signed' : 'NOT signed'}${trusted ? '' : ' (key taken from the export)'}${votes}`,
         );
       } else {
         console.error(`broken at event ${result.seq} (${result.type}, key ${result.key}): ${result.reason}`);
@@ -368,7 +381,12 @@ export function main(argv = process.argv): Promise<unknown> {
   return buildCli()
     .parseAsync(argv)
     .catch((err: unknown) => {
-      if (err instanceof JobValidationError || err instanceof ConfigFileError || err instanceof JobFrozenError)
+      if (
+        err instanceof JobValidationError ||
+        err instanceof ConfigFileError ||
+        err instanceof JobFrozenError ||
+        err instanceof ConfigError
+      )
         console.error(err.message);
       else if (err instanceof CliError) console.error(err.message);
       else if (err instanceof WorkflowNotFoundError) console.error(`no such job: ${err.workflowId}`);

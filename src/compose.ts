@@ -14,6 +14,7 @@ import { builtinRegistry, type ToolRegistry } from '../activities';
 import { setGitHooksPath } from '../activities/git/git';
 import type { ToolDeps } from '../activities/tool';
 import type { ApprovalChannel } from '../approvals/channel';
+import { SeenDeliveries } from '../approvals/seen-deliveries';
 import { createSlackApp } from '../approvals/slack/app';
 import { SlackChannel } from '../approvals/slack/channel';
 import { buildApi } from './api/server';
@@ -21,9 +22,10 @@ import { attestationKeyPem, createAttestor, trustedAttestationKeys } from './att
 import { openAudit } from './audit/open';
 import type { AuditStore } from './audit/store';
 import { StepOutputTable } from './audit/outputs';
-import { envSecrets, type Config } from './config';
+import { ConfigError, envSecrets, type Config } from './config';
 import type { AttestationKey, Attestor } from './core/attestation';
-import type { AuditSink } from './core/audit';
+import { besideSealedTrail, type AuditSink } from './core/audit';
+import { ALLOW_DEV_CREDENTIALS, devCredentialProblems } from './dev/credentials';
 import { FreezeControl } from './freeze';
 import { createLogger } from './logger';
 import { activityMetrics } from './metrics';
@@ -125,12 +127,30 @@ export interface Airlock {
   close(): Promise<void>;
 }
 
+/**
+ * Refuses to start outside development with the published development credentials (the dev people file, or any dev
+ * token), naming each, so a deployment never accepts tokens anyone can read in README. Returns the directory.
+ */
+export function checkStartCredentials(config: Config, directory?: Directory): Directory {
+  const dir = directory ?? loadDirectory(config.peopleFile);
+  if (config.development) return dir;
+  const problems = devCredentialProblems(directory ? undefined : config.peopleFile, dir);
+  if (problems.length)
+    throw new ConfigError(
+      `refusing to start with development credentials:\n${problems.map((p) => `  ${p}`).join('\n')}\n` +
+        `Use a people file of your own (AIRLOCK_PEOPLE_FILE) with tokens of your own (\`airlock hash-token\`), or run ` +
+        `\`airlock dev\`; tests may set ${ALLOW_DEV_CREDENTIALS}=1.`,
+    );
+  return dir;
+}
+
 /** Builds Airlock's parts from config; each replaced part is used as given. */
 export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
   const { config, client } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
-  // The cheap, failing-fast parts first: an invalid people or policy file stops the start before anything opens.
-  const directory = opts.directory ?? loadDirectory(config.peopleFile);
+  // The cheap, failing-fast parts first: an invalid people or policy file, or development credentials outside
+  // development, stop the start before anything opens.
+  const directory = checkStartCredentials(config, opts.directory);
   const watched = opts.policy ? undefined : watchPolicy(config);
   const policy = opts.policy ?? watched!.policy;
   let audit: AuditStore;
@@ -156,6 +176,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
   setGitHooksPath(config.git.hooksPath);
   const freeze = opts.freeze ?? new FreezeControl(client, config.temporal.taskQueue);
   const channels: ApprovalChannel[] = [...(opts.channels ?? [])];
+  const seen = config.slack ? await SeenDeliveries.open(audit.db) : undefined;
   if (config.slack) {
     const slack = config.slack;
     const web = new WebClient(slack.botToken, slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {});
@@ -189,6 +210,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
             directory,
             attestor,
             audit,
+            seen: seen!,
           })
         : undefined,
     });
@@ -216,7 +238,8 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
         deps,
         policy,
         freeze,
-        audit: auditSink ?? audit,
+        // A job's trail is sealed when it ends; what its workflow still does after that goes beside it.
+        audit: besideSealedTrail(auditSink ?? audit),
         metrics: activityMetrics,
         outputs: new StepOutputTable(audit.db),
         callbackSecret: config.callbackSecret,

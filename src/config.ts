@@ -57,7 +57,10 @@ export const configSchema = z.object({
     .default(join(projectRoot, 'config', 'people.yaml')),
   /** postgres://… for PostgreSQL; otherwise a PGlite directory (default: <data dir>/audit), or `memory:`. */
   AIRLOCK_DATABASE_URL: z.string().min(1).optional(),
-  /** Ed25519 private key (PKCS#8 PEM) that signs audit chain heads; `airlock dev` generates one when unset. */
+  /**
+   * Ed25519 private key (PKCS#8 PEM) that signs audit chain heads; required by serve and worker (every host the same
+   * key); `airlock dev` generates one per data dir when unset.
+   */
   AIRLOCK_AUDIT_SIGNING_KEY: z
     .string()
     .includes('PRIVATE KEY', { message: 'must be a PKCS#8 PEM private key' })
@@ -72,6 +75,10 @@ export const configSchema = z.object({
     .optional(),
   /** A JSON file of further channel public keys ({keyId, channel, publicKeyPem}[]) submitted jobs trust. */
   AIRLOCK_ATTESTATION_KEYRING: z.string().min(1).optional(),
+  /** Public keys (a PEM file of one or more, or a directory of *.pem) besides the signing key's that verify heads. */
+  AIRLOCK_AUDIT_KEYRING: z.string().min(1).optional(),
+  /** 1: start serve/worker with development credentials and a generated signing key (tests); `airlock dev` implies it. */
+  AIRLOCK_ALLOW_DEV_CREDENTIALS: z.enum(['0', '1'], { message: 'must be 0 or 1' }).default('0'),
   AIRLOCK_CALLBACK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
   AIRLOCK_API_HOST: z.string().min(1).default('127.0.0.1'),
   AIRLOCK_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -102,9 +109,14 @@ export interface Config {
   http: { allowedHosts: string[]; insecureHosts: string[]; allowedNetworks: string[]; callbackHosts: string[] };
   shell: { allowedRoots: string[]; sandbox?: 'bwrap' | 'auto' | 'off' };
   git: { allowedRoots: string[]; hooksPath?: string };
-  audit: { databaseUrl: string; signingKey?: string };
+  audit: { databaseUrl: string; signingKey?: string; keyring?: string };
   /** The channels' vote attestation key (private; never logged) and a keyring of other channels' public keys. */
   attestation: { signingKey?: string; keyring?: string };
+  /**
+   * Started for development (`airlock dev`, or AIRLOCK_ALLOW_DEV_CREDENTIALS=1): the published development
+   * credentials are accepted and a signing key is generated per data dir. Otherwise both are refused at start.
+   */
+  development: boolean;
   api: { host: string; port: number; operatorGroups: string[]; rateLimitPerMinute: number };
   callbackSecret?: string;
   /** Present when Slack is configured (SLACK_BOT_TOKEN); start-up refuses a half-configured Slack. */
@@ -158,11 +170,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     audit: {
       databaseUrl: c.AIRLOCK_DATABASE_URL ?? join(resolve(c.AIRLOCK_DATA_DIR), 'audit'),
       signingKey: c.AIRLOCK_AUDIT_SIGNING_KEY,
+      keyring: c.AIRLOCK_AUDIT_KEYRING ? resolve(c.AIRLOCK_AUDIT_KEYRING) : undefined,
     },
     attestation: {
       signingKey: c.AIRLOCK_ATTESTATION_KEY,
       keyring: c.AIRLOCK_ATTESTATION_KEYRING ? resolve(c.AIRLOCK_ATTESTATION_KEYRING) : undefined,
     },
+    development: c.AIRLOCK_ALLOW_DEV_CREDENTIALS === '1',
     callbackSecret: c.AIRLOCK_CALLBACK_SECRET,
     api: {
       host: c.AIRLOCK_API_HOST,

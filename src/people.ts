@@ -83,6 +83,16 @@ export class Directory implements PeopleDirectory {
     return undefined;
   }
 
+  /** Every token hash, with whose it is (to refuse published development tokens at start). */
+  tokenHashes(): { kind: 'person' | 'caller'; id: string; tokenSha256: string }[] {
+    return [
+      ...[...this.people.values()]
+        .filter((p) => p.tokenSha256)
+        .map((p) => ({ kind: 'person' as const, id: p.id, tokenSha256: p.tokenSha256! })),
+      ...[...this.callers.values()].map((c) => ({ kind: 'caller' as const, id: c.id, tokenSha256: c.tokenSha256 })),
+    ];
+  }
+
   mayRun(caller: Caller, agent: string): boolean {
     return caller.agents.some((g) => globToRegExp(g).test(agent));
   }

@@ -19,7 +19,7 @@ export class HttpError extends Error {
 }
 
 /** The `:id` path parameter of a resource. */
-export const idParams = z.object({ id: z.string() });
+export const idParams = z.object({ id: z.string().min(1) });
 
 /** Agent names as filters and freeze scopes accept them. */
 export const agentName = z.string().regex(/^[A-Za-z0-9._-]+$/);

@@ -107,6 +107,13 @@ export async function buildApi(opts: ApiOptions) {
   });
   // After the limiter, so its preHandler runs first on every route.
   app.addHook('onRoute', appendAuthorise(access));
+  // Reached only by an authenticated principal (`authenticate` refuses strangers first); limited like any route, so
+  // probing for paths costs the principal its budget. The body names no path.
+  app.setNotFoundHandler(
+    // The limiter is typed for the app's pino logger, the not-found options for Fastify's base logger: same object.
+    { preHandler: app.rateLimit() as never },
+    async (_req, reply) => reply.status(404).send({ error: 'not_found', message: 'no such route' }),
+  );
 
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
     if (err instanceof HttpError)

@@ -28,6 +28,8 @@ export async function spawnWorker(opts: {
       AIRLOCK_TEMPORAL_ADDRESS: opts.address,
       AIRLOCK_TASK_QUEUE: opts.taskQueue,
       AIRLOCK_LOG_LEVEL: 'error',
+      // Tests run with test people files and a generated signing key: the documented opt-in.
+      AIRLOCK_ALLOW_DEV_CREDENTIALS: '1',
       ...opts.env,
     },
   });

@@ -30,6 +30,8 @@ export const auditRoutes: FastifyPluginAsyncZod<AuditRoutesOptions> = async (app
         jobId: req.params.id,
         events,
         head: (await audit.head(req.params.id)) ?? null,
+        /** Refused votes after the job ended: kept beside the sealed trail, not in it. */
+        afterEnd: await audit.outsideTrail(req.params.id),
         ...(req.query.verify === '1' ? { verification: await audit.verify(req.params.id) } : {}),
       };
     },
