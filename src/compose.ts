@@ -143,6 +143,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       logger,
       operatorGroups: config.api.operatorGroups,
       rateLimitPerMinute: config.api.rateLimitPerMinute,
+      idempotencyKeyRetentionMs: config.api.idempotencyKeyRetentionMs,
       freezeMode: () => policy.current().source.freeze.mode,
       slack: config.slack
         ? createSlackApp({

@@ -42,6 +42,8 @@ export interface ApiOptions {
   /** Groups whose members may cancel any job and pull the kill switch. */
   operatorGroups: string[];
   rateLimitPerMinute: number;
+  /** How long Idempotency-Keys are kept (default: a week). */
+  idempotencyKeyRetentionMs?: number;
   /** The policy's `freeze.mode`, used when a freeze request names none. */
   freezeMode: () => 'pause' | 'abort';
   /** Registers `POST /slack/events` (approvals/slack/app.ts) when Slack is configured. */
@@ -137,6 +139,8 @@ export async function buildApi(opts: ApiOptions) {
     registry: opts.registry,
     freeze: opts.freeze,
     access,
+    db: audit.db,
+    idempotencyKeyRetentionMs: opts.idempotencyKeyRetentionMs,
   });
   await app.register(auditRoutes, { audit, access });
   await app.register(approvalRoutes, { client, audit, access });

@@ -5,6 +5,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ToolRegistry } from '../../../activities/registry';
 import type { FreezeReader } from '../../core/contracts';
+import type { Database } from '../../core/db';
 import { JobStatus } from '../../core/job';
 import { jobSchema } from '../../core/job-schema';
 import { JobFrozenError } from '../../freeze';
@@ -20,6 +21,9 @@ export interface JobRoutesOptions {
   registry: ToolRegistry;
   freeze?: FreezeReader;
   access: Access;
+  /** The audit database, where Idempotency-Keys are kept. */
+  db: Database;
+  idempotencyKeyRetentionMs?: number;
 }
 
 const idempotencyKey = z.string().min(1).max(255);
@@ -27,11 +31,13 @@ const jobSummary = z.object({ id: z.string(), status: z.string() });
 
 export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, opts) => {
   const { client, access } = opts;
-  const submissions = new Submissions({
+  const submissions = await Submissions.open({
     client,
     registry: opts.registry,
     taskQueue: opts.taskQueue,
     freeze: opts.freeze,
+    db: opts.db,
+    retentionMs: opts.idempotencyKeyRetentionMs,
   });
 
   /** The job's state, when it exists and the principal may see its agent's jobs; 404 otherwise. */
