@@ -4,6 +4,7 @@
  */
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { AuditSink } from './core/audit';
+import { failingForGood } from '../activities/audit-sink';
 import { createActivities } from '../activities/create-activities';
 import { createJobActivities } from '../activities/job';
 import { createPolicyActivities } from '../activities/policy/evaluate';
@@ -58,6 +59,8 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
       req,
       attempt,
     );
+  // Every activity's audit writes: a write the database refuses for good fails the job instead of retrying forever.
+  const audit = failingForGood(opts.audit);
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
@@ -69,16 +72,16 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
       ...createActivities({
         registry: opts.registry,
         deps: opts.deps,
-        audit: opts.audit,
+        audit,
         decide,
         metrics: opts.metrics ?? noMetrics,
       }),
-      ...createPolicyActivities({ decide, audit: opts.audit }),
-      ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], opts.audit, {
+      ...createPolicyActivities({ decide, audit }),
+      ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], audit, {
         metrics: opts.metrics ?? noMetrics,
       }),
       ...createJobActivities({
-        audit: opts.audit,
+        audit,
         // Callbacks get the tool's scheme and network rules, with their own host list.
         outbound: { ...opts.deps.http, allowedHosts: opts.callbackHosts ?? ['*'] },
         callbackSecret: opts.callbackSecret,

@@ -1,5 +1,6 @@
 /** What every route answers with when it refuses: an HttpError, rendered by the error handler as a problem body. */
 import { z } from 'zod';
+import { MAX_ID_PARAM_LENGTH } from '../core/job-schema';
 
 export const problem = z.object({
   error: z.string(),
@@ -19,7 +20,7 @@ export class HttpError extends Error {
 }
 
 /** The `:id` path parameter of a resource. */
-export const idParams = z.object({ id: z.string() });
+export const idParams = z.object({ id: z.string().min(1).max(MAX_ID_PARAM_LENGTH) });
 
 /** Agent names as filters and freeze scopes accept them. */
 export const agentName = z.string().regex(/^[A-Za-z0-9._-]+$/);

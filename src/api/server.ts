@@ -25,6 +25,8 @@ import { httpDuration } from '../metrics';
 import type { Directory } from '../people';
 import { Access, appendAuthorise, authenticate, isPublic } from './access';
 import { HttpError } from './http';
+import { useCheckedJsonParser } from './json-body';
+import { MAX_ID_PARAM_LENGTH } from '../core/job-schema';
 import { approvalRoutes } from './routes/approvals';
 import { auditRoutes } from './routes/audit';
 import { freezeRoutes } from './routes/freeze';
@@ -58,7 +60,10 @@ export async function buildApi(opts: ApiOptions) {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
+    // Ids the API hands out must fit its own routes: the longest approval id `<jobId>:<stepId>` (default limit: 100).
+    maxParamLength: MAX_ID_PARAM_LENGTH,
   }).withTypeProvider<ZodTypeProvider>();
+  useCheckedJsonParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -126,6 +131,12 @@ export async function buildApi(opts: ApiOptions) {
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       return reply.status(415).send({ error: 'unsupported_media_type', message: err.message });
     if ((err as { statusCode?: number }).statusCode === 429) return reply.status(429).send(err);
+    // Any other refusal of Fastify's own (a 4xx it chose) is the client's error, not ours.
+    const status = (err as { statusCode?: number }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500)
+      return reply
+        .status(status)
+        .send({ error: String(err.code ?? 'bad_request').toLowerCase(), message: err.message });
     if (err instanceof WorkflowNotFoundError)
       return reply.status(404).send({ error: 'not_found', message: err.message });
     req.log.error({ err }, 'unhandled error');
