@@ -25,6 +25,7 @@ import { createLogger } from './logger';
 import { activityMetrics } from './metrics';
 import { loadDirectory, type Directory } from './people';
 import { PolicyStore } from './policy/store';
+import { ensureSearchAttributes } from './temporal/search-attributes';
 import { createWorker, type WorkerOptions } from './worker';
 
 /** What tools may reach, from config: allowed hosts and roots, and secrets from the worker's environment. */
@@ -111,6 +112,8 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   // The cheap, failing-fast parts first: an invalid people or policy file stops the start before anything opens.
   const directory = opts.directory ?? loadDirectory(config.peopleFile);
+  // A namespace without Airlock's search attributes would refuse every job: register them, or refuse to start.
+  await ensureSearchAttributes(client, config.temporal.namespace);
   const watched = opts.policy ? undefined : watchPolicy(config);
   const policy = opts.policy ?? watched!.policy;
   let audit: AuditStore;
@@ -145,6 +148,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       rateLimitPerMinute: config.api.rateLimitPerMinute,
       idempotencyKeyRetentionMs: config.api.idempotencyKeyRetentionMs,
       freezeMode: () => policy.current().source.freeze.mode,
+      namespace: config.temporal.namespace,
       slack: config.slack
         ? createSlackApp({
             signingSecret: config.slack.signingSecret,

@@ -46,6 +46,8 @@ export interface ApiOptions {
   rateLimitPerMinute: number;
   /** How long Idempotency-Keys are kept (default: a week). */
   idempotencyKeyRetentionMs?: number;
+  /** The Temporal namespace jobs run in (health checks it); default: the client's. */
+  namespace?: string;
   /** The policy's `freeze.mode`, used when a freeze request names none. */
   freezeMode: () => 'pause' | 'abort';
   /** Registers `POST /slack/events` (approvals/slack/app.ts) when Slack is configured. */
@@ -156,7 +158,7 @@ export async function buildApi(opts: ApiOptions) {
   await app.register(auditRoutes, { audit, access });
   await app.register(approvalRoutes, { client, audit, access });
   await app.register(freezeRoutes, { freeze: opts.freeze, freezeMode: opts.freezeMode, access });
-  await app.register(healthRoutes, { client, audit });
+  await app.register(healthRoutes, { client, audit, namespace: opts.namespace ?? client.options.namespace });
   // Slack authenticates its requests by their signature (approvals/slack/verify.ts), not by a bearer token.
   if (opts.slack) await app.register(publicScope(opts.slack.register));
 

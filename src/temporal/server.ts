@@ -13,6 +13,8 @@ export interface DevServerOptions {
   /** Serve the Temporal UI on this port. */
   uiPort?: number;
   namespace?: string;
+  /** Register Airlock's search attributes (default true; false: a server as a bare cluster is, for tests). */
+  searchAttributes?: boolean;
   /** Extra `temporal server start-dev` flags (e.g. `--sqlite-pragma`). */
   extraArgs?: string[];
 }
@@ -38,7 +40,7 @@ export function startDevServer(opts: DevServerOptions = {}): Promise<TestWorkflo
         ui: opts.uiPort !== undefined,
         uiPort: opts.uiPort,
         namespace: opts.namespace,
-        searchAttributes: searchAttributeKeys,
+        searchAttributes: opts.searchAttributes === false ? [] : searchAttributeKeys,
         extraArgs: opts.extraArgs,
         log: { format: 'pretty', level: 'warn' },
       },
