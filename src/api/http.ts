@@ -8,6 +8,21 @@ export const problem = z.object({
   issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
 });
 
+/** Status codes a route may refuse with; each answers a `problem` body. */
+export type RefusalStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503;
+
+/**
+ * The refusals a route documents, each a `problem`. Every authenticated route may answer 400 (invalid request), 401
+ * (no valid token), 429 (rate limit) and 503 (Temporal or the database unavailable); routes add their own.
+ */
+export function refusals(...codes: RefusalStatus[]): Partial<Record<RefusalStatus, typeof problem>> {
+  const all: RefusalStatus[] = [400, 401, 429, 503, ...codes];
+  return Object.fromEntries(all.map((c) => [c, problem]));
+}
+
+/** Refusals of a route that takes a body: too large (413), not JSON (415). */
+export const bodyRefusals = [413, 415] as const;
+
 export class HttpError extends Error {
   constructor(
     readonly status: number,

@@ -172,3 +172,12 @@ test(
   }),
   30_000,
 );
+
+test('an overlong id is a 400 naming the field, and a known path under another method is a 405', async () => {
+  const long = await call('GET', `/v1/jobs/${'j'.repeat(300)}`, { as: 'alice' });
+  expect(long.status).toBe(400);
+  expect(long.body.message).toMatch(/params\.id/);
+  const res = await fetch(`${base}/v1/jobs`, { method: 'PUT', headers: { authorization: 'Bearer alice-test-token' } });
+  expect(res.status).toBe(405);
+  expect(res.headers.get('allow')?.split(', ').sort()).toEqual(['GET', 'POST']);
+});

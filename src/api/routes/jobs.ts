@@ -13,7 +13,7 @@ import { JobValidationError } from '../../jobs/plan';
 import { listJobs, readJobState } from '../../jobs/read';
 import { IdempotencyKeyReusedError, Submissions } from '../../jobs/submission';
 import { callerOf, type Access } from '../access';
-import { agentName, HttpError, idParams, problem } from '../http';
+import { agentName, bodyRefusals, HttpError, idParams, refusals } from '../http';
 
 export interface JobRoutesOptions {
   client: Client;
@@ -28,6 +28,17 @@ export interface JobRoutesOptions {
 
 const idempotencyKey = z.string().min(1).max(255);
 const jobSummary = z.object({ id: z.string(), status: z.string() });
+/** A job's state (JobState in src/core/job.ts); documented by its main fields, the rest passed through. */
+const jobState = z.looseObject({
+  jobId: z.string(),
+  agent: z.string(),
+  title: z.string(),
+  status: z.string(),
+  steps: z.array(z.looseObject({ id: z.string(), action: z.string(), status: z.string() })),
+});
+const jobList = z.object({
+  jobs: z.array(z.object({ id: z.string(), status: z.string(), agent: z.string(), startedAt: z.string() })),
+});
 
 export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, opts) => {
   const { client, access } = opts;
@@ -54,9 +65,9 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
       config: { auth: { accepts: ['caller'], refusal: 'jobs are submitted by callers (systems), not people' } },
       schema: {
         summary: 'Submit a job',
-        headers: z.object({ 'idempotency-key': idempotencyKey.optional() }),
+        headers: z.object({ 'idempotency-key': idempotencyKey }),
         body: jobSchema,
-        response: { 200: jobSummary, 201: jobSummary, 400: problem, 403: problem, 409: problem, 422: problem },
+        response: { 200: jobSummary, 201: jobSummary, ...refusals(403, 409, 422, ...bodyRefusals) },
       },
       // Validated by planJob instead, so one answer names every problem (envelope and steps).
       attachValidation: true,
@@ -87,7 +98,13 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
 
   app.get(
     '/v1/jobs/:id',
-    { schema: { summary: 'A job: steps, status, decisions, approvals, outputs', params: idParams } },
+    {
+      schema: {
+        summary: 'A job: steps, status, decisions, approvals, outputs',
+        params: idParams,
+        response: { 200: jobState, ...refusals(404) },
+      },
+    },
     async (req) => readableJob(req, req.params.id),
   );
 
@@ -101,6 +118,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
           agent: agentName.optional(),
           limit: z.coerce.number().int().min(1).max(500).default(50),
         }),
+        response: { 200: jobList, ...refusals() },
       },
     },
     async (req) => {
@@ -116,7 +134,16 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
 
   app.post(
     '/v1/jobs/:id/cancel',
-    { schema: { summary: 'Cancel a job; what it did is compensated', params: idParams } },
+    {
+      schema: {
+        summary: 'Cancel a job; what it did is compensated',
+        params: idParams,
+        response: {
+          202: z.object({ id: z.string(), status: z.literal('cancelling') }),
+          ...refusals(403, 404, ...bodyRefusals),
+        },
+      },
+    },
     async (req, reply) => {
       const state = await readJobState(client, req.params.id);
       if (!state) throw new HttpError(404, 'not_found', `no job ${req.params.id}`);
