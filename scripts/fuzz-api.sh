@@ -18,12 +18,15 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VER
 fi
 
 log=$(mktemp)
-npx tsx scripts/fuzz-serve.ts >"$log" 2>&1 &
+# Its own process group, so stopping it stops the Temporal dev server it started too.
+setsid node_modules/.bin/tsx scripts/fuzz-serve.ts >"$log" 2>&1 &
 server=$!
 stop() {
   local rc=$?
-  kill "$server" 2>/dev/null || true
+  kill -TERM -- "-$server" 2>/dev/null || true
   wait "$server" 2>/dev/null || true
+  sleep 1
+  kill -KILL -- "-$server" 2>/dev/null || true
   rm -f "$log"
   exit "$rc"
 }
