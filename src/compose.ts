@@ -31,6 +31,7 @@ import { createLogger } from './logger';
 import { activityMetrics } from './metrics';
 import { loadDirectory, type Directory } from './people';
 import { PolicyStore } from './policy/store';
+import { ensureSearchAttributes } from './temporal/search-attributes';
 import { createWorker, type WorkerOptions } from './worker';
 
 /**
@@ -151,6 +152,8 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
   // The cheap, failing-fast parts first: an invalid people or policy file, or development credentials outside
   // development, stop the start before anything opens.
   const directory = checkStartCredentials(config, opts.directory);
+  // A namespace without Airlock's search attributes would refuse every job: register them, or refuse to start.
+  await ensureSearchAttributes(client, config.temporal.namespace);
   const watched = opts.policy ? undefined : watchPolicy(config);
   const policy = opts.policy ?? watched!.policy;
   let audit: AuditStore;
@@ -198,7 +201,9 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       attestationKeys,
       operatorGroups: config.api.operatorGroups,
       rateLimitPerMinute: config.api.rateLimitPerMinute,
+      idempotencyKeyRetentionMs: config.api.idempotencyKeyRetentionMs,
       freezeMode: () => policy.current().source.freeze.mode,
+      namespace: config.temporal.namespace,
       slack: config.slack
         ? createSlackApp({
             signingSecret: config.slack.signingSecret,

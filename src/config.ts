@@ -85,6 +85,8 @@ export const configSchema = z.object({
   /** People in these groups may cancel any job and freeze. */
   AIRLOCK_OPERATOR_GROUPS: listOf('sre,sre-leads'),
   AIRLOCK_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(1200),
+  /** How long an Idempotency-Key is kept (hours; default a week); expired keys are deleted and may be used again. */
+  AIRLOCK_IDEMPOTENCY_KEY_RETENTION_HOURS: z.coerce.number().positive().default(168),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   /** Slack Web API base URL; tests point it at a local server. */
@@ -117,7 +119,14 @@ export interface Config {
    * credentials are accepted and a signing key is generated per data dir. Otherwise both are refused at start.
    */
   development: boolean;
-  api: { host: string; port: number; operatorGroups: string[]; rateLimitPerMinute: number };
+  api: {
+    host: string;
+    port: number;
+    operatorGroups: string[];
+    rateLimitPerMinute: number;
+    /** How long Idempotency-Keys are kept, in milliseconds. */
+    idempotencyKeyRetentionMs: number;
+  };
   callbackSecret?: string;
   /** Present when Slack is configured (SLACK_BOT_TOKEN); start-up refuses a half-configured Slack. */
   slack?: {
@@ -183,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       port: c.AIRLOCK_API_PORT,
       operatorGroups: c.AIRLOCK_OPERATOR_GROUPS,
       rateLimitPerMinute: c.AIRLOCK_RATE_LIMIT_PER_MINUTE,
+      idempotencyKeyRetentionMs: c.AIRLOCK_IDEMPOTENCY_KEY_RETENTION_HOURS * 3600 * 1000,
     },
     slack: c.SLACK_BOT_TOKEN
       ? {

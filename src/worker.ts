@@ -4,6 +4,7 @@
  */
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { AuditSink } from './core/audit';
+import { failingForGood } from '../activities/audit-sink';
 import { createActivities } from '../activities/create-activities';
 import { createJobActivities } from '../activities/job';
 import { createPolicyActivities } from '../activities/policy/evaluate';
@@ -64,6 +65,8 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
       req,
       attempt,
     );
+  // Every activity's audit writes: a write the database refuses for good fails the job instead of retrying forever.
+  const audit = failingForGood(opts.audit);
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
@@ -75,14 +78,14 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
       ...createActivities({
         registry: opts.registry,
         deps: opts.deps,
-        audit: opts.audit,
+        audit,
         decide,
         metrics: opts.metrics ?? noMetrics,
         outputs: opts.outputs,
       }),
       ...createPolicyActivities({
         decide,
-        audit: opts.audit,
+        audit,
         onUnknownOutcome: ({ input }) => {
           const { hash, source } = opts.policy.current();
           const rule = source.onUnknownOutcome;
@@ -93,11 +96,11 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
           };
         },
       }),
-      ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], opts.audit, {
+      ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], audit, {
         metrics: opts.metrics ?? noMetrics,
       }),
       ...createJobActivities({
-        audit: opts.audit,
+        audit,
         // Callbacks get the tool's scheme and network rules, with their own host list.
         outbound: { ...opts.deps.http, allowedHosts: opts.callbackHosts ?? ['*'] },
         callbackSecret: opts.callbackSecret,

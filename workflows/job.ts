@@ -60,6 +60,8 @@ import { decideThenAct } from './pre-patch';
 
 /** The patch that moved the policy decision into the action's activity (see tryStep and pre-patch.ts). */
 export const DECIDE_IN_ACTION = 'decide-in-action';
+/** A job whose `job.started` the audit database refuses for good ends `failed` instead of staying `running`. */
+export const AUDIT_REFUSED_FAILS = 'audit-refused-fails';
 
 /**
  * The patch that makes jobs correct under faults (`faults` in the code; JobContext.faults in the other modules):
@@ -137,7 +139,17 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
   // The job starts with these search attributes set (src/jobs/submit.ts); jobs from before the patch set them again.
   if (!decideInAction) setStatus(JobStatus.Running);
   const { compensationOptions: _, ...auditedJob } = input;
-  await jobAudit['job.started'](jobId, auditedJob);
+  try {
+    await jobAudit['job.started'](jobId, auditedJob);
+  } catch (err) {
+    // Only a non-retryable failure gets here (activities/audit-sink.ts): the job fails, and its status says so.
+    if (patched(AUDIT_REFUSED_FAILS)) {
+      state.error = describe(err);
+      state.endedAt = now();
+      setStatus(JobStatus.Failed);
+    }
+    throw err;
+  }
 
   const outputs: Record<string, unknown> = {};
   // Pushed *before* each step runs: an action that timed out may still have acted.

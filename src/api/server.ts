@@ -6,10 +6,16 @@
  * and each route declares who may call it (./access.ts); decisions go through the one checked vote path.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -26,6 +32,7 @@ import { httpDuration } from '../metrics';
 import type { Directory } from '../people';
 import { Access, appendAuthorise, authenticate, isPublic } from './access';
 import { HttpError } from './http';
+import { useCheckedJsonParser } from './json-body';
 import { approvalRoutes } from './routes/approvals';
 import { auditRoutes } from './routes/audit';
 import { freezeRoutes } from './routes/freeze';
@@ -48,6 +55,10 @@ export interface ApiOptions {
   /** Groups whose members may cancel any job and pull the kill switch. */
   operatorGroups: string[];
   rateLimitPerMinute: number;
+  /** How long Idempotency-Keys are kept (default: a week). */
+  idempotencyKeyRetentionMs?: number;
+  /** The Temporal namespace jobs run in (health checks it); default: the client's. */
+  namespace?: string;
   /** The policy's `freeze.mode`, used when a freeze request names none. */
   freezeMode: () => 'pause' | 'abort';
   /** Registers `POST /slack/events` (approvals/slack/app.ts) when Slack is configured. */
@@ -62,7 +73,11 @@ export async function buildApi(opts: ApiOptions) {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
+    // Ids the API hands out must fit its own routes (the default limit, 100, is shorter than an approval id
+    // `<jobId>:<stepId>`, MAX_ID_PARAM_LENGTH). Far above it, so an overlong id is a 400 naming the field, not a 414.
+    routerOptions: { maxParamLength: 16 * 1024 },
   }).withTypeProvider<ZodTypeProvider>();
+  useCheckedJsonParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -79,6 +94,9 @@ export async function buildApi(opts: ApiOptions) {
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  const methods = methodNotAllowed();
+  app.addHook('onRoute', methods.onRoute);
+  app.addHook('onRequest', methods.onRequest);
   app.addHook('onRequest', authenticate(opts.directory));
   app.addHook('onResponse', async (req, reply) => {
     httpDuration.observe(
@@ -137,8 +155,19 @@ export async function buildApi(opts: ApiOptions) {
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       return reply.status(415).send({ error: 'unsupported_media_type', message: err.message });
     if ((err as { statusCode?: number }).statusCode === 429) return reply.status(429).send(err);
+    // Any other refusal of Fastify's own (a 4xx it chose) is the client's error, not ours.
+    const status = (err as { statusCode?: number }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500)
+      return reply
+        .status(status)
+        .send({ error: String(err.code ?? 'bad_request').toLowerCase(), message: err.message });
     if (err instanceof WorkflowNotFoundError)
       return reply.status(404).send({ error: 'not_found', message: err.message });
+    // Temporal or the audit database not answering is not the caller's fault, nor a bug: try again later.
+    if (err instanceof ServiceError || isConnectionError(err)) {
+      req.log.warn({ err }, 'a dependency is unavailable');
+      return reply.status(503).send({ error: 'unavailable', message: 'Temporal or the audit database is unavailable' });
+    }
     req.log.error({ err }, 'unhandled error');
     return reply.status(500).send({ error: 'internal', message: 'internal error; see the logs for request ' + req.id });
   });
@@ -152,17 +181,47 @@ export async function buildApi(opts: ApiOptions) {
     attestationKeys: opts.attestationKeys,
     outputs: new StepOutputTable(opts.audit.db),
     access,
+    db: audit.db,
+    idempotencyKeyRetentionMs: opts.idempotencyKeyRetentionMs,
   });
   await app.register(auditRoutes, { audit, access });
   await app.register(approvalRoutes, { client, audit, access, attestor: opts.attestor });
   await app.register(freezeRoutes, { freeze: opts.freeze, freezeMode: opts.freezeMode, access });
-  await app.register(healthRoutes, { client, audit });
+  await app.register(healthRoutes, { client, audit, namespace: opts.namespace ?? client.options.namespace });
   // Slack authenticates its requests by their signature (approvals/slack/verify.ts), not by a bearer token.
   if (opts.slack) await app.register(publicScope(opts.slack.register));
 
   app.get('/openapi.json', { config: { auth: { public: true } }, schema: { hide: true } }, async () => app.swagger());
 
   return app;
+}
+
+/** Answers 405 (with `Allow`) for a path that exists under other methods, instead of 404. */
+function methodNotAllowed() {
+  const routes: { pattern: RegExp; method: string }[] = [];
+  const onRoute = (route: { url: string; method: string | string[] }) => {
+    const pattern = new RegExp(`^${route.url.replace(/:[^/]+/g, '[^/]+')}/?$`);
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ pattern, method });
+  };
+  const onRequest = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!req.is404) return;
+    const path = req.url.split('?')[0];
+    const allowed = routes.filter((r) => r.pattern.test(path)).map((r) => r.method);
+    if (allowed.length)
+      return reply
+        .status(405)
+        .header('allow', allowed.join(', '))
+        .send({ error: 'method_not_allowed', message: `${req.method} ${path}: allowed ${allowed.join(', ')}` });
+  };
+  return { onRoute, onRequest };
+}
+
+/** A database connection that failed or was cut (SQLSTATE class 08, 57P01-03, or a refused socket). */
+function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    typeof code === 'string' && (/^(08|57P0)/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT'].includes(code))
+  );
 }
 
 /** A scope whose routes are all public: for routes registered by others, which declare no `config.auth`. */

@@ -3,7 +3,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
+import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { AttestationKey } from '../core/attestation';
 import type { FreezeReader } from '../core/contracts';
 import type { ToolRegistry } from '../../activities/registry';
@@ -56,6 +56,8 @@ export async function startPlannedJob(
     workflowId: jobId,
     taskQueue: opts.taskQueue,
     args: [plan],
+    // A job id names one run, ever: a start after the job ended is refused, never a second run of the same job.
+    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
     ...(opts.memo ? { memo: opts.memo } : {}),
     // Set at start too, so the job is listable before its first workflow task runs.
     typedSearchAttributes: new TypedSearchAttributes([
