@@ -96,8 +96,9 @@ export async function buildApi(opts: ApiOptions) {
   });
   const methods = methodNotAllowed();
   app.addHook('onRoute', methods.onRoute);
-  app.addHook('onRequest', methods.onRequest);
+  // Authenticated first: a 405 would tell a caller without a token which paths exist.
   app.addHook('onRequest', authenticate(opts.directory));
+  app.addHook('onRequest', methods.onRequest);
   app.addHook('onResponse', async (req, reply) => {
     httpDuration.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },

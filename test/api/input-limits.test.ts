@@ -8,6 +8,7 @@ import { builtinRegistry } from '../../activities';
 import { planJob } from '../../src/jobs/plan';
 import { startPlannedJob } from '../../src/jobs/submit';
 import { readJobState } from '../../src/jobs/read';
+import { attestationKeys } from '../helpers/attestation';
 import { makeRepo } from '../helpers/git';
 import { fixture, testAirlock, testWorker, uniqueId, useTemporalServer, workflowBundle } from '../helpers/temporal';
 import { eventually } from '../helpers/wait';
@@ -132,7 +133,9 @@ test(
     expect(submitted.status).toBe(201);
     // The longest job id there is (the CLI's --id), with the longest step id.
     const longJobId = 'j'.repeat(200);
-    await startPlannedJob(temporal.env.client, planJob(merge('main'), builtinRegistry(), 'ci'), {
+    // Started directly, as the CLI's `jobs submit --id` does: it trusts the API's attestation keys like any job.
+    const plan = { ...planJob(merge('main'), builtinRegistry(), 'ci'), attestationKeys };
+    await startPlannedJob(temporal.env.client, plan, {
       taskQueue,
       jobId: longJobId,
     });

@@ -21,6 +21,7 @@ import { readCallbackStatus } from '../../src/jobs/read';
 import { submitJob } from '../../src/jobs/submit';
 import { clearFreezeUpdate } from '../../workflows/freeze';
 import { jobStateQuery } from '../../workflows/messages';
+import { attestationKeys } from '../helpers/attestation';
 import { pendingRequest, recordingChannel, vote, waitForState } from '../helpers/approvals';
 import { gitOk, makeRepo } from '../helpers/git';
 import { testWorker, uniqueId, useTemporalServer } from '../helpers/temporal';
@@ -64,7 +65,7 @@ async function listen(handler: Parameters<typeof createServer>[1]) {
 }
 
 const submit = (job: object, taskQueue: string, requester = 'ci') =>
-  submitJob(temporal.env.client, job, { registry, taskQueue, requester, jobId: uniqueId('job') });
+  submitJob(temporal.env.client, job, { registry, taskQueue, requester, jobId: uniqueId('job'), attestationKeys });
 
 describe('1. what happens after a job ends cannot undo it', () => {
   test('the job completes before its callback is delivered; the delivery retries after the job closed', async () => {
