@@ -9,6 +9,7 @@ import { connectClient } from './client';
 import { loadConfig, type Config } from './config';
 import { composeAirlock } from './compose';
 import { startStack } from './dev/stack';
+import { clusterDown, clusterOptions, clusterStatus, clusterUp, ensureNamespace } from './temporal/cluster';
 import { openAudit } from './audit/open';
 import { verifyExport } from './audit/store';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -115,6 +116,56 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .description('Run the HTTP API and a worker against the configured Temporal cluster')
     .option('--identity <name>', 'worker identity shown in Temporal')
     .action((opts: { identity?: string }) => runWorker({ ...opts, api: true }));
+
+  const cluster = program
+    .command('cluster')
+    .description('A local Temporal cluster on PostgreSQL (the production setup, one node): up, down, status');
+
+  cluster
+    .command('up')
+    .description('Migrate the databases, start the server (detached), create the namespace and search attributes')
+    .action(async () => {
+      const cfg = config();
+      const o = clusterOptions(cfg.dataDir, cfg.temporal.namespace);
+      const status = await clusterUp(o, (msg) => console.log(msg));
+      console.log(
+        `Temporal cluster ${status.address} (namespace ${status.namespace}, pid ${status.pid}, log ${status.log})`,
+      );
+      console.log(`Point Airlock at it: AIRLOCK_TEMPORAL_ADDRESS=${status.address}`);
+    });
+
+  cluster
+    .command('init-namespace')
+    .description(
+      "On the configured cluster (AIRLOCK_TEMPORAL_ADDRESS): create the namespace and Airlock's search attributes; idempotent",
+    )
+    .option('--retention-hours <n>', 'how long closed jobs stay listed', (v) => Number(v), 72)
+    .action(async (opts: { retentionHours: number }) => {
+      const cfg = config();
+      await ensureNamespace(cfg.temporal.address, cfg.temporal.namespace, { retentionHours: opts.retentionHours });
+      console.log(`namespace ${cfg.temporal.namespace} ready at ${cfg.temporal.address}`);
+    });
+
+  cluster
+    .command('down')
+    .description('Stop the local cluster (its databases stay)')
+    .action(async () => {
+      const cfg = config();
+      const stopped = await clusterDown(clusterOptions(cfg.dataDir, cfg.temporal.namespace));
+      console.log(stopped ? 'temporal-server stopped' : 'temporal-server was not running');
+    });
+
+  cluster
+    .command('status')
+    .description('Whether the local cluster runs and answers')
+    .action(async () => {
+      const cfg = config();
+      const s = await clusterStatus(clusterOptions(cfg.dataDir, cfg.temporal.namespace));
+      console.log(
+        `${s.address}: ${s.serving ? 'serving' : 'not answering'}${s.pid ? ` (pid ${s.pid})` : ' (not started here)'}, log ${s.log}`,
+      );
+      if (!s.serving) process.exitCode = 1;
+    });
 
   program
     .command('tools')
