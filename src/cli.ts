@@ -1,13 +1,14 @@
 /**
  * The `airlock` command line. Each command is a thin shell over the same functions the API and tests use.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { builtinRegistry } from '../activities';
 import { connectClient } from './client';
 import { loadConfig, type Config } from './config';
-import { composeAirlock } from './compose';
+import { composeAirlock, WorkerRoleError } from './compose';
+import { workerRoles, type WorkerRole } from './worker';
 import { startStack } from './dev/stack';
 import { clusterDown, clusterOptions, clusterStatus, clusterUp, ensureNamespace } from './temporal/cluster';
 import { openAudit } from './audit/open';
@@ -82,8 +83,14 @@ export function buildCli(config: () => Config = loadConfig): Command {
       });
     });
 
-  /** A worker for the configured cluster, with the API in the same process when asked. */
-  const runWorker = async (opts: { identity?: string; api: boolean }) => {
+  /** A worker for the configured cluster, with the API in the same process when asked (or the API alone). */
+  const runWorker = async (opts: {
+    identity?: string;
+    api: boolean;
+    worker: boolean;
+    role: WorkerRole;
+    queue?: string;
+  }) => {
     const cfg = config();
     const logger = createLogger(cfg.logLevel);
     installTemporalLogger(logger, 'warn');
@@ -91,10 +98,15 @@ export function buildCli(config: () => Config = loadConfig): Command {
     await withClient(cfg, async (client) => {
       const airlock = await composeAirlock({ config: cfg, client, logger });
       try {
-        const worker = await airlock.worker({ connection, identity: opts.identity });
+        const worker = opts.worker
+          ? await airlock.worker({ connection, identity: opts.identity, role: opts.role, taskQueue: opts.queue })
+          : undefined;
         const api = opts.api ? await airlock.serve() : undefined;
         if (api) console.log(`api listening on ${api.url}`);
-        console.log(`worker ready on task queue "${cfg.temporal.taskQueue}" at ${cfg.temporal.address}`);
+        if (!worker) return await waitForShutdown(async () => await api?.close());
+        console.log(
+          `worker ready (role ${opts.role}) on task queue "${worker.options.taskQueue}" at ${cfg.temporal.address}`,
+        );
         process.once('SIGTERM', () => worker.shutdown());
         await worker.run();
         await api?.close();
@@ -105,17 +117,28 @@ export function buildCli(config: () => Config = loadConfig): Command {
     await connection.close();
   };
 
+  const roleOption = new Option('--role <role>', 'control: workflows, decisions, audit, approvals; execution: tools')
+    .choices(workerRoles)
+    .default('all');
+
   program
     .command('worker')
     .description('Run a worker against the configured Temporal cluster')
     .option('--identity <name>', 'worker identity shown in Temporal')
-    .action((opts: { identity?: string }) => runWorker({ ...opts, api: false }));
+    .addOption(roleOption)
+    .option('--queue <name>', 'execution role: the task queue to poll (one of AIRLOCK_TOOL_QUEUES)')
+    .action((opts: { identity?: string; role: WorkerRole; queue?: string }) =>
+      runWorker({ ...opts, api: false, worker: true }),
+    );
 
   program
     .command('serve')
-    .description('Run the HTTP API and a worker against the configured Temporal cluster')
+    .description(
+      'Run the HTTP API and a worker (both roles; --no-worker: the API alone) against the configured cluster',
+    )
     .option('--identity <name>', 'worker identity shown in Temporal')
-    .action((opts: { identity?: string }) => runWorker({ ...opts, api: true }));
+    .option('--no-worker', 'serve the API only; workers run as their own processes')
+    .action((opts: { identity?: string; worker: boolean }) => runWorker({ ...opts, api: true, role: 'all' }));
 
   const cluster = program
     .command('cluster')
@@ -192,7 +215,7 @@ export function buildCli(config: () => Config = loadConfig): Command {
       async (file: string, opts: { set: Record<string, string>; id?: string; requester: string; wait?: boolean }) => {
         const cfg = config();
         // Refuse a bad job before touching the cluster.
-        const plan = planJob(readJobFile(file, opts.set), builtinRegistry(), opts.requester);
+        const plan = planJob(readJobFile(file, opts.set), builtinRegistry(), opts.requester, cfg.toolQueues);
         await withClient(cfg, async (client) => {
           const { jobId, handle } = await startPlannedJob(client, plan, {
             taskQueue: cfg.temporal.taskQueue,
@@ -395,7 +418,12 @@ export function main(argv = process.argv): Promise<unknown> {
   return buildCli()
     .parseAsync(argv)
     .catch((err: unknown) => {
-      if (err instanceof JobValidationError || err instanceof ConfigFileError || err instanceof JobFrozenError)
+      if (
+        err instanceof JobValidationError ||
+        err instanceof ConfigFileError ||
+        err instanceof JobFrozenError ||
+        err instanceof WorkerRoleError
+      )
         console.error(err.message);
       else if (err instanceof ApprovalRefusedError) console.error(`refused (${err.code}): ${err.message}`);
       else if (err instanceof WorkflowNotFoundError) console.error(`no such job: ${err.workflowId}`);

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { projectRoot } from './temporal/binaries';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { parseToolQueues, type ToolQueues } from './core/tool-queues';
 
 const listOf = (fallback: string) =>
   z
@@ -38,6 +39,21 @@ export const configSchema = z.object({
   /** Hosts completion callbacks may go to; `*` is any public host on https's default port. */
   AIRLOCK_CALLBACK_ALLOWED_HOSTS: listOf('*'),
   AIRLOCK_SHELL_ALLOWED_ROOTS: list,
+  /**
+   * Task queue per tool family or tool (`shell=exec-prod,git=exec,*=exec`): execution workers polling it run those
+   * tools. Unrouted tools run on AIRLOCK_TASK_QUEUE (one process with both roles, as `airlock dev` runs).
+   */
+  AIRLOCK_TOOL_QUEUES: z
+    .string()
+    .default('')
+    .transform((spec, ctx) => {
+      try {
+        return parseToolQueues(spec);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
   AIRLOCK_POLICY_FILE: z
     .string()
     .min(1)
@@ -79,6 +95,8 @@ export const configSchema = z.object({
 
 export interface Config {
   temporal: { address: string; namespace: string; taskQueue: string; uiPort: number };
+  /** Where each tool's activities run (AIRLOCK_TOOL_QUEUES); tools not named run on `temporal.taskQueue`. */
+  toolQueues: ToolQueues;
   dataDir: string;
   http: { allowedHosts: string[]; insecureHosts: string[]; allowedNetworks: string[]; callbackHosts: string[] };
   shell: { allowedRoots: string[] };
@@ -124,6 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: c.AIRLOCK_TASK_QUEUE,
       uiPort: c.AIRLOCK_TEMPORAL_UI_PORT,
     },
+    toolQueues: c.AIRLOCK_TOOL_QUEUES,
     dataDir: resolve(c.AIRLOCK_DATA_DIR),
     http: {
       allowedHosts: c.AIRLOCK_HTTP_ALLOWED_HOSTS,

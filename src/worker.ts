@@ -1,6 +1,10 @@
 /**
  * The worker: the job and freeze workflows, one activity per tool (and per compensation), the policy decision, and
  * the approval channels. Built by the composition root (src/compose.ts), which hands it every part.
+ *
+ * Roles split it across processes (README "Running in production"): `control` runs the workflows and the decision,
+ * audit, approval and callback work, and no tool; `execution` runs the tools routed to its task queue
+ * (AIRLOCK_TOOL_QUEUES), deciding with the policy right before acting; `all` (the default, `airlock dev`) is both.
  */
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { AuditSink } from './core/audit';
@@ -15,8 +19,14 @@ import type { ToolDeps } from '../activities/tool';
 import { createApprovalActivities, programmaticChannel, type ApprovalChannel } from '../approvals/channel';
 import type { PolicyStore } from './policy/store';
 
+/** What a worker process runs; see the file comment. */
+export type WorkerRole = 'all' | 'control' | 'execution';
+export const workerRoles: readonly WorkerRole[] = ['all', 'control', 'execution'];
+
 export interface WorkerOptions {
   connection: NativeConnection;
+  /** Default `all`. An `execution` worker registers no workflows and only the tools in `registry`. */
+  role?: WorkerRole;
   namespace?: string;
   taskQueue: string;
   registry: ToolRegistry;
@@ -58,21 +68,35 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
       req,
       attempt,
     );
-  return Worker.create({
+  const role = opts.role ?? 'all';
+  const tools =
+    role === 'control'
+      ? {}
+      : createActivities({
+          registry: opts.registry,
+          deps: opts.deps,
+          audit: opts.audit,
+          decide,
+          metrics: opts.metrics ?? noMetrics,
+        });
+  const common = {
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue,
+    ...opts.tuning,
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    // Let running actions finish (or notice cancellation) before the worker goes away.
+    shutdownGraceTime: '10s',
+  } as const;
+  if (role === 'execution') return Worker.create({ ...common, activities: tools });
+  return Worker.create({
+    ...common,
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
       : { workflowsPath: opts.workflowsPath ?? workflowsPath }),
     activities: {
-      ...createActivities({
-        registry: opts.registry,
-        deps: opts.deps,
-        audit: opts.audit,
-        decide,
-        metrics: opts.metrics ?? noMetrics,
-      }),
+      ...tools,
+      // The pre-patch decision is a local activity: it runs where the workflow runs.
       ...createPolicyActivities({ decide, audit: opts.audit }),
       ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], opts.audit, {
         metrics: opts.metrics ?? noMetrics,
@@ -85,9 +109,5 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
       }),
       ...opts.extraActivities,
     },
-    ...opts.tuning,
-    ...(opts.identity ? { identity: opts.identity } : {}),
-    // Let running actions finish (or notice cancellation) before the worker goes away.
-    shutdownGraceTime: '10s',
   });
 }

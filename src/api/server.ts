@@ -19,6 +19,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { ToolRegistry } from '../../activities/registry';
+import type { ToolQueues } from '../core/tool-queues';
 import type { AuditStore } from '../audit/store';
 import type { FreezeControl } from '../freeze';
 import { httpDuration } from '../metrics';
@@ -34,6 +35,8 @@ import { jobRoutes } from './routes/jobs';
 export interface ApiOptions {
   client: Client;
   taskQueue: string;
+  /** Task queue per tool family (AIRLOCK_TOOL_QUEUES); unrouted tools run on `taskQueue`. */
+  toolQueues?: ToolQueues;
   registry: ToolRegistry;
   directory: Directory;
   audit: AuditStore;
@@ -134,6 +137,7 @@ export async function buildApi(opts: ApiOptions) {
   await app.register(jobRoutes, {
     client,
     taskQueue: opts.taskQueue,
+    toolQueues: opts.toolQueues,
     registry: opts.registry,
     freeze: opts.freeze,
     access,

@@ -12,6 +12,7 @@ import { inputDigest } from '../core/digest';
 import { JobStatus } from '../core/job';
 import { jobsSubmitted } from '../metrics';
 import { planJob } from './plan';
+import type { ToolQueues } from '../core/tool-queues';
 import { startPlannedJob } from './submit';
 
 /** The workflow id for a caller's Idempotency-Key: keys are scoped to the caller. */
@@ -49,6 +50,8 @@ export interface SubmissionsOptions {
   client: Client;
   registry: ToolRegistry;
   taskQueue: string;
+  /** Task queue per tool family (AIRLOCK_TOOL_QUEUES); unrouted tools run on `taskQueue`. */
+  toolQueues?: ToolQueues;
   /** Refuses jobs for a frozen agent. */
   freeze?: FreezeReader;
   /** How many job ids to remember as seen (default 100,000). */
@@ -84,7 +87,7 @@ export class Submissions {
       }
     }
     this.seen.set(jobId, true);
-    const plan = planJob(s.body, this.opts.registry, s.caller);
+    const plan = planJob(s.body, this.opts.registry, s.caller, this.opts.toolQueues);
     plan.requestId = s.requestId;
     try {
       await startPlannedJob(this.opts.client, plan, {

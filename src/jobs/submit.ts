@@ -11,6 +11,7 @@ import type { jobWorkflow } from '../../workflows/job';
 import { airlockAgentKey, airlockStatusKey } from '../core/search-attributes';
 import { JobStatus, type JobInput } from '../core/job';
 import { planJob } from './plan';
+import type { ToolQueues } from '../core/tool-queues';
 import { jobIdSchema } from '../core/job-schema';
 
 export interface SubmitOptions {
@@ -18,6 +19,8 @@ export interface SubmitOptions {
   /** Refuses jobs for a frozen agent. */
   freeze?: FreezeReader;
   taskQueue: string;
+  /** Task queue per tool family (AIRLOCK_TOOL_QUEUES); unrouted tools run on `taskQueue`. */
+  toolQueues?: ToolQueues;
   requester: string;
   jobId?: string;
 }
@@ -30,7 +33,7 @@ export interface Submitted {
 
 /** Validates, plans and starts a job; throws JobValidationError (nothing started) when the job is invalid. */
 export async function submitJob(client: Client, raw: unknown, opts: SubmitOptions): Promise<Submitted> {
-  return startPlannedJob(client, planJob(raw, opts.registry, opts.requester), opts);
+  return startPlannedJob(client, planJob(raw, opts.registry, opts.requester, opts.toolQueues), opts);
 }
 
 /** Throws JobFrozenError when a freeze covers the agent: new jobs for it are refused until unfrozen. */

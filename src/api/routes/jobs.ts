@@ -5,6 +5,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ToolRegistry } from '../../../activities/registry';
 import type { FreezeReader } from '../../core/contracts';
+import type { ToolQueues } from '../../core/tool-queues';
 import { JobStatus } from '../../core/job';
 import { jobSchema } from '../../core/job-schema';
 import { JobFrozenError } from '../../freeze';
@@ -17,6 +18,8 @@ import { agentName, HttpError, idParams, problem } from '../http';
 export interface JobRoutesOptions {
   client: Client;
   taskQueue: string;
+  /** Task queue per tool family (AIRLOCK_TOOL_QUEUES); unrouted tools run on `taskQueue`. */
+  toolQueues?: ToolQueues;
   registry: ToolRegistry;
   freeze?: FreezeReader;
   access: Access;
@@ -31,6 +34,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
     client,
     registry: opts.registry,
     taskQueue: opts.taskQueue,
+    toolQueues: opts.toolQueues,
     freeze: opts.freeze,
   });
 
