@@ -68,6 +68,8 @@ export const configSchema = z.object({
   AIRLOCK_AUDIT_SIGNING_KEY: z
     .string()
     .includes('PRIVATE KEY', { message: 'must be a PKCS#8 PEM private key' })
+    // Env files hold one line per variable: `\n` there stands for the PEM's line breaks.
+    .transform((pem) => pem.replace(/\\n/g, '\n'))
     .optional(),
   AIRLOCK_CALLBACK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
   AIRLOCK_API_HOST: z.string().min(1).default('127.0.0.1'),
@@ -92,6 +94,43 @@ export const configSchema = z.object({
   SLACK_APPROVAL_CHANNEL: z.string().min(1).optional(),
   AIRLOCK_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
+
+/** What a production process runs as (docker-compose.yml's Airlock services). */
+export type ProductionRole = 'api' | 'control' | 'execution';
+
+/**
+ * Variables a production process must set, by role: their defaults suit `airlock dev` on one machine only (a local
+ * Temporal, an embedded audit database, a signing key generated per data dir, an API on loopback, every tool on the
+ * job's queue). docker-compose.yml is checked against this list (test/deploy/compose.test.ts).
+ */
+export const productionVariables: Record<ProductionRole, (keyof z.input<typeof configSchema>)[]> = {
+  api: [
+    'AIRLOCK_TEMPORAL_ADDRESS',
+    'AIRLOCK_DATABASE_URL',
+    'AIRLOCK_AUDIT_SIGNING_KEY',
+    'AIRLOCK_TOOL_QUEUES',
+    'AIRLOCK_API_HOST',
+    'AIRLOCK_POLICY_FILE',
+    'AIRLOCK_PEOPLE_FILE',
+  ],
+  control: [
+    'AIRLOCK_TEMPORAL_ADDRESS',
+    'AIRLOCK_DATABASE_URL',
+    'AIRLOCK_AUDIT_SIGNING_KEY',
+    'AIRLOCK_TOOL_QUEUES',
+    'AIRLOCK_POLICY_FILE',
+    'AIRLOCK_PEOPLE_FILE',
+  ],
+  // Decides right before acting: the policy, the audit trail it writes the decision to, and where it polls.
+  execution: [
+    'AIRLOCK_TEMPORAL_ADDRESS',
+    'AIRLOCK_DATABASE_URL',
+    'AIRLOCK_AUDIT_SIGNING_KEY',
+    'AIRLOCK_TOOL_QUEUES',
+    'AIRLOCK_POLICY_FILE',
+    'AIRLOCK_PEOPLE_FILE',
+  ],
+};
 
 export interface Config {
   temporal: { address: string; namespace: string; taskQueue: string; uiPort: number };
