@@ -4,6 +4,7 @@
  * race each other.
  */
 import { openDatabase } from '../../src/audit/db';
+import { AuditEventType } from '../../src/core/audit';
 import { AuditStore } from '../../src/audit/store';
 import { usePostgresDatabase } from '../helpers/postgres';
 
@@ -17,7 +18,7 @@ test('processes opening a fresh audit database at the same time all start, and t
       opened.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)),
     ).toEqual([]);
     const store = (opened[0] as PromiseFulfilledResult<AuditStore>).value;
-    const event = await store.append({ jobId: 'job-1', key: 'job.started', type: 'job.started', data: {} });
+    const event = await store.append({ jobId: 'job-1', key: 'submitted', type: AuditEventType.JobSubmitted, data: {} });
     expect(event.seq).toBe(1);
   } finally {
     await Promise.all(dbs.map((db) => db.close()));
