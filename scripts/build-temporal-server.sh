@@ -13,6 +13,8 @@ if [ -x "$bin/temporal-server" ] && [ -x "$bin/temporal-sql-tool" ] && [ "$(cat 
   echo "temporal-server $version: already built in $bin"
   exit 0
 fi
+# Go's official tarball installs to /usr/local/go, which a non-login shell may not have on PATH.
+command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || { echo "go is not installed: the Temporal server is built from source (Go >= $(sed -n 's/^go //p' "$mod/go.mod"))" >&2; exit 1; }
 mkdir -p "$bin"
 start=$(date +%s)
