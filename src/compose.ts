@@ -10,7 +10,7 @@ import { WebClient } from '@slack/web-api';
 import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { builtinRegistry, type ToolRegistry } from '../activities';
+import { builtinRegistry } from '../activities';
 import { setGitHooksPath } from '../activities/git/git';
 import type { ToolDeps } from '../activities/tool';
 import type { ApprovalChannel } from '../approvals/channel';
@@ -32,7 +32,9 @@ import { activityMetrics } from './metrics';
 import { loadDirectory, type Directory } from './people';
 import { PolicyStore } from './policy/store';
 import { ensureSearchAttributes } from './temporal/search-attributes';
-import { createWorker, type WorkerOptions } from './worker';
+import { createWorker, type WorkerOptions, type WorkerRole } from './worker';
+import { toolQueue } from './core/tool-queues';
+import { ToolRegistry } from '../activities/registry';
 
 /**
  * What tools may reach, from config: allowed hosts and roots, the shell sandbox, and secrets from the worker's
@@ -68,6 +70,60 @@ export function watchPolicy(config: Config, log: (msg: string) => void = console
   return { policy, stopWatching };
 }
 
+/** Thrown when a worker role cannot work with this config; the message says what to set. */
+export class WorkerRoleError extends Error {
+  readonly code = 'invalid_worker_role';
+}
+
+/** No secret at all: what the control plane's callback client gets. */
+const noSecrets = () => undefined;
+
+/**
+ * What a role's worker polls and runs. `control` refuses to start while a tool would be left on its own queue (no
+ * worker there runs tools) or while tool secrets are in its environment; `execution` runs the tools routed to its
+ * queue, and only those.
+ */
+export function workerPart(
+  config: Config,
+  registry: ToolRegistry,
+  deps: ToolDeps,
+  role: WorkerRole,
+  taskQueue: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): { taskQueue: string; registry: ToolRegistry; deps: ToolDeps } {
+  const control = config.temporal.taskQueue;
+  if (role === 'all') return { taskQueue: taskQueue ?? control, registry, deps };
+  if (role === 'control') {
+    const queue = taskQueue ?? control;
+    const stranded = registry.names().filter((n) => (toolQueue(config.toolQueues, n) ?? queue) === queue);
+    if (stranded.length)
+      throw new WorkerRoleError(
+        `control worker: ${stranded.join(', ')} would run on the control queue "${queue}", where no worker runs ` +
+          `tools; route them to an execution queue with AIRLOCK_TOOL_QUEUES (e.g. *=airlock-exec)`,
+      );
+    const secrets = Object.keys(env).filter((k) => k.startsWith('AIRLOCK_SECRET_') && env[k]);
+    if (secrets.length)
+      throw new WorkerRoleError(
+        `control worker: ${secrets.join(', ')} set; tool secrets belong on execution workers, not the control plane`,
+      );
+    // The tools' definitions stay (decisions of jobs from before decide-in-action read their risk); the role registers
+    // none of their activities.
+    return { taskQueue: queue, registry, deps: { ...deps, secret: noSecrets } };
+  }
+  const routed = [...new Set(Object.values(config.toolQueues))];
+  const queue = taskQueue ?? (routed.length === 1 ? routed[0] : undefined);
+  if (!queue)
+    throw new WorkerRoleError(
+      routed.length
+        ? `execution worker: AIRLOCK_TOOL_QUEUES routes to ${routed.join(', ')}; name one with --queue`
+        : 'execution worker: AIRLOCK_TOOL_QUEUES routes no tool to an execution queue (e.g. *=airlock-exec)',
+    );
+  const tools = registry.list().filter((t) => toolQueue(config.toolQueues, t.name) === queue);
+  if (!tools.length)
+    throw new WorkerRoleError(`execution worker: AIRLOCK_TOOL_QUEUES routes no tool to queue "${queue}"`);
+  return { taskQueue: queue, registry: new ToolRegistry(tools), deps };
+}
+
 export interface ComposeOptions {
   config: Config;
   /** The Temporal client the API, the freeze control and the channels talk through. */
@@ -96,7 +152,12 @@ export type WorkerSettings = Pick<
   'identity' | 'tuning' | 'workflowBundle' | 'workflowsPath' | 'extraActivities'
 > & {
   connection: NativeConnection;
-  /** Default: the config's task queue. */
+  /** What this process runs (src/worker.ts); default `all`, one process with both roles. */
+  role?: WorkerRole;
+  /**
+   * Default: the config's task queue; for `execution`, the one queue AIRLOCK_TOOL_QUEUES routes to (name it when it
+   * routes to several).
+   */
   taskQueue?: string;
   /** Where audit events go instead of the store (the benchmark's no-audit diagnosis). */
   auditSink?: AuditSink;
@@ -118,7 +179,7 @@ export interface Airlock {
   readonly attestationKeys: AttestationKey[];
   /** The approval channels this process serves besides the CLI/API one: Slack when configured, plus extras. */
   readonly channels: ApprovalChannel[];
-  /** A worker running the workflows and every activity (control and execution roles in one). */
+  /** A worker for a role: by default the workflows and every activity (control and execution roles in one). */
   worker(settings: WorkerSettings): Promise<Worker>;
   /** The HTTP API (with Slack's route when configured), not yet listening. */
   api(): ReturnType<typeof buildApi>;
@@ -192,6 +253,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
     buildApi({
       client,
       taskQueue: config.temporal.taskQueue,
+      toolQueues: config.toolQueues,
       registry,
       directory,
       audit,
@@ -233,14 +295,16 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
     attestor,
     attestationKeys,
     channels,
-    worker: ({ connection, taskQueue, auditSink, ...settings }) =>
-      createWorker({
+    worker: async ({ connection, taskQueue, auditSink, role = 'all', ...settings }) => {
+      const part = workerPart(config, registry, deps, role, taskQueue);
+      return createWorker({
         ...settings,
+        role,
         connection,
         namespace: config.temporal.namespace,
-        taskQueue: taskQueue ?? config.temporal.taskQueue,
-        registry,
-        deps,
+        taskQueue: part.taskQueue,
+        registry: part.registry,
+        deps: part.deps,
         policy,
         freeze,
         // A job's trail is sealed when it ends; what its workflow still does after that goes beside it.
@@ -250,7 +314,8 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
         callbackSecret: config.callbackSecret,
         callbackHosts: config.http.callbackHosts,
         channels,
-      }),
+      });
+    },
     api,
     async serve() {
       const app = await api();

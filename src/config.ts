@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { projectRoot } from './temporal/binaries';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { parseToolQueues, type ToolQueues } from './core/tool-queues';
 
 const listOf = (fallback: string) =>
   z
@@ -47,6 +48,21 @@ export const configSchema = z.object({
    * `airlock dev` and the demo.
    */
   AIRLOCK_SHELL_SANDBOX: z.enum(['bwrap', 'auto', 'off']).optional(),
+  /**
+   * Task queue per tool family or tool (`shell=exec-prod,git=exec,*=exec`): execution workers polling it run those
+   * tools. Unrouted tools run on AIRLOCK_TASK_QUEUE (one process with both roles, as `airlock dev` runs).
+   */
+  AIRLOCK_TOOL_QUEUES: z
+    .string()
+    .default('')
+    .transform((spec, ctx) => {
+      try {
+        return parseToolQueues(spec);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
   AIRLOCK_POLICY_FILE: z
     .string()
     .min(1)
@@ -64,6 +80,8 @@ export const configSchema = z.object({
   AIRLOCK_AUDIT_SIGNING_KEY: z
     .string()
     .includes('PRIVATE KEY', { message: 'must be a PKCS#8 PEM private key' })
+    // Env files hold one line per variable: `\n` there stands for the PEM's line breaks.
+    .transform((pem) => pem.replace(/\\n/g, '\n'))
     .optional(),
   /**
    * Ed25519 private key (PKCS#8 PEM) with which this process's channels (HTTP API, Slack) attest the votes they
@@ -105,8 +123,47 @@ export const configSchema = z.object({
   AIRLOCK_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
+/** What a production process runs as (docker-compose.yml's Airlock services). */
+export type ProductionRole = 'api' | 'control' | 'execution';
+
+/**
+ * Variables a production process must set, by role: their defaults suit `airlock dev` on one machine only (a local
+ * Temporal, an embedded audit database, a signing key generated per data dir, an API on loopback, every tool on the
+ * job's queue). docker-compose.yml is checked against this list (test/deploy/compose.test.ts).
+ */
+export const productionVariables: Record<ProductionRole, (keyof z.input<typeof configSchema>)[]> = {
+  api: [
+    'AIRLOCK_TEMPORAL_ADDRESS',
+    'AIRLOCK_DATABASE_URL',
+    'AIRLOCK_AUDIT_SIGNING_KEY',
+    'AIRLOCK_TOOL_QUEUES',
+    'AIRLOCK_API_HOST',
+    'AIRLOCK_POLICY_FILE',
+    'AIRLOCK_PEOPLE_FILE',
+  ],
+  control: [
+    'AIRLOCK_TEMPORAL_ADDRESS',
+    'AIRLOCK_DATABASE_URL',
+    'AIRLOCK_AUDIT_SIGNING_KEY',
+    'AIRLOCK_TOOL_QUEUES',
+    'AIRLOCK_POLICY_FILE',
+    'AIRLOCK_PEOPLE_FILE',
+  ],
+  // Decides right before acting: the policy, the audit trail it writes the decision to, and where it polls.
+  execution: [
+    'AIRLOCK_TEMPORAL_ADDRESS',
+    'AIRLOCK_DATABASE_URL',
+    'AIRLOCK_AUDIT_SIGNING_KEY',
+    'AIRLOCK_TOOL_QUEUES',
+    'AIRLOCK_POLICY_FILE',
+    'AIRLOCK_PEOPLE_FILE',
+  ],
+};
+
 export interface Config {
   temporal: { address: string; namespace: string; taskQueue: string; uiPort: number };
+  /** Where each tool's activities run (AIRLOCK_TOOL_QUEUES); tools not named run on `temporal.taskQueue`. */
+  toolQueues: ToolQueues;
   dataDir: string;
   http: { allowedHosts: string[]; insecureHosts: string[]; allowedNetworks: string[]; callbackHosts: string[] };
   shell: { allowedRoots: string[]; sandbox?: 'bwrap' | 'auto' | 'off' };
@@ -167,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: c.AIRLOCK_TASK_QUEUE,
       uiPort: c.AIRLOCK_TEMPORAL_UI_PORT,
     },
+    toolQueues: c.AIRLOCK_TOOL_QUEUES,
     dataDir: resolve(c.AIRLOCK_DATA_DIR),
     http: {
       allowedHosts: c.AIRLOCK_HTTP_ALLOWED_HOSTS,

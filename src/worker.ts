@@ -1,6 +1,10 @@
 /**
  * The worker: the job and freeze workflows, one activity per tool (and per compensation), the policy decision, and
  * the approval channels. Built by the composition root (src/compose.ts), which hands it every part.
+ *
+ * Roles split it across processes (README "Running in production"): `control` runs the workflows and the decision,
+ * audit, approval and callback work, and no tool; `execution` runs the tools routed to its task queue
+ * (AIRLOCK_TOOL_QUEUES), deciding with the policy right before acting; `all` (the default, `airlock dev`) is both.
  */
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { AuditSink } from './core/audit';
@@ -20,8 +24,14 @@ import type { ToolDeps } from '../activities/tool';
 import { createApprovalActivities, programmaticChannel, type ApprovalChannel } from '../approvals/channel';
 import type { PolicyStore } from './policy/store';
 
+/** What a worker process runs; see the file comment. */
+export type WorkerRole = 'all' | 'control' | 'execution';
+export const workerRoles: readonly WorkerRole[] = ['all', 'control', 'execution'];
+
 export interface WorkerOptions {
   connection: NativeConnection;
+  /** Default `all`. An `execution` worker registers no workflows and only the tools in `registry`. */
+  role?: WorkerRole;
   namespace?: string;
   taskQueue: string;
   registry: ToolRegistry;
@@ -67,22 +77,36 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
     );
   // Every activity's audit writes: a write the database refuses for good fails the job instead of retrying forever.
   const audit = failingForGood(opts.audit);
-  return Worker.create({
+  const role = opts.role ?? 'all';
+  const tools =
+    role === 'control'
+      ? {}
+      : createActivities({
+          registry: opts.registry,
+          deps: opts.deps,
+          audit,
+          decide,
+          metrics: opts.metrics ?? noMetrics,
+          outputs: opts.outputs,
+        });
+  const common = {
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue,
+    ...opts.tuning,
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    // Let running actions finish (or notice cancellation) before the worker goes away.
+    shutdownGraceTime: '10s',
+  } as const;
+  if (role === 'execution') return Worker.create({ ...common, activities: tools });
+  return Worker.create({
+    ...common,
     ...(opts.workflowBundle
       ? { workflowBundle: opts.workflowBundle }
       : { workflowsPath: opts.workflowsPath ?? workflowsPath }),
     activities: {
-      ...createActivities({
-        registry: opts.registry,
-        deps: opts.deps,
-        audit,
-        decide,
-        metrics: opts.metrics ?? noMetrics,
-        outputs: opts.outputs,
-      }),
+      ...tools,
+      // The pre-patch decision is a local activity: it runs where the workflow runs.
       ...createPolicyActivities({
         decide,
         audit,
@@ -109,9 +133,5 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
       ...createFreezeActivities(opts.freeze),
       ...opts.extraActivities,
     },
-    ...opts.tuning,
-    ...(opts.identity ? { identity: opts.identity } : {}),
-    // Let running actions finish (or notice cancellation) before the worker goes away.
-    shutdownGraceTime: '10s',
   });
 }

@@ -30,7 +30,9 @@ export async function compensate(
       const stepState = state.steps.find((s) => s.id === step.id)!;
       stepState.status = StepStatus.Compensating;
       try {
-        await tools(options)[step.compensation!]({ ...call, output });
+        // The undo runs where the action ran: only that queue's workers hold the tool's credentials.
+        const where = step.options.taskQueue ? { ...options, taskQueue: step.options.taskQueue } : options;
+        await tools(where)[step.compensation!]({ ...call, output });
         stepState.status = StepStatus.Compensated;
         stepState.compensatedAt = now();
         state.compensated.push(step.id);

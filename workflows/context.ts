@@ -83,6 +83,8 @@ function activityOptions(o: StepActivityOptions): ActivityOptions {
     retry: { ...RETRY_BACKOFF, ...(o.maximumAttempts > 0 ? { maximumAttempts: o.maximumAttempts } : {}) },
     // Compensations must not start while a cancelled action may still be acting.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    // Data, not code: only plans that name a queue set it, so jobs planned before tool queues issue the same commands.
+    ...(o.taskQueue ? { taskQueue: o.taskQueue } : {}),
   };
 }
 

@@ -25,6 +25,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { ToolRegistry } from '../../activities/registry';
+import type { ToolQueues } from '../core/tool-queues';
 import type { AuditStore } from '../audit/store';
 import type { AttestationKey, Attestor } from '../core/attestation';
 import type { FreezeControl } from '../freeze';
@@ -43,6 +44,8 @@ import { StepOutputTable } from '../audit/outputs';
 export interface ApiOptions {
   client: Client;
   taskQueue: string;
+  /** Task queue per tool family (AIRLOCK_TOOL_QUEUES); unrouted tools run on `taskQueue`. */
+  toolQueues?: ToolQueues;
   registry: ToolRegistry;
   directory: Directory;
   audit: AuditStore;
@@ -177,6 +180,7 @@ export async function buildApi(opts: ApiOptions) {
   await app.register(jobRoutes, {
     client,
     taskQueue: opts.taskQueue,
+    toolQueues: opts.toolQueues,
     registry: opts.registry,
     freeze: opts.freeze,
     attestationKeys: opts.attestationKeys,

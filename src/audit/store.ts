@@ -45,7 +45,10 @@ export type Verification =
     }
   | { ok: false; seq: number; key: string; type: string; reason: string };
 
+// One transaction (a multi-statement query is one) that first takes a lock: processes starting together on an empty
+// database would otherwise race in CREATE TABLE IF NOT EXISTS and all but one fail (pg_type unique violation).
 const MIGRATIONS = `
+SELECT pg_advisory_xact_lock(hashtext('airlock.audit.migrations'));
 CREATE TABLE IF NOT EXISTS audit_events (
   job_id text NOT NULL,
   seq integer NOT NULL,

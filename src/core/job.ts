@@ -46,6 +46,11 @@ export interface StepActivityOptions {
   startToCloseTimeoutMs: number;
   heartbeatTimeoutMs?: number;
   maximumAttempts: number;
+  /**
+   * The task queue the step's activities (action and compensation) run on, from AIRLOCK_TOOL_QUEUES at submission;
+   * absent: the job's own queue. Absent in every job planned before tool queues, so their commands are unchanged.
+   */
+  taskQueue?: string;
 }
 
 /** A validated step, ready to run: the plan is computed once at submission and recorded in history. */

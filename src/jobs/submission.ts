@@ -15,6 +15,7 @@ import { inputDigest } from '../core/digest';
 import { JobStatus, type JobInput } from '../core/job';
 import { jobsSubmitted } from '../metrics';
 import { planJob } from './plan';
+import type { ToolQueues } from '../core/tool-queues';
 import { startPlannedJob } from './submit';
 
 /** The Idempotency-Key already started a job for a different request body. */
@@ -69,6 +70,8 @@ export interface SubmissionsOptions {
   taskQueue: string;
   /** The audit database, where keys are kept. */
   db: Database;
+  /** Task queue per tool family (AIRLOCK_TOOL_QUEUES); unrouted tools run on `taskQueue`. */
+  toolQueues?: ToolQueues;
   /** Refuses jobs for a frozen agent. */
   freeze?: FreezeReader;
   /** The channel keys whose vote attestations the job trusts. */
@@ -107,7 +110,7 @@ export class Submissions {
    */
   async submit(s: KeyedSubmission): Promise<SubmissionResult> {
     const digest = inputDigest(s.body);
-    const plan = planJob(s.body, this.opts.registry, s.requestedBy ?? s.caller);
+    const plan = planJob(s.body, this.opts.registry, s.requestedBy ?? s.caller, this.opts.toolQueues);
     plan.caller = s.caller;
     plan.requestId = s.requestId;
     if (this.opts.attestationKeys) plan.attestationKeys = this.opts.attestationKeys;

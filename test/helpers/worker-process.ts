@@ -19,8 +19,11 @@ export async function spawnWorker(opts: {
   identity: string;
   env?: Record<string, string>;
   command?: 'worker' | 'serve';
+  /** More arguments for the command (`--role control`). */
+  args?: string[];
 }) {
-  const child = spawn(process.execPath, [CLI, opts.command ?? 'worker', '--identity', opts.identity], {
+  const argv = [CLI, opts.command ?? 'worker', '--identity', opts.identity, ...(opts.args ?? [])];
+  const child = spawn(process.execPath, argv, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {

@@ -7,6 +7,7 @@ import type { ToolRegistry } from '../../../activities/registry';
 import type { AttestationKey } from '../../core/attestation';
 import type { FreezeReader } from '../../core/contracts';
 import type { Database } from '../../core/db';
+import type { ToolQueues } from '../../core/tool-queues';
 import { JobStatus } from '../../core/job';
 import { jobSchema } from '../../core/job-schema';
 import { JobFrozenError } from '../../freeze';
@@ -20,6 +21,8 @@ import { agentName, bodyRefusals, HttpError, idParams, refusals } from '../http'
 export interface JobRoutesOptions {
   client: Client;
   taskQueue: string;
+  /** Task queue per tool family (AIRLOCK_TOOL_QUEUES); unrouted tools run on `taskQueue`. */
+  toolQueues?: ToolQueues;
   registry: ToolRegistry;
   freeze?: FreezeReader;
   /** The channel keys whose vote attestations submitted jobs trust. */
@@ -52,6 +55,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
     client,
     registry: opts.registry,
     taskQueue: opts.taskQueue,
+    toolQueues: opts.toolQueues,
     freeze: opts.freeze,
     attestationKeys: opts.attestationKeys,
     db: opts.db,
