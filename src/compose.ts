@@ -176,6 +176,14 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       attestationKeys,
       operatorGroups: config.api.operatorGroups,
       rateLimitPerMinute: config.api.rateLimitPerMinute,
+      console: {
+        namespace: config.temporal.namespace,
+        temporalUiUrl: config.console.temporalUiUrl,
+        trustedProxies: config.console.trustedProxies,
+        proxyHeader: config.console.proxyHeader,
+        sessionKey: config.console.sessionKey,
+        dataDir: config.dataDir,
+      },
       freezeMode: () => policy.current().source.freeze.mode,
       slack: config.slack
         ? createSlackApp({

@@ -3,7 +3,8 @@
  * document generated from them at /openapi.json. This file assembles the server (type provider, OpenAPI, request
  * ids, authentication, rate limit, error handling) and registers one plugin per resource from ./routes. Every
  * handler is a thin shell over the functions the CLI uses; identity comes from bearer tokens in the people file,
- * and each route declares who may call it (./access.ts); decisions go through the one checked vote path.
+ * and each route declares who may call it (./access.ts); decisions go through the one checked vote path. The web
+ * console (src/console) is served by this same process, at /console, with sessions instead of bearer tokens.
  */
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
@@ -25,6 +26,7 @@ import type { FreezeControl } from '../freeze';
 import { httpDuration } from '../metrics';
 import type { Directory } from '../people';
 import { Access, appendAuthorise, authenticate, isPublic } from './access';
+import { consoleRoutes, type ConsoleOptions } from '../console';
 import { HttpError } from './http';
 import { approvalRoutes } from './routes/approvals';
 import { auditRoutes } from './routes/audit';
@@ -53,6 +55,11 @@ export interface ApiOptions {
   slack?: { register: (app: FastifyInstance) => unknown };
   /** Largest accepted request body, in bytes. */
   bodyLimit?: number;
+  /** The web console at /console (src/console): its proxy, session and Temporal UI settings. */
+  console?: Pick<
+    ConsoleOptions,
+    'namespace' | 'temporalUiUrl' | 'trustedProxies' | 'proxyHeader' | 'sessionKey' | 'dataDir'
+  >;
 }
 
 export async function buildApi(opts: ApiOptions) {
@@ -61,6 +68,8 @@ export async function buildApi(opts: ApiOptions) {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
+    // Behind the console's authenticating proxy, its X-Forwarded-For/-Proto are believed (from those addresses only).
+    ...(opts.console?.trustedProxies.length ? { trustProxy: opts.console.trustedProxies } : {}),
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -148,6 +157,16 @@ export async function buildApi(opts: ApiOptions) {
   await app.register(approvalRoutes, { client, audit, access, attestor: opts.attestor });
   await app.register(freezeRoutes, { freeze: opts.freeze, freezeMode: opts.freezeMode, access });
   await app.register(healthRoutes, { client, audit });
+  if (opts.console)
+    await app.register(consoleRoutes, {
+      ...opts.console,
+      client,
+      audit,
+      access,
+      freeze: opts.freeze,
+      attestor: opts.attestor,
+      freezeMode: opts.freezeMode,
+    });
   // Slack authenticates its requests by their signature (approvals/slack/verify.ts), not by a bearer token.
   if (opts.slack) await app.register(publicScope(opts.slack.register));
 
