@@ -12,7 +12,12 @@ import type { Decider, FreezeReader } from './core/contracts';
 import { noMetrics, type ActivityMetrics } from './core/metrics';
 import type { ToolRegistry } from '../activities/registry';
 import type { ToolDeps } from '../activities/tool';
-import { createApprovalActivities, programmaticChannel, type ApprovalChannel } from '../approvals/channel';
+import {
+  consoleChannel,
+  createApprovalActivities,
+  programmaticChannel,
+  type ApprovalChannel,
+} from '../approvals/channel';
 import type { PolicyStore } from './policy/store';
 
 export interface WorkerOptions {
@@ -74,7 +79,7 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
         metrics: opts.metrics ?? noMetrics,
       }),
       ...createPolicyActivities({ decide, audit: opts.audit }),
-      ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], opts.audit, {
+      ...createApprovalActivities([programmaticChannel, consoleChannel, ...(opts.channels ?? [])], opts.audit, {
         metrics: opts.metrics ?? noMetrics,
       }),
       ...createJobActivities({

@@ -15,6 +15,11 @@ export interface Submitted {
   context?: Record<string, unknown>;
 }
 
+/** Whether the job's trail is complete (its job.finished event written): the page changes no more. */
+export async function trailEnded(audit: AuditStore, jobId: string): Promise<boolean> {
+  return (await audit.events(jobId)).some((e) => e.type === AuditEventType.JobFinished);
+}
+
 /** What the audit's job.submitted event says was asked for (inputs already redacted by the store). */
 export async function submittedOf(audit: AuditStore, jobId: string): Promise<Submitted | undefined> {
   const events = await audit.events(jobId);
@@ -28,11 +33,13 @@ export function stateVersion(state: JobState): string {
 }
 
 export async function jobView(audit: AuditStore, state: JobState, person: Person) {
-  const [submitted, verification, head] = await Promise.all([
-    submittedOf(audit, state.jobId),
+  const [events, verification, head] = await Promise.all([
+    audit.events(state.jobId),
     audit.verify(state.jobId),
     audit.head(state.jobId),
   ]);
+  const submitted = events.find((x) => x.type === AuditEventType.JobSubmitted)?.data as unknown as
+    Submitted | undefined;
   const steps = state.steps.map((s, i) => ({
     ...s,
     n: i + 1,
@@ -47,6 +54,8 @@ export async function jobView(audit: AuditStore, state: JobState, person: Person
     budget: submitted?.budget ?? {},
     verification,
     signed: Boolean(head?.signature),
+    /** The trail has its last event: nothing on the page changes any more. */
+    ended: events.some((e) => e.type === AuditEventType.JobFinished),
     version: stateVersion(state),
   };
 }

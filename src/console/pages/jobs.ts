@@ -11,7 +11,7 @@ import { listJobs, readJobState } from '../../jobs/read';
 import { operatorAuth, personAuth as auth } from '../auth';
 import type { ConsoleDeps } from '../deps';
 import { FINAL_STATUSES, layoutData, redirectWith } from '../render';
-import { jobView, stateVersion } from './job-view';
+import { jobView, stateVersion, trailEnded } from './job-view';
 
 /** An empty form field is no filter. */
 const blank = (v: unknown) => (v === '' ? undefined : v);
@@ -70,7 +70,7 @@ export const jobPages: FastifyPluginAsyncZod<ConsoleDeps> = async (app, deps) =>
         ...(await layoutData(req, reply, state.title)),
         ...view,
         live:
-          FINAL_STATUSES.has(state.status) && view.signed
+          FINAL_STATUSES.has(state.status) && view.ended
             ? undefined
             : { url: `/console/jobs/${encodeURIComponent(state.jobId)}/live`, version: view.version },
         operator: access.isOperator(req.principal),
@@ -86,11 +86,11 @@ export const jobPages: FastifyPluginAsyncZod<ConsoleDeps> = async (app, deps) =>
     async (req, reply) => {
       const state = await readJobState(client, req.params.id);
       if (!state) throw new HttpError(404, 'not_found', `there is no job ${req.params.id}`);
-      const signed = Boolean((await audit.head(state.jobId))?.signature);
+      const ended = await trailEnded(audit, state.jobId);
       return reply.header('cache-control', 'no-store').send({
         status: state.status,
         version: stateVersion(state),
-        final: FINAL_STATUSES.has(state.status) && signed,
+        final: FINAL_STATUSES.has(state.status) && ended,
       });
     },
   );
