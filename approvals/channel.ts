@@ -30,6 +30,12 @@ export const programmaticChannel: ApprovalChannel = {
   update: async () => undefined,
 };
 
+/**
+ * The web console (src/console) is a pull channel too: its inbox lists the open requests a person may decide, so a
+ * policy may name `console` and nothing is pushed.
+ */
+export const consoleChannel: ApprovalChannel = { ...programmaticChannel, name: 'console' };
+
 /** A request's round: the same id is asked again after a policy change, so events are keyed by id and round. */
 const round = (r: ApprovalRequest) => `${r.id}@${r.requestedAt}`;
 

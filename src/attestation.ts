@@ -1,7 +1,7 @@
 /**
  * The channels' signing side of vote attestations (src/core/attestation.ts): an Ed25519 private key per process
  * (AIRLOCK_ATTESTATION_KEY, or for `airlock dev` one generated into the data dir), signing for the channels this
- * process serves (the HTTP API, Slack). The private key never leaves this object: not into history, not into logs.
+ * process serves (the HTTP API, Slack, the web console). The private key never leaves this object: not into history, not into logs.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,7 +18,7 @@ import {
 import { ConfigError, type Config } from './config';
 
 /** The channels a process of ours attests for. */
-export const ATTESTING_CHANNELS = ['api', 'slack'] as const;
+export const ATTESTING_CHANNELS = ['api', 'slack', 'console'] as const;
 
 /** A short fingerprint of a public key: the first 16 hex digits of the SHA-256 of its SPKI DER. */
 export function keyFingerprint(publicKey: KeyObject): string {

@@ -264,6 +264,14 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       operatorGroups: config.api.operatorGroups,
       rateLimitPerMinute: config.api.rateLimitPerMinute,
       idempotencyKeyRetentionMs: config.api.idempotencyKeyRetentionMs,
+      console: {
+        namespace: config.temporal.namespace,
+        temporalUiUrl: config.console.temporalUiUrl,
+        trustedProxies: config.console.trustedProxies,
+        proxyHeader: config.console.proxyHeader,
+        sessionKey: config.console.sessionKey,
+        dataDir: config.dataDir,
+      },
       freezeMode: () => policy.current().source.freeze.mode,
       namespace: config.temporal.namespace,
       slack: config.slack

@@ -105,6 +105,29 @@ export const configSchema = z.object({
   AIRLOCK_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(1200),
   /** How long an Idempotency-Key is kept (hours; default a week); expired keys are deleted and may be used again. */
   AIRLOCK_IDEMPOTENCY_KEY_RETENTION_HOURS: z.coerce.number().positive().default(168),
+  /**
+   * Addresses (IPs or CIDRs) of the authenticating reverse proxy in front of the web console (oauth2-proxy): only
+   * from these is the identity header believed, and X-Forwarded-Proto/-For honoured. None by default.
+   */
+  AIRLOCK_CONSOLE_TRUSTED_PROXIES: list.refine((xs) => xs.every((x) => ipaddr.isValid(x) || ipaddr.isValidCIDR(x)), {
+    message: 'must be IP addresses or CIDRs, e.g. 127.0.0.1,10.0.0.0/8',
+  }),
+  /** The header in which the trusted proxy names the signed-in person's email (oauth2-proxy's convention). */
+  AIRLOCK_CONSOLE_PROXY_HEADER: z
+    .string()
+    .regex(/^[A-Za-z0-9-]+$/, 'must be a header name')
+    .default('X-Forwarded-Email')
+    .transform((h) => h.toLowerCase()),
+  /**
+   * 32 bytes, hex (64 digits) or base64, that encrypt the console's session cookie; generated into the data dir when
+   * unset (every process serving the console must share it).
+   */
+  AIRLOCK_CONSOLE_SESSION_KEY: z
+    .string()
+    .refine((k) => sessionKeyBytes(k) !== undefined, 'must be 32 bytes as 64 hex digits or base64')
+    .optional(),
+  /** The Temporal Web UI the console links engineers to. */
+  AIRLOCK_TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   /** Slack Web API base URL; tests point it at a local server. */
@@ -184,6 +207,8 @@ export interface Config {
     /** How long Idempotency-Keys are kept, in milliseconds. */
     idempotencyKeyRetentionMs: number;
   };
+  /** The web console (src/console): who may vouch for a person, the session key (secret), the Temporal UI link. */
+  console: { trustedProxies: string[]; proxyHeader: string; sessionKey?: Buffer; temporalUiUrl: string };
   callbackSecret?: string;
   /** Present when Slack is configured (SLACK_BOT_TOKEN); start-up refuses a half-configured Slack. */
   slack?: {
@@ -197,6 +222,13 @@ export interface Config {
   policyFile: string;
   peopleFile: string;
   logLevel: z.infer<typeof configSchema>['AIRLOCK_LOG_LEVEL'];
+}
+
+/** A console session key as 32 bytes: 64 hex digits or base64; undefined for anything else. */
+export function sessionKeyBytes(text: string): Buffer | undefined {
+  const t = text.trim();
+  const bytes = /^[0-9a-fA-F]{64}$/.test(t) ? Buffer.from(t, 'hex') : Buffer.from(t, 'base64');
+  return bytes.length === 32 ? bytes : undefined;
 }
 
 export class ConfigError extends Error {
@@ -251,6 +283,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       operatorGroups: c.AIRLOCK_OPERATOR_GROUPS,
       rateLimitPerMinute: c.AIRLOCK_RATE_LIMIT_PER_MINUTE,
       idempotencyKeyRetentionMs: c.AIRLOCK_IDEMPOTENCY_KEY_RETENTION_HOURS * 3600 * 1000,
+    },
+    console: {
+      trustedProxies: c.AIRLOCK_CONSOLE_TRUSTED_PROXIES,
+      proxyHeader: c.AIRLOCK_CONSOLE_PROXY_HEADER,
+      sessionKey: c.AIRLOCK_CONSOLE_SESSION_KEY ? sessionKeyBytes(c.AIRLOCK_CONSOLE_SESSION_KEY) : undefined,
+      temporalUiUrl: c.AIRLOCK_TEMPORAL_UI_URL.replace(/\/+$/, ''),
     },
     slack: c.SLACK_BOT_TOKEN
       ? {

@@ -20,6 +20,8 @@ export const personSchema = z.strictObject({
     .regex(/^[UW][A-Z0-9]+$/, 'Slack user ids look like U012ABCDEF')
     .optional(),
   github: z.string().min(1).optional(),
+  /** The address the console's authenticating proxy (oauth2-proxy) names this person by. */
+  email: z.email().optional(),
   tokenSha256: sha256Hex.optional(),
 });
 
@@ -37,10 +39,22 @@ export const callerSchema = z.strictObject({
 export type Caller = z.infer<typeof callerSchema> & { id: string };
 
 const idKey = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'ids are lowercase letters, digits, ".", "_" and "-"');
-export const directorySchema = z.strictObject({
-  people: z.record(idKey, personSchema).default({}),
-  callers: z.record(idKey, callerSchema).default({}),
-});
+export const directorySchema = z
+  .strictObject({
+    people: z.record(idKey, personSchema).default({}),
+    callers: z.record(idKey, callerSchema).default({}),
+  })
+  .superRefine((d, ctx) => {
+    // The console's proxy names a person by email: one address must name one person.
+    const seen = new Map<string, string>();
+    for (const [id, p] of Object.entries(d.people)) {
+      const e = p.email?.toLowerCase();
+      if (!e) continue;
+      if (seen.has(e))
+        ctx.addIssue({ code: 'custom', path: ['people', id, 'email'], message: `${p.email} is also ${seen.get(e)}'s` });
+      else seen.set(e, id);
+    }
+  });
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -73,6 +87,12 @@ export class Directory implements PeopleDirectory {
   byGithub(login: string): Person | undefined {
     const l = login.toLowerCase();
     return [...this.people.values()].find((p) => p.github?.toLowerCase() === l);
+  }
+
+  /** The person with this email address (compared case-insensitively), as the console's proxy names them. */
+  byEmail(email: string): Person | undefined {
+    const e = email.trim().toLowerCase();
+    return e ? [...this.people.values()].find((p) => p.email?.toLowerCase() === e) : undefined;
   }
 
   /** The person or caller a bearer token belongs to (compared as hashes, in constant time). */

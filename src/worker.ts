@@ -21,7 +21,12 @@ import type { StoredOutputs } from './core/outputs';
 import { noMetrics, type ActivityMetrics } from './core/metrics';
 import type { ToolRegistry } from '../activities/registry';
 import type { ToolDeps } from '../activities/tool';
-import { createApprovalActivities, programmaticChannel, type ApprovalChannel } from '../approvals/channel';
+import {
+  consoleChannel,
+  createApprovalActivities,
+  programmaticChannel,
+  type ApprovalChannel,
+} from '../approvals/channel';
 import type { PolicyStore } from './policy/store';
 
 /** What a worker process runs; see the file comment. */
@@ -120,7 +125,7 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
           };
         },
       }),
-      ...createApprovalActivities([programmaticChannel, ...(opts.channels ?? [])], audit, {
+      ...createApprovalActivities([programmaticChannel, consoleChannel, ...(opts.channels ?? [])], audit, {
         metrics: opts.metrics ?? noMetrics,
       }),
       ...createJobActivities({

@@ -18,6 +18,11 @@ export type RouteAuth =
   | { public: true }
   | {
       public?: false;
+      /**
+       * The web console's routes (src/console): the principal comes from the console session or the trusted proxy,
+       * not a bearer token; `optional` lets an anonymous visitor in (the sign-in form).
+       */
+      session?: 'required' | 'optional';
       /** Kinds of principal the route accepts; every authenticated principal when omitted. */
       accepts?: PrincipalKind[];
       /** The 403 message for any other principal. */
@@ -80,7 +85,9 @@ export function isPublic(req: FastifyRequest): boolean {
 /** onRequest: the request's principal from its bearer token, or 401 unless the route is public. */
 export function authenticate(directory: Directory) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
-    if (isPublic(req)) return;
+    // Console routes authenticate in their own scope (src/console/auth.ts), from the session.
+    const auth = req.routeOptions.config.auth;
+    if (isPublic(req) || (auth && !auth.public && auth.session)) return;
     const header = req.headers.authorization ?? '';
     const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
     const who = token ? directory.byToken(token) : undefined;

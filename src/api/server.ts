@@ -3,7 +3,8 @@
  * document generated from them at /openapi.json. This file assembles the server (type provider, OpenAPI, request
  * ids, authentication, rate limit, error handling) and registers one plugin per resource from ./routes. Every
  * handler is a thin shell over the functions the CLI uses; identity comes from bearer tokens in the people file,
- * and each route declares who may call it (./access.ts); decisions go through the one checked vote path.
+ * and each route declares who may call it (./access.ts); decisions go through the one checked vote path. The web
+ * console (src/console) is served by this same process, at /console, with sessions instead of bearer tokens.
  */
 import { randomUUID } from 'node:crypto';
 import { ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
@@ -32,6 +33,7 @@ import type { FreezeControl } from '../freeze';
 import { httpDuration } from '../metrics';
 import type { Directory } from '../people';
 import { Access, appendAuthorise, authenticate, isPublic } from './access';
+import { consoleRoutes, type ConsoleOptions } from '../console';
 import { HttpError } from './http';
 import { useCheckedJsonParser } from './json-body';
 import { approvalRoutes } from './routes/approvals';
@@ -68,6 +70,11 @@ export interface ApiOptions {
   slack?: { register: (app: FastifyInstance) => unknown };
   /** Largest accepted request body, in bytes. */
   bodyLimit?: number;
+  /** The web console at /console (src/console): its proxy, session and Temporal UI settings. */
+  console?: Pick<
+    ConsoleOptions,
+    'namespace' | 'temporalUiUrl' | 'trustedProxies' | 'proxyHeader' | 'sessionKey' | 'dataDir'
+  >;
 }
 
 export async function buildApi(opts: ApiOptions) {
@@ -79,6 +86,8 @@ export async function buildApi(opts: ApiOptions) {
     // Ids the API hands out must fit its own routes (the default limit, 100, is shorter than an approval id
     // `<jobId>:<stepId>`, MAX_ID_PARAM_LENGTH). Far above it, so an overlong id is a 400 naming the field, not a 414.
     routerOptions: { maxParamLength: 16 * 1024 },
+    // Behind the console's authenticating proxy, its X-Forwarded-For/-Proto are believed (from those addresses only).
+    ...(opts.console?.trustedProxies.length ? { trustProxy: opts.console.trustedProxies } : {}),
   }).withTypeProvider<ZodTypeProvider>();
   useCheckedJsonParser(app);
   app.setValidatorCompiler(validatorCompiler);
@@ -193,6 +202,16 @@ export async function buildApi(opts: ApiOptions) {
   await app.register(approvalRoutes, { client, audit, access, attestor: opts.attestor });
   await app.register(freezeRoutes, { freeze: opts.freeze, freezeMode: opts.freezeMode, access });
   await app.register(healthRoutes, { client, audit, namespace: opts.namespace ?? client.options.namespace });
+  if (opts.console)
+    await app.register(consoleRoutes, {
+      ...opts.console,
+      client,
+      audit,
+      access,
+      freeze: opts.freeze,
+      attestor: opts.attestor,
+      freezeMode: opts.freezeMode,
+    });
   // Slack authenticates its requests by their signature (approvals/slack/verify.ts), not by a bearer token.
   if (opts.slack) await app.register(publicScope(opts.slack.register));
 
