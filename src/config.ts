@@ -229,7 +229,9 @@ function githubConfig(c: z.infer<typeof configSchema>): GithubConfig | undefined
   if (privateKey && !c.GITHUB_APP_ID) problems.push('GITHUB_APP_ID: required with the App private key');
   if (c.GITHUB_APP_ID && c.GITHUB_TOKEN) problems.push('GITHUB_TOKEN: set either a GitHub App or a token, not both');
   if (c.GITHUB_WEBHOOK_SECRET && !c.GITHUB_APP_ID && !c.GITHUB_TOKEN)
-    problems.push('GITHUB_WEBHOOK_SECRET: GitHub needs GITHUB_APP_ID or GITHUB_TOKEN too (replies are written with them)');
+    problems.push(
+      'GITHUB_WEBHOOK_SECRET: GitHub needs GITHUB_APP_ID or GITHUB_TOKEN too (replies are written with them)',
+    );
   if (problems.length) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   if (!c.GITHUB_APP_ID && !c.GITHUB_TOKEN) return undefined;
   return {

@@ -48,7 +48,7 @@ export function rateLimitDelaySeconds(err: unknown, nowMs = Date.now()): number 
   if (e?.status !== 403 && e?.status !== 429) return undefined;
   const headers = e.response?.headers ?? {};
   const retryAfter = Number(headers['retry-after']);
-  if (/secondary rate limit/i.test(e.message) || Number.isFinite(retryAfter) && headers['retry-after'] !== undefined)
+  if (/secondary rate limit/i.test(e.message) || (Number.isFinite(retryAfter) && headers['retry-after'] !== undefined))
     return Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : 60; // GitHub: wait at least a minute
   if (headers['x-ratelimit-remaining'] === '0') {
     const reset = Number(headers['x-ratelimit-reset']) * 1000;

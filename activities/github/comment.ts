@@ -13,7 +13,8 @@ export const githubComment = defineTool({
     body: z.string().min(1).max(60_000),
   }),
   output: z.object({ id: z.number(), url: z.string(), created: z.boolean() }),
-  idempotency: 'The comment carries a hidden marker with the key; a retry finds it and edits it instead of posting again.',
+  idempotency:
+    'The comment carries a hidden marker with the key; a retry finds it and edits it instead of posting again.',
   timeouts: { startToCloseMs: 60_000 },
   async execute(input, ctx) {
     const octokit = await githubFor(ctx, input.repo);

@@ -75,7 +75,8 @@ export const githubCommitFiles = defineTool({
     try {
       await octokit.rest.git.updateRef({ ...r, ref: `heads/${input.branch}`, sha: commit.sha, force: false });
     } catch (err) {
-      if (httpStatus(err) === 422) throw githubFailure({ status: 409, message: (err as Error).message }, 'moving the branch');
+      if (httpStatus(err) === 422)
+        throw githubFailure({ status: 409, message: (err as Error).message }, 'moving the branch');
       throw githubFailure(err, 'moving the branch');
     }
     return { sha: commit.sha, parent: head, created: true };
@@ -97,7 +98,12 @@ export const githubCommitFiles = defineTool({
       );
     }
     await gh('moving the branch back', () =>
-      octokit.rest.git.updateRef({ ...splitRepo(input.repo), ref: `heads/${input.branch}`, sha: mine.parent!, force: true }),
+      octokit.rest.git.updateRef({
+        ...splitRepo(input.repo),
+        ref: `heads/${input.branch}`,
+        sha: mine.parent!,
+        force: true,
+      }),
     );
   },
 });

@@ -22,7 +22,9 @@ export const githubCreateBranch = defineTool({
   timeouts: { startToCloseMs: 60_000 },
   async execute(input, ctx) {
     const octokit = await githubFor(ctx, input.repo);
-    const from = input.from ?? (await gh('reading the repository', () => octokit.rest.repos.get(splitRepo(input.repo)))).data.default_branch;
+    const from =
+      input.from ??
+      (await gh('reading the repository', () => octokit.rest.repos.get(splitRepo(input.repo)))).data.default_branch;
     const fromSha = /^[0-9a-f]{40}$/.test(from) ? from : await branchSha(octokit, input.repo, from);
     if (!fromSha)
       throw ApplicationFailure.create({

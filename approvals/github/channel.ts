@@ -64,13 +64,26 @@ export class GithubChannel implements ApprovalChannel {
     }
     if (commentId) await octokit.rest.issues.updateComment({ ...r, comment_id: commentId, body });
     else commentId = (await octokit.rest.issues.createComment({ ...r, issue_number: where.pr, body })).data.id;
-    await this.opts.rounds.save({ round, requestId: request.id, repo: where.repo, pr: where.pr, digest: request.inputDigest, status: request.status, commentId });
+    await this.opts.rounds.save({
+      round,
+      requestId: request.id,
+      repo: where.repo,
+      pr: where.pr,
+      digest: request.inputDigest,
+      status: request.status,
+      commentId,
+    });
 
     // The check run sits on the head the request was first shown on; found again by its external id.
     const headSha = known?.headSha ?? (await octokit.rest.pulls.get({ ...r, pull_number: where.pr })).data.head.sha;
     let checkRunId = known?.checkRunId;
     if (!checkRunId) {
-      const { data } = await octokit.rest.checks.listForRef({ ...r, ref: headSha, check_name: CHECK_NAME, per_page: 100 });
+      const { data } = await octokit.rest.checks.listForRef({
+        ...r,
+        ref: headSha,
+        check_name: CHECK_NAME,
+        per_page: 100,
+      });
       checkRunId = data.check_runs.find((c) => c.external_id === round)?.id;
     }
     const fields = checkRun(request, round);

@@ -88,7 +88,10 @@ export function checkRun(r: ApprovalRequest, round: string) {
     conclusion: open ? ('action_required' as const) : (CONCLUSION[r.status] ?? 'neutral'),
     output: {
       title: clip(`${STATUS[r.status] ?? r.status}: ${yes} of ${r.quorum}`, 100),
-      summary: clip(`${r.title} — \`${r.action}\` (risk ${r.risk}), rule \`${r.ruleId}\`, digest \`${r.inputDigest}\``, 1000),
+      summary: clip(
+        `${r.title} — \`${r.action}\` (risk ${r.risk}), rule \`${r.ruleId}\`, digest \`${r.inputDigest}\``,
+        1000,
+      ),
     },
     actions: open
       ? [

@@ -84,7 +84,17 @@ export class GithubRounds {
          comment_id = COALESCE(EXCLUDED.comment_id, github_approval_rounds.comment_id),
          check_run_id = COALESCE(EXCLUDED.check_run_id, github_approval_rounds.check_run_id),
          head_sha = COALESCE(EXCLUDED.head_sha, github_approval_rounds.head_sha)`,
-      [r.round, r.requestId, r.repo, r.pr, r.digest, r.status, r.commentId ?? null, r.checkRunId ?? null, r.headSha ?? null],
+      [
+        r.round,
+        r.requestId,
+        r.repo,
+        r.pr,
+        r.digest,
+        r.status,
+        r.commentId ?? null,
+        r.checkRunId ?? null,
+        r.headSha ?? null,
+      ],
     );
   }
 }

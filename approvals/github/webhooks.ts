@@ -43,7 +43,9 @@ interface Sender {
 }
 
 /** `/airlock approve [note]` or `/airlock reject <reason>` at the start of a comment; anything else is not a vote. */
-export function parseCommand(body: string): { decision: 'approve' | 'reject'; comment?: string } | 'no-reason' | undefined {
+export function parseCommand(
+  body: string,
+): { decision: 'approve' | 'reject'; comment?: string } | 'no-reason' | undefined {
   const m = /^\s*\/airlock\s+(approve|reject)\b[ \t]*([\s\S]*)$/i.exec(body);
   if (!m) return undefined;
   const decision = m[1].toLowerCase() as 'approve' | 'reject';
@@ -98,7 +100,11 @@ export function createGithubWebhooks(opts: GithubWebhookOptions) {
         );
       } catch (err) {
         if (!(err instanceof ApprovalRefusedError)) throw err;
-        await reply(repo, pr, `@${sender.login} your ${decision} of \`${round.requestId}\` was not counted: ${err.message}`);
+        await reply(
+          repo,
+          pr,
+          `@${sender.login} your ${decision} of \`${round.requestId}\` was not counted: ${err.message}`,
+        );
       }
     }
   };
@@ -127,7 +133,11 @@ export function createGithubWebhooks(opts: GithubWebhookOptions) {
     const rounds = await opts.rounds.openOn(repository.full_name, issue.number);
     if (!rounds.length) return;
     if (command === 'no-reason') {
-      await reply(repository.full_name, issue.number, `@${sender.login} a rejection needs a reason: \`/airlock reject <reason>\`.`);
+      await reply(
+        repository.full_name,
+        issue.number,
+        `@${sender.login} a rejection needs a reason: \`/airlock reject <reason>\`.`,
+      );
       return;
     }
     await decide(repository.full_name, issue.number, sender, command.decision, rounds, command.comment);
@@ -154,34 +164,44 @@ export function createGithubWebhooks(opts: GithubWebhookOptions) {
   const register = (server: FastifyInstance) =>
     server.register(async (scope) => {
       // The signature covers the raw bytes: keep the body as a string.
-      scope.addContentTypeParser(['application/json', 'application/x-www-form-urlencoded'], { parseAs: 'string' }, (_req, body, done) =>
-        done(null, body),
+      scope.addContentTypeParser(
+        ['application/json', 'application/x-www-form-urlencoded'],
+        { parseAs: 'string' },
+        (_req, body, done) => done(null, body),
       );
-      scope.post('/github/webhooks', { config: { auth: { public: true } }, schema: { hide: true } }, async (req, res) => {
-        const raw = String(req.body ?? '');
-        const signature = req.headers['x-hub-signature-256'];
-        const event = req.headers['x-github-event'];
-        const delivery = req.headers['x-github-delivery'];
-        if (typeof signature !== 'string' || !(await webhooks.verify(raw, signature).catch(() => false)))
-          return res.status(401).send({ error: 'invalid_signature', message: 'X-Hub-Signature-256 is missing or wrong' });
-        if (typeof event !== 'string' || typeof delivery !== 'string')
-          return res.status(400).send({ error: 'invalid_request', message: 'X-GitHub-Event and X-GitHub-Delivery are required' });
-        if (!(await opts.seen.firstTime('github', delivery, Math.floor(Date.now() / 1000), KEEP_DELIVERIES_SECONDS)))
-          return res.status(200).send({ ok: true, duplicate: true });
-        let payload: unknown;
-        try {
-          payload = JSON.parse(raw);
-        } catch {
-          return res.status(400).send({ error: 'malformed_json', message: 'the body is not valid JSON' });
-        }
-        // Answered now; handled after (GitHub waits 10 s at most and does not retry).
-        setImmediate(() => {
-          webhooks
-            .receive({ id: delivery, name: event, payload } as Parameters<typeof webhooks.receive>[0])
-            .catch((err) => (opts.log ?? req.log).error({ err, delivery, event }, 'github webhook handler failed'));
-        });
-        return res.status(202).send({ ok: true });
-      });
+      scope.post(
+        '/github/webhooks',
+        { config: { auth: { public: true } }, schema: { hide: true } },
+        async (req, res) => {
+          const raw = String(req.body ?? '');
+          const signature = req.headers['x-hub-signature-256'];
+          const event = req.headers['x-github-event'];
+          const delivery = req.headers['x-github-delivery'];
+          if (typeof signature !== 'string' || !(await webhooks.verify(raw, signature).catch(() => false)))
+            return res
+              .status(401)
+              .send({ error: 'invalid_signature', message: 'X-Hub-Signature-256 is missing or wrong' });
+          if (typeof event !== 'string' || typeof delivery !== 'string')
+            return res
+              .status(400)
+              .send({ error: 'invalid_request', message: 'X-GitHub-Event and X-GitHub-Delivery are required' });
+          if (!(await opts.seen.firstTime('github', delivery, Math.floor(Date.now() / 1000), KEEP_DELIVERIES_SECONDS)))
+            return res.status(200).send({ ok: true, duplicate: true });
+          let payload: unknown;
+          try {
+            payload = JSON.parse(raw);
+          } catch {
+            return res.status(400).send({ error: 'malformed_json', message: 'the body is not valid JSON' });
+          }
+          // Answered now; handled after (GitHub waits 10 s at most and does not retry).
+          setImmediate(() => {
+            webhooks
+              .receive({ id: delivery, name: event, payload } as Parameters<typeof webhooks.receive>[0])
+              .catch((err) => (opts.log ?? req.log).error({ err, delivery, event }, 'github webhook handler failed'));
+          });
+          return res.status(202).send({ ok: true });
+        },
+      );
     });
 
   return { webhooks, register };

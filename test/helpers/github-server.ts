@@ -95,7 +95,9 @@ export interface GithubServerOptions {
 }
 
 const gitSha = (kind: string, content: string) =>
-  createHash('sha1').update(`${kind} ${Buffer.byteLength(content)}\0${content}`).digest('hex');
+  createHash('sha1')
+    .update(`${kind} ${Buffer.byteLength(content)}\0${content}`)
+    .digest('hex');
 
 /** GitHub's webhook signature: `sha256=` + hex HMAC-SHA256 of the raw body (docs: "Validating webhook deliveries"). */
 export function githubSignature(secret: string, body: string): string {
@@ -240,7 +242,12 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
         installationTokens.add(token);
         return [
           201,
-          { token, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {}, repository_selection: 'all' },
+          {
+            token,
+            expires_at: new Date(Date.now() + 3600_000).toISOString(),
+            permissions: {},
+            repository_selection: 'all',
+          },
         ];
       },
     ],
@@ -316,7 +323,11 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
         return [201, { sha: addTree(files), tree: Object.keys(files).map((path) => ({ path, type: 'blob' })) }];
       },
     ],
-    ['GET', new RegExp(`^${R}/git/commits/([0-9a-f]{40})$`), (m) => [200, commitJson(need(commits.get(m[1]), 'commit'))]],
+    [
+      'GET',
+      new RegExp(`^${R}/git/commits/([0-9a-f]{40})$`),
+      (m) => [200, commitJson(need(commits.get(m[1]), 'commit'))],
+    ],
     [
       'POST',
       new RegExp(`^${R}/git/commits$`),
@@ -345,11 +356,19 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
       (_m, b) => {
         const head = String(b.head).replace(`${owner}:`, '');
         const base = String(b.base);
-        if (!refs.has(`heads/${head}`)) fail(422, 'Validation Failed', { errors: [{ field: 'head', code: 'invalid' }] });
-        if (!refs.has(`heads/${base}`)) fail(422, 'Validation Failed', { errors: [{ field: 'base', code: 'invalid' }] });
+        if (!refs.has(`heads/${head}`))
+          fail(422, 'Validation Failed', { errors: [{ field: 'head', code: 'invalid' }] });
+        if (!refs.has(`heads/${base}`))
+          fail(422, 'Validation Failed', { errors: [{ field: 'base', code: 'invalid' }] });
         if ([...pulls.values()].some((p) => p.state === 'open' && p.head === head && p.base === base))
           fail(422, 'Validation Failed', {
-            errors: [{ resource: 'PullRequest', code: 'custom', message: `A pull request already exists for ${owner}:${head}.` }],
+            errors: [
+              {
+                resource: 'PullRequest',
+                code: 'custom',
+                message: `A pull request already exists for ${owner}:${head}.`,
+              },
+            ],
           });
         const number = pulls.size + 1;
         const p: Pull = {
@@ -395,7 +414,8 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
         if (p.merged) fail(405, 'Pull Request is not mergeable');
         if (p.state !== 'open') fail(405, 'Pull Request is not mergeable');
         const head = headSha(p);
-        if (b.sha !== undefined && b.sha !== head) fail(409, 'Head branch was modified. Review and try the merge again.');
+        if (b.sha !== undefined && b.sha !== head)
+          fail(409, 'Head branch was modified. Review and try the merge again.');
         const base = refs.get(`heads/${p.base}`)!;
         const message = `${b.commit_title ?? `Merge pull request #${p.number} from ${owner}/${p.head}`}\n\n${b.commit_message ?? ''}`;
         const sha = addCommit(message.trim(), commits.get(head)!.tree, [base, head]);
@@ -417,7 +437,13 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
       new RegExp(`^${R}/issues/(\\d+)/comments$`),
       (m, b) => {
         need(pulls.get(Number(m[1])), 'issue');
-        const c: Comment = { id: ++nextId, issue_number: Number(m[1]), body: String(b.body), login: botLogin, type: 'Bot' };
+        const c: Comment = {
+          id: ++nextId,
+          issue_number: Number(m[1]),
+          body: String(b.body),
+          login: botLogin,
+          type: 'Bot',
+        };
         comments.set(c.id, c);
         return [201, commentJson(c)];
       },
@@ -445,11 +471,16 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
       new RegExp(`^${R}/pulls/(\\d+)/requested_reviewers$`),
       (m, b) => {
         const p = need(pulls.get(Number(m[1])), 'pull');
-        for (const l of (b.reviewers as string[]) ?? []) if (!p.requested_reviewers.includes(l)) p.requested_reviewers.push(l);
+        for (const l of (b.reviewers as string[]) ?? [])
+          if (!p.requested_reviewers.includes(l)) p.requested_reviewers.push(l);
         return [201, pullJson(p)];
       },
     ],
-    ['GET', new RegExp(`^${R}/pulls/(\\d+)/reviews$`), (m) => [200, reviews.filter((r) => r.pull_number === Number(m[1]))]],
+    [
+      'GET',
+      new RegExp(`^${R}/pulls/(\\d+)/reviews$`),
+      (m) => [200, reviews.filter((r) => r.pull_number === Number(m[1]))],
+    ],
     [
       'POST',
       new RegExp(`^${R}/check-runs$`),
@@ -527,7 +558,14 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
       body = {};
     }
     const send = (status: number, data: unknown, headers: Record<string, string> = {}) => {
-      calls.push({ method, path, body, status, auth: req.headers.authorization, at: Date.now() });
+      calls.push({
+        method,
+        path: decodeURIComponent(path),
+        body,
+        status,
+        auth: req.headers.authorization,
+        at: Date.now(),
+      });
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.end(data === undefined ? '' : JSON.stringify(data));
     };
@@ -630,9 +668,7 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
     count(method: string, path: RegExp | string): number {
       return calls.filter(
         (c) =>
-          c.method === method &&
-          c.status < 300 &&
-          (typeof path === 'string' ? c.path === path : path.test(c.path)),
+          c.method === method && c.status < 300 && (typeof path === 'string' ? c.path === path : path.test(c.path)),
       ).length;
     },
     /** Writes received (anything but GET), successful or not. */
@@ -731,7 +767,14 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
       }
       const sha = addCommit(`push by ${login}`, addTree(tree), [before]);
       refs.set(`heads/${p.head}`, sha);
-      return send('pull_request', { action: 'synchronize', number, before, after: sha, pull_request: pullJson(p), sender: user(login) });
+      return send('pull_request', {
+        action: 'synchronize',
+        number,
+        before,
+        after: sha,
+        pull_request: pullJson(p),
+        sender: user(login),
+      });
     },
     /** Comments on a PR, oldest first. */
     commentsOn: (number: number) => [...comments.values()].filter((c) => c.issue_number === number),
