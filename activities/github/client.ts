@@ -9,7 +9,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Octokit } from 'octokit';
 import { z } from 'zod';
 import { FailureType } from '../../src/core/failures';
-import { REPO_PATTERN } from '../../src/core/github';
+import { githubFailure, httpStatus, REPO_PATTERN } from '../../src/core/github';
+
+export { githubFailure, httpStatus, rateLimitDelaySeconds } from '../../src/core/github';
 import type { ToolContext } from '../tool';
 
 export const repoField = z.string().regex(REPO_PATTERN, 'a GitHub repository: owner/name');
@@ -29,50 +31,6 @@ export async function githubFor(ctx: ToolContext, repo: string): Promise<Octokit
       message: 'GitHub is not configured on this worker (GITHUB_APP_ID or GITHUB_TOKEN)',
     });
   return ctx.deps.github.forRepo(repo);
-}
-
-interface GithubHttpError {
-  status: number;
-  message: string;
-  response?: { headers?: Record<string, string | undefined>; data?: unknown };
-}
-
-export function httpStatus(err: unknown): number | undefined {
-  const s = (err as { status?: unknown })?.status;
-  return typeof s === 'number' ? s : undefined;
-}
-
-/** Seconds GitHub asked us to wait, when `err` is a rate limit; undefined otherwise. */
-export function rateLimitDelaySeconds(err: unknown, nowMs = Date.now()): number | undefined {
-  const e = err as GithubHttpError;
-  if (e?.status !== 403 && e?.status !== 429) return undefined;
-  const headers = e.response?.headers ?? {};
-  const retryAfter = Number(headers['retry-after']);
-  if (/secondary rate limit/i.test(e.message) || (Number.isFinite(retryAfter) && headers['retry-after'] !== undefined))
-    return Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : 60; // GitHub: wait at least a minute
-  if (headers['x-ratelimit-remaining'] === '0') {
-    const reset = Number(headers['x-ratelimit-reset']) * 1000;
-    return Math.max(Math.ceil((reset - nowMs) / 1000) + 1, 1);
-  }
-  return undefined;
-}
-
-/** GitHub's error as a Temporal failure: rate limits retried after GitHub's delay, client errors final. */
-export function githubFailure(err: unknown, what: string): unknown {
-  if (err instanceof ApplicationFailure) return err;
-  const status = httpStatus(err);
-  if (status === undefined) return err;
-  const message = `${what}: GitHub answered ${status}: ${(err as Error).message}`;
-  const delay = rateLimitDelaySeconds(err);
-  if (delay !== undefined)
-    return ApplicationFailure.create({
-      type: FailureType.GithubRateLimited,
-      message: `${message} (retrying in ${delay} s, as GitHub asked)`,
-      nextRetryDelay: delay * 1000,
-    });
-  // 404 may be a write not yet visible, 409 a concurrent change: retried. Others are final.
-  const final = status >= 400 && status < 500 && status !== 404 && status !== 409 && status !== 408;
-  return ApplicationFailure.create({ type: FailureType.GithubError, message, nonRetryable: final });
 }
 
 /** Runs one GitHub call, mapping its error (see githubFailure). */

@@ -6,7 +6,7 @@
  * and Approve/Reject buttons while open, then success, failure, timed_out or cancelled.
  */
 import type { ApprovalRequest } from '../../src/core/approval';
-import { pullRequestOf, splitRepo, type GithubClients } from '../../src/core/github';
+import { githubFailure, pullRequestOf, splitRepo, type GithubClients } from '../../src/core/github';
 import type { ApprovalChannel } from '../channel';
 import { CHECK_NAME, checkRun, commentBody, roundMarker, roundOf } from './render';
 import type { GithubRounds } from './rounds';
@@ -30,7 +30,16 @@ export class GithubChannel implements ApprovalChannel {
     await this.show(request);
   }
 
+  /** GitHub's rate limits retry the channel activity after GitHub's delay, as they do the tools. */
   private async show(request: ApprovalRequest): Promise<void> {
+    try {
+      await this.render(request);
+    } catch (err) {
+      throw githubFailure(err, `showing approval ${request.id} on GitHub`);
+    }
+  }
+
+  private async render(request: ApprovalRequest): Promise<void> {
     const where = pullRequestOf(request.context, request.action, request.input);
     if (!where) {
       (this.opts.log ?? console.warn)(

@@ -3,7 +3,9 @@
  * composition root hands in (tokens and the App's private key stay inside it), repository names, and the hidden
  * markers that make a retried write find what it already wrote.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import type { Octokit } from 'octokit';
+import { FailureType } from './failures';
 
 /** An authenticated Octokit per repository (a GitHub App installation's, or the one plain token's). */
 export interface GithubClients {
@@ -46,4 +48,48 @@ export function pullRequestOf(
   return (
     pick(context?.repo, context?.pr) ?? (action.startsWith('github.') ? pick(input.repo, input.number) : undefined)
   );
+}
+
+interface GithubHttpError {
+  status: number;
+  message: string;
+  response?: { headers?: Record<string, string | undefined>; data?: unknown };
+}
+
+export function httpStatus(err: unknown): number | undefined {
+  const s = (err as { status?: unknown })?.status;
+  return typeof s === 'number' ? s : undefined;
+}
+
+/** Seconds GitHub asked us to wait, when `err` is a rate limit; undefined otherwise. */
+export function rateLimitDelaySeconds(err: unknown, nowMs = Date.now()): number | undefined {
+  const e = err as GithubHttpError;
+  if (e?.status !== 403 && e?.status !== 429) return undefined;
+  const headers = e.response?.headers ?? {};
+  const retryAfter = Number(headers['retry-after']);
+  if (/secondary rate limit/i.test(e.message) || (Number.isFinite(retryAfter) && headers['retry-after'] !== undefined))
+    return Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : 60; // GitHub: wait at least a minute
+  if (headers['x-ratelimit-remaining'] === '0') {
+    const reset = Number(headers['x-ratelimit-reset']) * 1000;
+    return Math.max(Math.ceil((reset - nowMs) / 1000) + 1, 1);
+  }
+  return undefined;
+}
+
+/** GitHub's error as a Temporal failure: rate limits retried after GitHub's delay, client errors final. */
+export function githubFailure(err: unknown, what: string): unknown {
+  if (err instanceof ApplicationFailure) return err;
+  const status = httpStatus(err);
+  if (status === undefined) return err;
+  const message = `${what}: GitHub answered ${status}: ${(err as Error).message}`;
+  const delay = rateLimitDelaySeconds(err);
+  if (delay !== undefined)
+    return ApplicationFailure.create({
+      type: FailureType.GithubRateLimited,
+      message: `${message} (retrying in ${delay} s, as GitHub asked)`,
+      nextRetryDelay: delay * 1000,
+    });
+  // 404 may be a write not yet visible, 409 a concurrent change: retried. Others are final.
+  const final = status >= 400 && status < 500 && status !== 404 && status !== 409 && status !== 408;
+  return ApplicationFailure.create({ type: FailureType.GithubError, message, nonRetryable: final });
 }
