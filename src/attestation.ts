@@ -18,7 +18,7 @@ import {
 import { ConfigError, type Config } from './config';
 
 /** The channels a process of ours attests for. */
-export const ATTESTING_CHANNELS = ['api', 'slack', 'console'] as const;
+export const ATTESTING_CHANNELS = ['api', 'slack', 'console', 'github'] as const;
 
 /** A short fingerprint of a public key: the first 16 hex digits of the SHA-256 of its SPKI DER. */
 export function keyFingerprint(publicKey: KeyObject): string {

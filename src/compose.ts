@@ -14,6 +14,9 @@ import { builtinRegistry } from '../activities';
 import { setGitHooksPath } from '../activities/git/git';
 import type { ToolDeps } from '../activities/tool';
 import type { ApprovalChannel } from '../approvals/channel';
+import { GithubChannel } from '../approvals/github/channel';
+import { GithubRounds } from '../approvals/github/rounds';
+import { createGithubWebhooks } from '../approvals/github/webhooks';
 import { SeenDeliveries } from '../approvals/seen-deliveries';
 import { createSlackApp } from '../approvals/slack/app';
 import { SlackChannel } from '../approvals/slack/channel';
@@ -26,7 +29,9 @@ import { ConfigError, envSecrets, type Config } from './config';
 import type { AttestationKey, Attestor } from './core/attestation';
 import { besideSealedTrail, type AuditSink } from './core/audit';
 import { ALLOW_DEV_CREDENTIALS, devCredentialProblems } from './dev/credentials';
+import type { GithubClients } from './core/github';
 import { FreezeControl } from './freeze';
+import { createGithubClients } from './github';
 import { createLogger } from './logger';
 import { activityMetrics } from './metrics';
 import { loadDirectory, type Directory } from './people';
@@ -235,7 +240,17 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
     throw err;
   }
   const registry = opts.registry ?? builtinRegistry();
-  const deps = opts.deps ?? toolDeps(config, opts.development);
+  // GitHub's clients hold the token or the App's private key; tools and the channel get only the clients.
+  const github: GithubClients | undefined =
+    opts.deps?.github ??
+    (config.github
+      ? createGithubClients(config.github, {
+          warn: (msg) => logger.warn({ component: 'github' }, msg),
+          error: (msg) => logger.error({ component: 'github' }, msg),
+        })
+      : undefined);
+  const baseDeps = opts.deps ?? toolDeps(config, opts.development);
+  const deps: ToolDeps = github ? { ...baseDeps, github } : baseDeps;
   // The git family's hooks are the operator's (AIRLOCK_GIT_HOOKS_PATH), never a repository's own.
   setGitHooksPath(config.git.hooksPath);
   const freeze = opts.freeze ?? new FreezeControl(client, config.temporal.taskQueue);
@@ -248,6 +263,22 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       await SlackChannel.create({ client: web, db: audit.db, directory, defaultChannel: slack.defaultChannel }),
     );
   }
+  const githubRounds = github ? await GithubRounds.open(audit.db) : undefined;
+  if (github) channels.push(new GithubChannel({ github, rounds: githubRounds!, log: (msg) => logger.warn(msg) }));
+  const githubWebhooks =
+    github && config.github?.webhookSecret
+      ? createGithubWebhooks({
+          secret: config.github.webhookSecret,
+          temporal: client,
+          directory,
+          attestor,
+          github,
+          rounds: githubRounds!,
+          seen: await SeenDeliveries.open(audit.db),
+          audit,
+          log: logger,
+        })
+      : undefined;
 
   const api = () =>
     buildApi({
@@ -288,6 +319,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
             seen: seen!,
           })
         : undefined,
+      github: githubWebhooks,
     });
 
   return {

@@ -1,6 +1,7 @@
 /**
  * Process configuration from the environment, validated once at start-up; a bad value names its variable.
  */
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { projectRoot } from './temporal/binaries';
 import ipaddr from 'ipaddr.js';
@@ -143,6 +144,16 @@ export const configSchema = z.object({
     .optional(),
   /** Channel id for requests whose policy says just `slack`. */
   SLACK_APPROVAL_CHANNEL: z.string().min(1).optional(),
+  /** GitHub: a GitHub App (id + private key PEM, or a file holding it) or a plain token; the webhook secret. */
+  GITHUB_APP_ID: z.string().regex(/^\d+$/, 'GitHub App ids are numbers').optional(),
+  GITHUB_APP_PRIVATE_KEY: z.string().min(1).optional(),
+  GITHUB_APP_PRIVATE_KEY_FILE: z.string().min(1).optional(),
+  GITHUB_TOKEN: z.string().min(1).optional(),
+  GITHUB_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** The REST API base URL: GitHub Enterprise Server's `https://<host>/api/v3`, or a local stand-in in tests. */
+  AIRLOCK_GITHUB_API_URL: z.url().optional(),
+  /** Least time between two writes (GitHub asks for one second); tests set 0. */
+  AIRLOCK_GITHUB_WRITE_INTERVAL_MS: z.coerce.number().int().min(0).optional(),
   AIRLOCK_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -219,6 +230,8 @@ export interface Config {
     botId?: string;
     botUserId?: string;
   };
+  /** Present when GitHub is configured (an App or a token); secrets live here and in the clients only. */
+  github?: GithubConfig;
   policyFile: string;
   peopleFile: string;
   logLevel: z.infer<typeof configSchema>['AIRLOCK_LOG_LEVEL'];
@@ -229,6 +242,17 @@ export function sessionKeyBytes(text: string): Buffer | undefined {
   const t = text.trim();
   const bytes = /^[0-9a-fA-F]{64}$/.test(t) ? Buffer.from(t, 'hex') : Buffer.from(t, 'base64');
   return bytes.length === 32 ? bytes : undefined;
+}
+
+export interface GithubConfig {
+  apiUrl?: string;
+  /** A GitHub App: installation tokens per repository. */
+  app?: { id: string; privateKey: string };
+  /** A plain token (fine-grained or classic), when there is no App. */
+  token?: string;
+  /** Verifies webhooks (X-Hub-Signature-256); without it POST /github/webhooks is not served. */
+  webhookSecret?: string;
+  writeIntervalMs?: number;
 }
 
 export class ConfigError extends Error {
@@ -249,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         `invalid configuration:\n  ${missing.join(', ')}: required when SLACK_BOT_TOKEN is set (the Slack approval channel)`,
       );
   }
+  const github = githubConfig(c);
   return {
     temporal: {
       address: c.AIRLOCK_TEMPORAL_ADDRESS,
@@ -300,9 +325,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           botUserId: c.SLACK_BOT_USER_ID,
         }
       : undefined,
+    github,
     policyFile: resolve(c.AIRLOCK_POLICY_FILE),
     peopleFile: resolve(c.AIRLOCK_PEOPLE_FILE),
     logLevel: c.AIRLOCK_LOG_LEVEL,
+  };
+}
+
+function githubConfig(c: z.infer<typeof configSchema>): GithubConfig | undefined {
+  const problems: string[] = [];
+  if (c.GITHUB_APP_PRIVATE_KEY && c.GITHUB_APP_PRIVATE_KEY_FILE)
+    problems.push('GITHUB_APP_PRIVATE_KEY_FILE: set either it or GITHUB_APP_PRIVATE_KEY, not both');
+  let privateKey = c.GITHUB_APP_PRIVATE_KEY;
+  if (c.GITHUB_APP_PRIVATE_KEY_FILE) {
+    try {
+      privateKey = readFileSync(resolve(c.GITHUB_APP_PRIVATE_KEY_FILE), 'utf8');
+    } catch (err) {
+      problems.push(`GITHUB_APP_PRIVATE_KEY_FILE: cannot read it (${(err as NodeJS.ErrnoException).code})`);
+    }
+  }
+  if (c.GITHUB_APP_ID && !privateKey && !problems.length)
+    problems.push('GITHUB_APP_PRIVATE_KEY: required when GITHUB_APP_ID is set');
+  if (privateKey && !c.GITHUB_APP_ID) problems.push('GITHUB_APP_ID: required with the App private key');
+  if (c.GITHUB_APP_ID && c.GITHUB_TOKEN) problems.push('GITHUB_TOKEN: set either a GitHub App or a token, not both');
+  if (c.GITHUB_WEBHOOK_SECRET && !c.GITHUB_APP_ID && !c.GITHUB_TOKEN)
+    problems.push(
+      'GITHUB_WEBHOOK_SECRET: GitHub needs GITHUB_APP_ID or GITHUB_TOKEN too (replies are written with them)',
+    );
+  if (problems.length) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (!c.GITHUB_APP_ID && !c.GITHUB_TOKEN) return undefined;
+  return {
+    apiUrl: c.AIRLOCK_GITHUB_API_URL,
+    ...(c.GITHUB_APP_ID ? { app: { id: c.GITHUB_APP_ID, privateKey: privateKey! } } : { token: c.GITHUB_TOKEN }),
+    webhookSecret: c.GITHUB_WEBHOOK_SECRET,
+    writeIntervalMs: c.AIRLOCK_GITHUB_WRITE_INTERVAL_MS,
   };
 }
 

@@ -71,6 +71,8 @@ export async function askHumans(
     agent: input.agent,
     requester: input.requester,
     ...(input.caller ? { caller: input.caller } : {}),
+    // Channels find where to ask from it (GitHub: context.repo and context.pr); not part of what is decided.
+    ...(input.context && Object.keys(input.context).length ? { context: input.context } : {}),
     action: step.action,
     risk: step.risk,
     input: resolved,

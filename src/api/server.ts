@@ -68,6 +68,8 @@ export interface ApiOptions {
   freezeMode: () => 'pause' | 'abort';
   /** Registers `POST /slack/events` (approvals/slack/app.ts) when Slack is configured. */
   slack?: { register: (app: FastifyInstance) => unknown };
+  /** Registers `POST /github/webhooks` (approvals/github/webhooks.ts) when GitHub's webhook secret is configured. */
+  github?: { register: (app: FastifyInstance) => unknown };
   /** Largest accepted request body, in bytes. */
   bodyLimit?: number;
   /** The web console at /console (src/console): its proxy, session and Temporal UI settings. */
@@ -214,6 +216,8 @@ export async function buildApi(opts: ApiOptions) {
     });
   // Slack authenticates its requests by their signature (approvals/slack/verify.ts), not by a bearer token.
   if (opts.slack) await app.register(publicScope(opts.slack.register));
+  // GitHub too: the webhook's X-Hub-Signature-256 is its authentication.
+  if (opts.github) await app.register(publicScope(opts.github.register));
 
   app.get('/openapi.json', { config: { auth: { public: true } }, schema: { hide: true } }, async () => app.swagger());
 

@@ -14,6 +14,12 @@ export const FailureType = {
   GitError: 'GitError',
   GitConflict: 'GitConflict',
   GitRefMoved: 'GitRefMoved',
+  /** GitHub answered with an error that retrying will not change (bad credentials, validation, not mergeable). */
+  GithubError: 'GithubError',
+  /** GitHub's rate limit (secondary or primary): retried after the delay GitHub asked for. */
+  GithubRateLimited: 'GithubRateLimited',
+  /** A branch or pull request head is no longer the commit Airlock made or humans approved. */
+  GithubHeadMoved: 'GithubHeadMoved',
   CompensationFailed: 'CompensationFailed',
   PolicyDenied: 'PolicyDenied',
   ApprovalRejected: 'ApprovalRejected',
