@@ -2,7 +2,7 @@
  * The `airlock` command line. Each command is a thin shell over the same functions the API and tests use.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { builtinRegistry } from '../activities';
 import { connectClient } from './client';
@@ -29,6 +29,16 @@ import { formatTimeline } from './jobs/timeline';
 import { createLogger, installTemporalLogger } from './logger';
 import { jobStateQuery } from '../workflows/messages';
 import { JobStatus } from './core/job';
+import {
+  bundleWorkflows,
+  formatOutcome,
+  historiesById,
+  historiesByQuery,
+  replayJobs,
+  saveHistory,
+  type HistoryToReplay,
+  type ReplayOutcome,
+} from './operations/replay';
 
 const collect = (value: string, previous: Record<string, string>) => {
   const eq = value.indexOf('=');
@@ -206,6 +216,59 @@ export function buildCli(config: () => Config = loadConfig): Command {
       await withClient(cfg, async (client) => {
         await client.workflow.getHandle(jobId).cancel();
         console.log(`cancel requested for ${jobId}`);
+      });
+    });
+
+  program
+    .command('replay')
+    .description(
+      "Replay jobs' histories against this checkout's workflow code (before you deploy): per job ok, or where it diverges",
+    )
+    .argument('[jobIds...]', 'jobs to replay')
+    .option('--query <visibility-query>', 'replay the workflows this query lists, e.g. \'AirlockStatus="failed"\'')
+    .option('--save <dir>', 'also write each history as a fixture (the format of test/histories)')
+    .option('--workflows <path>', "the workflow code to replay against (default: this checkout's workflows/)")
+    .option('--json', 'print the outcomes as JSON')
+    .action(async (jobIds: string[], opts: { query?: string; save?: string; workflows?: string; json?: boolean }) => {
+      if (!jobIds.length && !opts.query) throw new CliError('name jobs to replay, or --query');
+      if (jobIds.length && opts.query) throw new CliError('name jobs or --query, not both');
+      const cfg = config();
+      // Replaying a diverging history makes the SDK log the failed task: the report below says it in words.
+      try {
+        Runtime.install({
+          logger: new DefaultLogger('ERROR'),
+          telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+        });
+      } catch {
+        // Already installed in this process (tests run commands in-process): its logger stays.
+      }
+      const bundle = await bundleWorkflows(opts.workflows);
+      await withClient(cfg, async (client) => {
+        const source = opts.query ? historiesByQuery(client, opts.query) : historiesById(client, jobIds);
+        const saved = async function* (): AsyncGenerator<HistoryToReplay> {
+          for await (const h of source) {
+            if (opts.save) saveHistory(opts.save, h);
+            yield h;
+          }
+        };
+        const outcomes: ReplayOutcome[] = [];
+        const progress = process.stderr.isTTY ? (s: string) => process.stderr.write(`\r${s}`) : undefined;
+        for await (const o of replayJobs(saved(), bundle)) {
+          outcomes.push(o);
+          const diverged = outcomes.filter((x) => !x.ok).length;
+          progress?.(`replayed ${outcomes.length}, ${diverged} diverging…`);
+          if (!progress && outcomes.length % 25 === 0)
+            console.error(`replayed ${outcomes.length}, ${diverged} diverging`);
+          if (!opts.json) {
+            if (progress) process.stderr.write('\r\x1b[K');
+            console.log(formatOutcome(o));
+          }
+        }
+        if (progress) process.stderr.write('\r\x1b[K');
+        const diverged = outcomes.filter((o) => !o.ok);
+        if (opts.json) console.log(JSON.stringify({ ok: !diverged.length, jobs: outcomes }, null, 2));
+        else console.error(`${outcomes.length} replayed, ${diverged.length} diverging`);
+        if (diverged.length) process.exitCode = 1;
       });
     });
 

@@ -27,6 +27,8 @@ export const configSchema = z.object({
   AIRLOCK_TASK_QUEUE: z.string().min(1).default('airlock'),
   AIRLOCK_DATA_DIR: z.string().min(1).default('.airlock'),
   AIRLOCK_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  /** Where `jobs show` links a workflow: `<url>/namespaces/<ns>/workflows/<id>`. */
+  AIRLOCK_TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
   /** Hosts `http.request` may call: `api.example.com`, `*.example.com`, `host:8443`, `host:*`. */
   AIRLOCK_HTTP_ALLOWED_HOSTS: list,
   /** Hosts (same patterns) plain http may go to, e.g. `127.0.0.1:*` for local development; https only otherwise. */
@@ -106,7 +108,7 @@ export const configSchema = z.object({
 });
 
 export interface Config {
-  temporal: { address: string; namespace: string; taskQueue: string; uiPort: number };
+  temporal: { address: string; namespace: string; taskQueue: string; uiPort: number; uiUrl: string };
   dataDir: string;
   http: { allowedHosts: string[]; insecureHosts: string[]; allowedNetworks: string[]; callbackHosts: string[] };
   shell: { allowedRoots: string[]; sandbox?: 'bwrap' | 'auto' | 'off' };
@@ -166,6 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       namespace: c.AIRLOCK_NAMESPACE,
       taskQueue: c.AIRLOCK_TASK_QUEUE,
       uiPort: c.AIRLOCK_TEMPORAL_UI_PORT,
+      uiUrl: c.AIRLOCK_TEMPORAL_UI_URL.replace(/\/+$/, ''),
     },
     dataDir: resolve(c.AIRLOCK_DATA_DIR),
     http: {
