@@ -203,6 +203,8 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       rateLimitPerMinute: config.api.rateLimitPerMinute,
       idempotencyKeyRetentionMs: config.api.idempotencyKeyRetentionMs,
       freezeMode: () => policy.current().source.freeze.mode,
+      policy,
+      temporalUiUrl: config.temporal.uiUrl,
       namespace: config.temporal.namespace,
       slack: config.slack
         ? createSlackApp({
