@@ -297,13 +297,15 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       idempotencyKeyRetentionMs: config.api.idempotencyKeyRetentionMs,
       console: {
         namespace: config.temporal.namespace,
-        temporalUiUrl: config.console.temporalUiUrl,
+        temporalUiUrl: config.temporal.uiUrl,
         trustedProxies: config.console.trustedProxies,
         proxyHeader: config.console.proxyHeader,
         sessionKey: config.console.sessionKey,
         dataDir: config.dataDir,
       },
       freezeMode: () => policy.current().source.freeze.mode,
+      policy,
+      temporalUiUrl: config.temporal.uiUrl,
       namespace: config.temporal.namespace,
       slack: config.slack
         ? createSlackApp({

@@ -29,6 +29,8 @@ export const configSchema = z.object({
   AIRLOCK_TASK_QUEUE: z.string().min(1).default('airlock'),
   AIRLOCK_DATA_DIR: z.string().min(1).default('.airlock'),
   AIRLOCK_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  /** The Temporal UI that `jobs show` and the console link a workflow in: `<url>/namespaces/<ns>/workflows/<id>`. */
+  AIRLOCK_TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
   /** Hosts `http.request` may call: `api.example.com`, `*.example.com`, `host:8443`, `host:*`. */
   AIRLOCK_HTTP_ALLOWED_HOSTS: list,
   /** Hosts (same patterns) plain http may go to, e.g. `127.0.0.1:*` for local development; https only otherwise. */
@@ -127,8 +129,6 @@ export const configSchema = z.object({
     .string()
     .refine((k) => sessionKeyBytes(k) !== undefined, 'must be 32 bytes as 64 hex digits or base64')
     .optional(),
-  /** The Temporal Web UI the console links engineers to. */
-  AIRLOCK_TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   /** Slack Web API base URL; tests point it at a local server. */
@@ -195,7 +195,7 @@ export const productionVariables: Record<ProductionRole, (keyof z.input<typeof c
 };
 
 export interface Config {
-  temporal: { address: string; namespace: string; taskQueue: string; uiPort: number };
+  temporal: { address: string; namespace: string; taskQueue: string; uiPort: number; uiUrl: string };
   /** Where each tool's activities run (AIRLOCK_TOOL_QUEUES); tools not named run on `temporal.taskQueue`. */
   toolQueues: ToolQueues;
   dataDir: string;
@@ -219,7 +219,7 @@ export interface Config {
     idempotencyKeyRetentionMs: number;
   };
   /** The web console (src/console): who may vouch for a person, the session key (secret), the Temporal UI link. */
-  console: { trustedProxies: string[]; proxyHeader: string; sessionKey?: Buffer; temporalUiUrl: string };
+  console: { trustedProxies: string[]; proxyHeader: string; sessionKey?: Buffer };
   callbackSecret?: string;
   /** Present when Slack is configured (SLACK_BOT_TOKEN); start-up refuses a half-configured Slack. */
   slack?: {
@@ -280,6 +280,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       namespace: c.AIRLOCK_NAMESPACE,
       taskQueue: c.AIRLOCK_TASK_QUEUE,
       uiPort: c.AIRLOCK_TEMPORAL_UI_PORT,
+      uiUrl: c.AIRLOCK_TEMPORAL_UI_URL.replace(/\/+$/, ''),
     },
     toolQueues: c.AIRLOCK_TOOL_QUEUES,
     dataDir: resolve(c.AIRLOCK_DATA_DIR),
@@ -313,7 +314,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       trustedProxies: c.AIRLOCK_CONSOLE_TRUSTED_PROXIES,
       proxyHeader: c.AIRLOCK_CONSOLE_PROXY_HEADER,
       sessionKey: c.AIRLOCK_CONSOLE_SESSION_KEY ? sessionKeyBytes(c.AIRLOCK_CONSOLE_SESSION_KEY) : undefined,
-      temporalUiUrl: c.AIRLOCK_TEMPORAL_UI_URL.replace(/\/+$/, ''),
     },
     slack: c.SLACK_BOT_TOKEN
       ? {
