@@ -207,7 +207,8 @@ export async function buildApi(opts: ApiOptions) {
     idempotencyKeyRetentionMs: opts.idempotencyKeyRetentionMs,
     temporalUiUrl: opts.temporalUiUrl ?? 'http://localhost:8233',
   });
-  await app.register(operationRoutes, {
+  // What the operations need; the console's repair forms get the same, so both call the same functions.
+  const operations = {
     client,
     taskQueue: opts.taskQueue,
     registry: opts.registry,
@@ -215,8 +216,8 @@ export async function buildApi(opts: ApiOptions) {
     audit,
     freeze: opts.freeze,
     attestationKeys: opts.attestationKeys,
-    access,
-  });
+  };
+  await app.register(operationRoutes, { ...operations, access });
   await app.register(auditRoutes, { audit, access });
   await app.register(approvalRoutes, { client, audit, access, attestor: opts.attestor });
   await app.register(freezeRoutes, { freeze: opts.freeze, freezeMode: opts.freezeMode, access });
@@ -230,6 +231,7 @@ export async function buildApi(opts: ApiOptions) {
       freeze: opts.freeze,
       attestor: opts.attestor,
       freezeMode: opts.freezeMode,
+      operations,
     });
   // Slack authenticates its requests by their signature (approvals/slack/verify.ts), not by a bearer token.
   if (opts.slack) await app.register(publicScope(opts.slack.register));

@@ -4,6 +4,7 @@ import type { Access } from '../api/access';
 import type { AuditStore } from '../audit/store';
 import type { Attestor } from '../core/attestation';
 import type { FreezeControl } from '../freeze';
+import type { RetryDeps } from '../operations/retry';
 
 export interface ConsoleOptions {
   client: Client;
@@ -13,6 +14,8 @@ export interface ConsoleOptions {
   /** Signs console votes as the `console` channel's attestations. */
   attestor: Attestor;
   freezeMode: () => 'pause' | 'abort';
+  /** What the operators' repairs need: the same the API's operation routes are given. */
+  operations: RetryDeps;
   namespace: string;
   /** The Temporal Web UI, linked from job pages for engineers. */
   temporalUiUrl: string;

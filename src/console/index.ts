@@ -20,13 +20,14 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AuditStore } from '../audit/store';
 import { HttpError } from '../api/http';
-import { AuditEventType } from '../core/audit';
+import { AuditEventType, besideSealedTrail } from '../core/audit';
 import { projectRoot } from '../temporal/binaries';
 import { consoleSessionKey, identify, SESSION_SECONDS } from './auth';
 import { agentPages } from './pages/agents';
 import { inboxPages } from './pages/inbox';
 import { jobPages } from './pages/jobs';
 import { onCallPages } from './pages/on-call';
+import { operationPages } from './pages/operations';
 import { signInPages } from './pages/sign-in';
 import type { ConsoleDeps, ConsoleOptions } from './deps';
 import { layoutData, userInfo } from './render';
@@ -126,10 +127,17 @@ export const consoleRoutes: FastifyPluginAsyncZod<ConsoleOptions> = async (app, 
     } else req.log.error({ err }, 'console error');
     if ((status === 401 || status === 403) && req.method === 'POST')
       await auditRefusal(opts.audit, req, forged, message);
+    // A refused form about a job leads back to that job.
+    const jobId = req.method === 'POST' && status !== 404 ? req.routeOptions.config.auditJob?.(req) : undefined;
     return reply
       .status(status)
       .type('text/html')
-      .view('error', { ...(await layoutData(req, reply, 'Refused')), status, message });
+      .view('error', {
+        ...(await layoutData(req, reply, 'Refused')),
+        status,
+        message,
+        back: jobId ? `/console/jobs/${encodeURIComponent(jobId)}` : undefined,
+      });
   });
 
   const deps: ConsoleDeps = opts;
@@ -138,19 +146,21 @@ export const consoleRoutes: FastifyPluginAsyncZod<ConsoleOptions> = async (app, 
   await app.register(jobPages, deps);
   await app.register(agentPages, deps);
   await app.register(onCallPages, deps);
+  await app.register(operationPages, deps);
 };
 
 const sentence = (s: string) => (s ? s[0].toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? '' : '.') : s);
 
 /**
  * A refused console post about a job (no session, a forged or foreign CSRF token, a person who may not) goes into
- * that job's audit trail, as refused votes from the other channels do.
+ * that job's audit trail, as refused votes from the other channels do; about an ended job (a retry or repair form),
+ * beside its sealed trail.
  */
 async function auditRefusal(audit: AuditStore, req: FastifyRequest, forged: boolean, reason: string) {
   const jobId = req.routeOptions.config.auditJob?.(req);
   if (!jobId || !(await audit.head(jobId))) return;
   const body = (req.body ?? {}) as { decision?: unknown };
-  await audit.append({
+  await besideSealedTrail(audit).append({
     jobId,
     key: `${AuditEventType.ApprovalRefused}:${randomUUID()}`,
     type: AuditEventType.ApprovalRefused,

@@ -43,6 +43,8 @@ export const STATUS_WORDS: Record<string, string> = {
   cancelled: 'someone cancelled the job; what had been done was undone',
   compensation_failed: 'undoing failed: a person must look at what is left',
   frozen: 'the job is paused by a freeze until it is lifted',
+  compensated: 'after a repair, every step that could not be undone is undone',
+  resolved_by_hand: 'after a repair, what could not be undone was undone by hand',
   RUNNING: 'the workflow is running',
   COMPLETED: 'the workflow completed',
   FAILED: 'the workflow failed',
@@ -62,6 +64,8 @@ export const STEP_WORDS: Record<string, string> = {
   compensating: 'being undone',
   compensated: 'undone',
   compensation_failed: 'undoing failed',
+  unknown: 'may or may not have acted',
+  resolved_by_hand: 'undone by hand',
 };
 
 /** Statuses after which a job changes no more. */

@@ -1,7 +1,8 @@
 /**
  * The web console in a real browser (Debian's headless Chromium driven by playwright-core) against the API process
  * the composition root builds, a worker on the same task queue and the real Temporal dev server: approving, being
- * refused, freezing, and an axe-core accessibility check. Takes the README's screenshots (docs/console-*.png).
+ * refused, freezing, cancelling and retrying, and an axe-core accessibility check. Takes the README's screenshots
+ * (docs/console-*.png).
  */
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -271,5 +272,12 @@ test('an operator freezes an agent and its running job shows as frozen', async (
   await page.waitForURL(`**/console/jobs/${id}`);
   await page.locator('[data-status="cancelled"]').waitFor({ timeout: 30_000 });
   await airlock.freeze.unfreeze('deploy-bot');
+
+  // Cancelled, so the operator may retry it: one click starts a new job, whose page links the original.
+  expect(await axe(page)).toEqual([]);
+  await page.getByRole('button', { name: 'Retry Deploy slowly' }).click();
+  await page.waitForURL(`**/console/jobs/${id}.retry-1`);
+  expect(await page.locator('.flash').innerText()).toContain(`You retried job ${id} as this new job, ${id}.retry-1.`);
+  expect(await page.getByRole('link', { name: id, exact: true }).getAttribute('href')).toBe(`/console/jobs/${id}`);
   expect(cspViolations).toEqual([]);
 });

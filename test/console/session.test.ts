@@ -1,20 +1,26 @@
 /**
  * The console's sign-in, session cookie, CSRF tokens, security headers and the trusted proxy, over real HTTP requests
- * to the API process the composition root builds (Fastify's inject: the same routes, hooks and plugins).
+ * to the API process the composition root builds (Fastify's inject: the same routes, hooks and plugins); and the
+ * operators' repair forms against a worker running the jobs.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Worker } from '@temporalio/worker';
 import { loadConfig } from '../../src/config';
+import { operationsTrailId } from '../../src/core/audit';
 import { loadDirectory } from '../../src/people';
-import { fixture, testAirlock, useTemporalServer } from '../helpers/temporal';
+import { waitForState } from '../helpers/approvals';
+import { gitOut, makeRepo } from '../helpers/git';
+import { fixture, testAirlock, uniqueId, useTemporalServer, workflowBundle } from '../helpers/temporal';
+import { eventually } from '../helpers/wait';
 
 const temporal = useTemporalServer();
 const dataDir = mkdtempSync(join(tmpdir(), 'airlock-console-'));
 
-async function consoleApp(config: Record<string, string> = {}) {
-  const airlock = await testAirlock(temporal.env, {
+const consoleAirlock = (config: Record<string, string> = {}) =>
+  testAirlock(temporal.env, {
     config: {
       AIRLOCK_PEOPLE_FILE: fixture('people-console.yaml'),
       AIRLOCK_DATA_DIR: dataDir,
@@ -22,7 +28,9 @@ async function consoleApp(config: Record<string, string> = {}) {
       ...config,
     },
   });
-  return airlock.api();
+
+async function consoleApp(config: Record<string, string> = {}) {
+  return (await consoleAirlock(config)).api();
 }
 
 type App = Awaited<ReturnType<typeof consoleApp>>;
@@ -220,8 +228,198 @@ test('bad console settings and duplicate emails are refused naming the field', (
   );
   expect(() => loadConfig({ AIRLOCK_TEMPORAL_UI_URL: 'not a url' })).toThrow(/AIRLOCK_TEMPORAL_UI_URL/);
   expect(loadConfig({}).console).toMatchObject({ trustedProxies: [], proxyHeader: 'x-forwarded-email' });
+  // One Temporal UI address for the console and `jobs show`.
   expect(loadConfig({}).temporal.uiUrl).toBe('http://localhost:8233');
   const file = join(dataDir, 'people-dup.yaml');
   writeFileSync(file, 'people:\n  a: { email: x@example.com }\n  b: { email: X@example.com }\n');
   expect(() => loadDirectory(file)).toThrow(/people\.b\.email: x@example\.com is also a's|X@example\.com is also a's/);
+});
+
+describe("operators' repairs from the console", () => {
+  let airlock: Awaited<ReturnType<typeof consoleAirlock>>;
+  let ops: App;
+  let worker: Worker;
+  let running: Promise<void>;
+  let git: ReturnType<typeof makeRepo> | undefined;
+  beforeAll(async () => {
+    airlock = await consoleAirlock();
+    ops = await airlock.api();
+    worker = await airlock.worker({
+      connection: temporal.env.nativeConnection,
+      workflowBundle: await workflowBundle(),
+    });
+    running = worker.run();
+  }, 60_000);
+  afterAll(async () => {
+    await ops?.close();
+    worker?.shutdown();
+    await running;
+    git?.cleanup();
+  });
+
+  /** A job (submitted by the `ci` system) whose one step fails; resolves once it has ended failed. */
+  async function failedJob() {
+    const res = await ops.inject({
+      method: 'POST',
+      url: '/v1/jobs',
+      headers: { authorization: 'Bearer ci-test-token', 'idempotency-key': uniqueId('key') },
+      payload: {
+        agent: 'release-bot',
+        title: 'Run the flaky suite',
+        steps: [{ id: 'suite', action: 'shell.run', input: { argv: ['sh', '-c', 'exit 3'], cwd: '/tmp' } }],
+      },
+    });
+    expect(res.statusCode).toBe(201);
+    const jobId: string = res.json().id;
+    await waitForState(airlock.client.workflow.getHandle(jobId), (s) => s.status === 'failed');
+    return jobId;
+  }
+
+  /** A signed-in person's page: its body, its form token, and the cookie to post with. */
+  async function pageAs(token: string, url: string) {
+    const cookie = cookieOf((await signIn(ops, token)).res.headers['set-cookie']);
+    const page = await ops.inject({ method: 'GET', url, headers: { cookie } });
+    expect(page.statusCode).toBe(200);
+    return { body: page.body, csrf: csrfOf(page.body)!, cookie: cookieOf(page.headers['set-cookie']) || cookie };
+  }
+
+  test('an operator retries a failed job from its page: a new job linked both ways; a refusal says why', async () => {
+    const jobId = await failedJob();
+    const action = `/console/jobs/${jobId}/retry`;
+    // On call offers the retry too.
+    expect((await pageAs('alice-test-token', '/console/on-call')).body).toContain(`action="${action}"`);
+    const page = await pageAs('alice-test-token', `/console/jobs/${jobId}`);
+    expect(page.body).toContain(`action="${action}"`);
+
+    const res = await ops.inject({
+      method: 'POST',
+      url: action,
+      headers: { cookie: page.cookie },
+      payload: { _csrf: page.csrf, reason: 'runner fixed' },
+    });
+    expect(res.statusCode).toBe(303);
+    const retryId = `${jobId}.retry-1`;
+    expect(res.headers.location).toBe(`/console/jobs/${retryId}`);
+    // The new job exists, says whose retry it is, and its page links the original.
+    const state = await waitForState(airlock.client.workflow.getHandle(retryId), (s) => Boolean(s.retryOf));
+    expect(state.retryOf).toMatchObject({ jobId, status: 'failed', by: 'alice', reason: 'runner fixed' });
+    const retryPage = await ops.inject({
+      method: 'GET',
+      url: res.headers.location as string,
+      headers: { cookie: cookieOf(res.headers['set-cookie']) || page.cookie },
+    });
+    expect(retryPage.statusCode).toBe(200);
+    expect(retryPage.body).toContain(`You retried job ${jobId} as this new job, ${retryId}.`);
+    expect(retryPage.body).toContain(
+      `Retry of</dt><dd><a href="/console/jobs/${jobId}">${jobId}</a>, which ended failed`,
+    );
+    // The original's operations trail has the link, by alice; its page links the retry (once visibility has it).
+    expect(await airlock.audit.events(operationsTrailId(jobId))).toMatchObject([
+      { type: 'job.retried', actor: 'alice', data: { jobId, retriedBy: retryId } },
+    ]);
+    await eventually(
+      async () =>
+        (await pageAs('alice-test-token', `/console/jobs/${jobId}`)).body.includes(`href="/console/jobs/${retryId}"`),
+      'the original to link its retry',
+    );
+
+    // An ended job is not reset: refused (409) in the operation's own words, with the way back to the job.
+    const again = await pageAs('alice-test-token', `/console/jobs/${jobId}`);
+    const reset = await ops.inject({
+      method: 'POST',
+      url: `/console/jobs/${jobId}/reset`,
+      headers: { cookie: again.cookie },
+      payload: { _csrf: again.csrf, toStep: 'suite' },
+    });
+    expect(reset.statusCode).toBe(409);
+    expect(reset.body).toContain(`Job ${jobId} has ended (failed): only a running job is reset; retry it instead`);
+    expect(reset.body).toContain(`<a href="/console/jobs/${jobId}">Back to the job</a>`);
+  });
+
+  test('a non-operator sees no repair forms, and a forged retry is refused (403) and audited', async () => {
+    const jobId = await failedJob();
+    const page = await pageAs('dave-test-token', `/console/jobs/${jobId}`);
+    expect(page.body).not.toContain(`/console/jobs/${jobId}/retry`);
+    expect(page.body).not.toContain('Repair this job');
+    expect((await pageAs('dave-test-token', '/console/on-call')).body).not.toContain(`/console/jobs/${jobId}/retry`);
+
+    // With his own valid form token: refused for who he is.
+    const res = await ops.inject({
+      method: 'POST',
+      url: `/console/jobs/${jobId}/retry`,
+      headers: { cookie: page.cookie },
+      payload: { _csrf: page.csrf },
+    });
+    expect(res.statusCode).toBe(403);
+    expect(res.body).toContain('Only operators (sre, sre-leads) may retry jobs.');
+    // The job has ended and its trail is sealed: the refusal is recorded beside it, as refused late votes are.
+    const refused = (await airlock.audit.outsideTrail(jobId)).filter((e) => e.type === 'approval.refused');
+    expect(refused.map((e) => [e.actor, e.data.channel, e.data.code, e.data.path])).toEqual([
+      ['dave', 'console', 'not_allowed', '/console/jobs/:id/retry'],
+    ]);
+    // Nothing was retried.
+    expect(await airlock.audit.events(operationsTrailId(jobId))).toEqual([]);
+    await expect(airlock.client.workflow.getHandle(`${jobId}.retry-1`).describe()).rejects.toThrow(/not found/i);
+  });
+
+  test('an operator resolves a step by hand from the job page: a note is required; the page shows the repair', async () => {
+    // A job whose undo fails: step `change`'s revert conflicts with a commit pushed on top of it.
+    git = makeRepo();
+    const branch = uniqueId('cf');
+    gitOut(git.repo, 'branch', branch, 'main');
+    const file = `${branch}.txt`;
+    const outsider =
+      `d=$(mktemp -d) && git clone -q -b ${branch} ${git.repo} $d && echo outsider > $d/${file} && ` +
+      `git -C $d -c user.name=o -c user.email=o@localhost commit -qam outsider && git -C $d push -q origin ${branch}; ` +
+      'rm -rf $d; exit 3';
+    const res = await ops.inject({
+      method: 'POST',
+      url: '/v1/jobs',
+      headers: { authorization: 'Bearer ci-test-token', 'idempotency-key': uniqueId('key') },
+      payload: {
+        agent: 'release-bot',
+        title: 'Change and fail',
+        steps: [
+          {
+            id: 'change',
+            action: 'git.commit',
+            input: { repo: git.repo, branch, message: 'Change', files: [{ path: file, content: 'x\n' }] },
+          },
+          { id: 'fail', action: 'shell.run', input: { argv: ['sh', '-c', outsider], cwd: '/tmp' } },
+        ],
+      },
+    });
+    expect(res.statusCode).toBe(201);
+    const jobId: string = res.json().id;
+    await waitForState(airlock.client.workflow.getHandle(jobId), (s) => s.status === 'compensation_failed');
+
+    const page = await pageAs('carol-test-token', `/console/jobs/${jobId}`);
+    expect(page.body).toContain(`action="/console/jobs/${jobId}/compensate"`);
+    expect(page.body).toContain(`action="/console/jobs/${jobId}/resolve"`);
+    expect(page.body).not.toContain(`action="/console/jobs/${jobId}/retry"`);
+    const resolve = (note: string) =>
+      ops.inject({
+        method: 'POST',
+        url: `/console/jobs/${jobId}/resolve`,
+        headers: { cookie: page.cookie },
+        payload: { _csrf: page.csrf, step: 'change', note },
+      });
+    const empty = await resolve('  ');
+    expect(empty.statusCode).toBe(400);
+    expect(empty.body).toContain('note: say what you did by hand');
+
+    const done = await resolve('reverted by hand in PR #12');
+    expect(done.statusCode).toBe(303);
+    expect(done.headers.location).toBe(`/console/jobs/${jobId}`);
+    const after = await ops.inject({
+      method: 'GET',
+      url: done.headers.location as string,
+      headers: { cookie: cookieOf(done.headers['set-cookie']) || page.cookie },
+    });
+    expect(after.body).toContain('You recorded step change as undone by hand. Nothing is left to undo');
+    expect(after.body).toContain('by carol');
+    expect(after.body).toContain('“reverted by hand in PR #12”');
+    // Nothing left to repair: no more forms.
+    expect(after.body).not.toContain(`action="/console/jobs/${jobId}/resolve"`);
+  });
 });

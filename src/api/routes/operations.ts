@@ -75,23 +75,25 @@ const repairState = z.looseObject({
   steps: z.array(z.looseObject({ stepId: z.string(), status: z.string() })),
 });
 
+/** Runs an operation, answering its refusals as HTTP errors (404, 409 saying why); the web console's forms too. */
+export async function answerOperation<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new HttpError(404, 'not_found', err.message);
+    if (err instanceof OperationRefusedError) throw new HttpError(409, err.code, err.message);
+    if (err instanceof JobFrozenError) throw new HttpError(409, 'frozen', err.message);
+    throw err;
+  }
+}
+
 export const operationRoutes: FastifyPluginAsyncZod<OperationRoutesOptions> = async (app, opts) => {
   const { client, access } = opts;
   const auth: RouteAuth = {
     accepts: ['operator'],
     refusal: `only operators (${access.operatorGroups.join(', ')}) may retry, reset or repair jobs`,
   };
-  /** The operations' refusals as HTTP answers. */
-  const answer = async <T>(run: () => Promise<T>): Promise<T> => {
-    try {
-      return await run();
-    } catch (err) {
-      if (err instanceof NotFoundError) throw new HttpError(404, 'not_found', err.message);
-      if (err instanceof OperationRefusedError) throw new HttpError(409, err.code, err.message);
-      if (err instanceof JobFrozenError) throw new HttpError(409, 'frozen', err.message);
-      throw err;
-    }
-  };
+  const answer = answerOperation;
 
   app.post(
     '/v1/jobs/:id/retry',

@@ -1,6 +1,6 @@
 /**
- * Jobs: the list (by status, agent, requester, start time), one job's page, its live status for the page's script,
- * and cancelling (operators).
+ * Jobs: the list (by status, agent, requester, start time), one job's page (with its retries, its repair and, for
+ * operators, the repair forms of ./operations.ts), its live status for the page's script, and cancelling (operators).
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -8,10 +8,12 @@ import { personOf } from '../../api/access';
 import { agentName, HttpError } from '../../api/http';
 import { JobStatus } from '../../core/job';
 import { listJobs, readJobState } from '../../jobs/read';
+import { readRepair, retriesOf } from '../../operations/job';
 import { operatorAuth, personAuth as auth } from '../auth';
 import type { ConsoleDeps } from '../deps';
-import { FINAL_STATUSES, layoutData, redirectWith } from '../render';
+import { fmt, FINAL_STATUSES, layoutData, redirectWith } from '../render';
 import { jobView, stateVersion, trailEnded } from './job-view';
+import { operationForms, repairWords } from './operations';
 
 /** An empty form field is no filter. */
 const blank = (v: unknown) => (v === '' ? undefined : v);
@@ -65,7 +67,12 @@ export const jobPages: FastifyPluginAsyncZod<ConsoleDeps> = async (app, deps) =>
     async (req, reply) => {
       const state = await readJobState(client, req.params.id);
       if (!state) throw new HttpError(404, 'not_found', `there is no job ${req.params.id}`);
-      const view = await jobView(audit, state, personOf(req));
+      const operator = access.isOperator(req.principal);
+      const [view, retriedBy, repair] = await Promise.all([
+        jobView(audit, state, personOf(req)),
+        retriesOf(client, state.jobId),
+        readRepair(client, state.jobId),
+      ]);
       return reply.view('job', {
         ...(await layoutData(req, reply, state.title)),
         ...view,
@@ -73,7 +80,10 @@ export const jobPages: FastifyPluginAsyncZod<ConsoleDeps> = async (app, deps) =>
           FINAL_STATUSES.has(state.status) && view.ended
             ? undefined
             : { url: `/console/jobs/${encodeURIComponent(state.jobId)}/live`, version: view.version },
-        operator: access.isOperator(req.principal),
+        operator,
+        retriedBy,
+        repair: repair && { ...repair, words: repairWords(repair) },
+        ops: operator ? operationForms(state, repair, fmt.step) : undefined,
         temporalUrl: `${deps.temporalUiUrl}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(state.jobId)}`,
       });
     },
