@@ -65,7 +65,7 @@ export async function askHumans(
   setStatus(JobStatus.AwaitingApproval);
   await channels['approvals.announce'](request, 'requested');
 
-  const closed = () => request.status !== ApprovalStatus.Pending || state.frozen?.mode === 'abort';
+  const closed = () => request.status !== ApprovalStatus.Pending || state.frozen?.mode === 'abort' || !!ctx.closing?.();
   let told = 0;
   /** Waits until closed or timed out; tells the channels (and the audit) about each vote as it arrives. */
   const waitForDecision = async (timeoutMs: number) => {
@@ -90,7 +90,7 @@ export async function askHumans(
   if (!decided) {
     request.status = ApprovalStatus.TimedOut;
   } else if (request.status === ApprovalStatus.Pending) {
-    request.status = ApprovalStatus.Cancelled; // an abort-freeze arrived while waiting
+    request.status = ApprovalStatus.Cancelled; // an abort-freeze arrived while waiting, or the session is ending
   }
   request.closedAt = now();
   await channels['approvals.update'](request);

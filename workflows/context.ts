@@ -39,6 +39,11 @@ export interface JobContext {
   checkDeadline(what: string): void;
   /** Waits out a pause-freeze; an abort-freeze stops the job. */
   honourFreeze(): Promise<void>;
+  /**
+   * Why the run takes no more actions, when it is ending (an agent session being closed): open approval requests
+   * close and steps stop before acting. Jobs have none.
+   */
+  closing?(): string | undefined;
 }
 
 /** A step whose compensation runs if the job stops: the call its action ran with, and its output once it succeeded. */

@@ -9,6 +9,8 @@
  *
  * ARCHITECTURE: the parts of one job run, each handed the run's JobContext (no per-job state in module variables):
  *   job.ts            this entry: the job's state, its query/signal/update handlers, the step loop and the saga
+ *   step.ts           one step: decide and act, ask humans, register the compensation (shared with session.ts)
+ *   session.ts        an agent's MCP session: each tool call an update running one step (see step.ts)
  *   approval-round.ts asking humans, waiting for their votes, escalating; the `decide` update's handler and validator
  *   compensate.ts     running the compensations in reverse when the job stops
  *   finish.ts         the end status, closing the audit trail, the callback; after the steps or after compensating
@@ -27,31 +29,18 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { decideUpdate, freezeSignal, jobStateQuery, unfreezeSignal } from './messages';
-import { ApprovalStatus, type Vote } from '../src/core/approval';
-import type { GateInput } from '../src/core/gate';
+import type { Vote } from '../src/core/approval';
 import { RefResolutionError, resolveRefs } from '../src/core/refs';
 import { airlockAgentKey, airlockStatusKey } from '../src/core/search-attributes';
-import {
-  type ActionResult,
-  type DecideRequest,
-  JobStatus,
-  StepStatus,
-  type JobInput,
-  type JobResult,
-  type JobState,
-  type PlannedStep,
-  type StepActivityOptions,
-  type StepState,
-  type ToolCall,
-} from '../src/core/job';
+import { JobStatus, StepStatus, type JobInput, type JobResult, type JobState, type ToolCall } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
-import { describe, fail, jobAudit, now, tools, type JobContext, type Undo } from './context';
-import { askHumans, recordVote, validateVote } from './approval-round';
+import { describe, fail, jobAudit, now, type JobContext, type Undo } from './context';
+import { recordVote, validateVote } from './approval-round';
 import { compensate } from './compensate';
 import { endStatus, finish } from './finish';
-import { decideThenAct } from './pre-patch';
+import { runStep } from './step';
 
-/** The patch that moved the policy decision into the action's activity (see tryStep and pre-patch.ts). */
+/** The patch that moved the policy decision into the action's activity (see step.ts and pre-patch.ts). */
 export const DECIDE_IN_ACTION = 'decide-in-action';
 
 /** Runs one job to its end state. Succeeds with the step outputs; otherwise fails after compensating. */
@@ -125,61 +114,6 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
   // What the approval round, the compensations and the finishing share with the step loop.
   const ctx: JobContext = { jobId, input, state, undo, setStatus, remainingMs, checkDeadline, honourFreeze };
 
-  /** Runs a step's activity; its compensation is registered first, since an action that timed out may have acted. */
-  const runActivity = async (step: PlannedStep, stepState: StepState, call: ToolCall, options: StepActivityOptions) => {
-    const { decide: _, ...plain } = call;
-    if (step.compensation && !undo.some((u) => u.step.id === step.id)) undo.push({ step, call: plain });
-    stepState.status = StepStatus.Running;
-    stepState.input = call.input;
-    stepState.startedAt = now();
-    try {
-      return await tools(options)[step.action](call);
-    } catch (err) {
-      stepState.status = StepStatus.Failed;
-      stepState.error = describe(err);
-      throw err;
-    } finally {
-      stepState.endedAt = now();
-    }
-  };
-
-  /**
-   * One try at a step: the policy decides and, when it allows (or humans approved this input under this policy), the
-   * tool acts. Since `decideInAction` both happen in the action's activity; before, a local activity decided first
-   * (pre-patch.ts).
-   */
-  const tryStep = async (
-    step: PlannedStep,
-    stepState: StepState,
-    call: ToolCall,
-    decisionNo: number,
-    approved: { digest: string; policyHash: string } | undefined,
-  ): Promise<ActionResult> => {
-    const { maxCost } = input.budget;
-    const gateInput: GateInput = {
-      ...(approved ? { approved } : {}),
-      ...(maxCost !== undefined ? { budget: { spent: state.spent.cost, max: maxCost } } : {}),
-    };
-    if (decideInAction) {
-      const options = {
-        ...step.options,
-        startToCloseTimeoutMs: Math.min(step.options.startToCloseTimeoutMs, remainingMs()),
-      };
-      const decide: DecideRequest = {
-        decisionNo,
-        action: step.action,
-        agent: input.agent,
-        caller: input.caller ?? input.requester,
-        context: input.context,
-        gate: gateInput,
-      };
-      return (await runActivity(step, stepState, { ...call, decide }, options)) as ActionResult;
-    }
-    return decideThenAct(ctx, step, call, decisionNo, gateInput, (legacyCall, options) =>
-      runActivity(step, stepState, legacyCall, options),
-    );
-  };
-
   try {
     for (const [index, step] of input.steps.entries()) {
       const stepState = state.steps[index];
@@ -200,72 +134,9 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         ...(input.requestId ? { requestId: input.requestId } : {}),
       };
 
-      // Decide (and act), asking humans as often as the policy requires it (again when it changed after an approval).
-      let result: ActionResult;
-      /** An attempt after the first came back without acting: an earlier attempt may have acted before failing. */
-      let mayHaveActed = false;
-      for (;;) {
-        if (state.frozen || state.status === JobStatus.Frozen) await honourFreeze();
-        checkDeadline(`step ${step.id}`);
-        if (input.budget.maxActions !== undefined && state.spent.actions + 1 > input.budget.maxActions) {
-          throw fail(
-            FailureType.BudgetExceeded,
-            `step ${step.id} would be action ${state.spent.actions + 1} of at most ${input.budget.maxActions}`,
-          );
-        }
-        const approvedRequest = state.approvals.find(
-          (r) => r.stepId === step.id && r.status === ApprovalStatus.Approved,
-        );
-        result = await tryStep(
-          step,
-          stepState,
-          call,
-          (stepState.decisions?.length ?? 0) + 1,
-          approvedRequest && { digest: approvedRequest.inputDigest, policyHash: approvedRequest.policyHash },
-        );
-        const { decision } = result;
-        const { outcome, ruleId, policyHash, reason, inputDigest, cost } = decision;
-        stepState.decisions = [
-          ...(stepState.decisions ?? []),
-          { outcome, ruleId, policyHash, reason, inputDigest, cost, at: now() },
-        ];
-        if (result.acted) break;
-        mayHaveActed ||= result.attempt > 1;
-        if (!mayHaveActed) {
-          const i = undo.findIndex((u) => u.step.id === step.id);
-          if (i >= 0) undo.splice(i, 1); // nothing acted: nothing to undo
-        }
-        stepState.status = StepStatus.Pending;
-        if (decision.frozen) {
-          state.frozen = decision.frozen;
-          continue;
-        }
-        if (result.overBudget) {
-          throw fail(
-            FailureType.BudgetExceeded,
-            `step ${step.id} costs ${cost}; ${state.spent.cost} of ${input.budget.maxCost} already spent`,
-          );
-        }
-        if (outcome === 'deny') {
-          stepState.status = StepStatus.Denied;
-          throw fail(
-            FailureType.PolicyDenied,
-            `step ${step.id} (${step.action}) denied by rule ${ruleId}: ${reason ?? 'no reason given'}`,
-            { ruleId, policyHash },
-          );
-        }
-        await askHumans(ctx, step, stepState, resolved, decision);
-      }
-
-      const { output, decision } = result;
-      state.spent = { actions: state.spent.actions + 1, cost: state.spent.cost + decision.cost };
-      const entry = undo.find((u) => u.step.id === step.id);
-      // The compensation gets the call the action ran with, and the limits the policy set for it.
-      if (entry && decideInAction) entry.call = { ...call, ...(decision.limits ? { limits: decision.limits } : {}) };
-      if (entry) entry.output = output;
+      // Decide (and act), asking humans as often as the policy requires it (workflows/step.ts).
+      const { output } = await runStep(ctx, { step, stepState, call, resolved }, decideInAction);
       outputs[step.id] = output;
-      stepState.output = output;
-      stepState.status = StepStatus.Succeeded;
     }
     await finish(ctx, JobStatus.Succeeded);
     return { status: JobStatus.Succeeded, outputs };

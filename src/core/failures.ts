@@ -23,6 +23,8 @@ export const FailureType = {
   BudgetExceeded: 'BudgetExceeded',
   DeadlineExceeded: 'DeadlineExceeded',
   JobFrozen: 'JobFrozen',
+  /** An agent session was closed, rolled back or cancelled while the call waited: it did not act. */
+  SessionEnded: 'SessionEnded',
   /** The policy's `maxRuntime` for the action ran out (retried like a timeout, within the policy's `retries`). */
   MaxRuntimeExceeded: 'MaxRuntimeExceeded',
 } as const;
