@@ -177,6 +177,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       operatorGroups: config.api.operatorGroups,
       rateLimitPerMinute: config.api.rateLimitPerMinute,
       freezeMode: () => policy.current().source.freeze.mode,
+      mcp: { policy: () => policy.current(), ...config.mcp },
       slack: config.slack
         ? createSlackApp({
             signingSecret: config.slack.signingSecret,

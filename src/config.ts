@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { projectRoot } from './temporal/binaries';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { durationSchema } from './policy/schema';
 
 const listOf = (fallback: string) =>
   z
@@ -78,6 +79,10 @@ export const configSchema = z.object({
   /** People in these groups may cancel any job and freeze. */
   AIRLOCK_OPERATOR_GROUPS: listOf('sre,sre-leads'),
   AIRLOCK_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(1200),
+  /** How long an MCP tool call waits for humans (sending progress) before answering `awaiting_approval`. */
+  AIRLOCK_MCP_APPROVAL_WAIT: durationSchema.default(25_000),
+  /** How often a waiting MCP tool call sends a progress notification. */
+  AIRLOCK_MCP_PROGRESS_INTERVAL: durationSchema.default(5_000),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   /** Slack Web API base URL; tests point it at a local server. */
@@ -106,6 +111,8 @@ export interface Config {
   /** The channels' vote attestation key (private; never logged) and a keyring of other channels' public keys. */
   attestation: { signingKey?: string; keyring?: string };
   api: { host: string; port: number; operatorGroups: string[]; rateLimitPerMinute: number };
+  /** Agents over MCP (/mcp): how long a call waits for humans before answering, and how often it tells. */
+  mcp: { approvalWaitMs: number; progressIntervalMs: number };
   callbackSecret?: string;
   /** Present when Slack is configured (SLACK_BOT_TOKEN); start-up refuses a half-configured Slack. */
   slack?: {
@@ -170,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       operatorGroups: c.AIRLOCK_OPERATOR_GROUPS,
       rateLimitPerMinute: c.AIRLOCK_RATE_LIMIT_PER_MINUTE,
     },
+    mcp: { approvalWaitMs: c.AIRLOCK_MCP_APPROVAL_WAIT, progressIntervalMs: c.AIRLOCK_MCP_PROGRESS_INTERVAL },
     slack: c.SLACK_BOT_TOKEN
       ? {
           botToken: c.SLACK_BOT_TOKEN,

@@ -1,3 +1,4 @@
 /** Entry point of the workflow bundle. */
 export { jobWorkflow } from './job';
 export { freezeControlWorkflow } from './freeze';
+export { sessionWorkflow } from './session';

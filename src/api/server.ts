@@ -31,6 +31,9 @@ import { auditRoutes } from './routes/audit';
 import { freezeRoutes } from './routes/freeze';
 import { healthRoutes } from './routes/health';
 import { jobRoutes } from './routes/jobs';
+import { mcpRoutes } from './routes/mcp';
+import type { CompiledPolicy } from '../policy/load';
+import { AgentSessions } from '../sessions/sessions';
 
 export interface ApiOptions {
   client: Client;
@@ -53,6 +56,8 @@ export interface ApiOptions {
   slack?: { register: (app: FastifyInstance) => unknown };
   /** Largest accepted request body, in bytes. */
   bodyLimit?: number;
+  /** Agents over MCP (/mcp): the policy in force (what tools/list shows) and how long calls wait for humans. */
+  mcp?: { policy: () => CompiledPolicy; approvalWaitMs: number; progressIntervalMs: number };
 }
 
 export async function buildApi(opts: ApiOptions) {
@@ -94,9 +99,11 @@ export async function buildApi(opts: ApiOptions) {
     keyGenerator: (req) =>
       req.principal?.kind === 'person'
         ? `person:${req.principal.person.id}`
-        : req.principal
+        : req.principal?.kind === 'caller'
           ? `caller:${req.principal.caller.id}`
-          : req.ip,
+          : req.principal?.kind === 'agent'
+            ? `agent:${req.principal.agent.name}`
+            : req.ip,
     allowList: (req) => isPublic(req),
     errorResponseBuilder: (_req, ctx) => ({
       statusCode: 429,
@@ -148,6 +155,15 @@ export async function buildApi(opts: ApiOptions) {
   await app.register(approvalRoutes, { client, audit, access, attestor: opts.attestor });
   await app.register(freezeRoutes, { freeze: opts.freeze, freezeMode: opts.freezeMode, access });
   await app.register(healthRoutes, { client, audit });
+  if (opts.mcp) {
+    const sessions = new AgentSessions({
+      client,
+      taskQueue: opts.taskQueue,
+      freeze: opts.freeze,
+      attestationKeys: opts.attestationKeys,
+    });
+    await app.register(mcpRoutes, { sessions, registry: opts.registry, ...opts.mcp });
+  }
   // Slack authenticates its requests by their signature (approvals/slack/verify.ts), not by a bearer token.
   if (opts.slack) await app.register(publicScope(opts.slack.register));
 

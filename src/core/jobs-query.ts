@@ -8,7 +8,8 @@ function literal(value: string): string {
 }
 
 export function jobsQuery(filter: { status?: string; agent?: string; running?: boolean } = {}): string {
-  const clauses = ["WorkflowType = 'jobWorkflow'"];
+  // Agent sessions are jobs too (kind `session`): listed, counted, frozen and approved alike.
+  const clauses = ["WorkflowType IN ('jobWorkflow', 'sessionWorkflow')"];
   if (filter.running) clauses.push("ExecutionStatus = 'Running'");
   if (filter.status) clauses.push(`AirlockStatus = ${literal(filter.status)}`);
   if (filter.agent) clauses.push(`AirlockAgent = ${literal(filter.agent)}`);

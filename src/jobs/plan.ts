@@ -69,7 +69,8 @@ function outputPathExists(schema: z.ZodType, path: string[]): boolean {
   return true;
 }
 
-function stepOptions(tool: ToolDefinition, input: Record<string, unknown>): PlannedStep['options'] {
+/** Timeouts and attempts of a step, from its tool (the retry policy may depend on the input). */
+export function stepOptions(tool: ToolDefinition, input: Record<string, unknown>): PlannedStep['options'] {
   let retry = DEFAULT_ACTION_RETRY as { maximumAttempts: number };
   if (typeof tool.retry === 'function') {
     // The retry policy may depend on input fields; a `$ref` there falls back to the schema's default.
