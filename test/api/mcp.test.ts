@@ -6,7 +6,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { generateKeyPairSync } from 'node:crypto';
 import type { Worker } from '@temporalio/worker';
+import { AuditStore } from '../../src/audit/store';
 import type { Airlock } from '../../src/compose';
 import { gitOk, makeRepo, subjects } from '../helpers/git';
 import { fixture, testAirlock, useTemporalServer, workflowBundle } from '../helpers/temporal';
@@ -23,7 +25,10 @@ let cleanup: () => void;
 
 beforeAll(async () => {
   ({ repo, cleanup } = makeRepo());
+  // The file's database, with a key that signs each trail's head when its session ends.
+  const signingKey = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   airlock = await testAirlock(temporal.env, {
+    audit: await AuditStore.open(temporal.audit().db, signingKey),
     policy: fixture('policy-mcp.yaml'),
     config: {
       AIRLOCK_PEOPLE_FILE: fixture('people-mcp.yaml'),
@@ -285,6 +290,7 @@ test('airlock_rollback runs the compensations in reverse and ends the session, i
     'compensation.finished:call-1',
   ]);
   await eventually(async () => (await airlock.audit.head(sessionId))?.signature, 'the signed audit head');
+  expect(await airlock.audit.verify(sessionId)).toMatchObject({ ok: true });
   // The session is over: its id is unknown now, as MCP clients expect.
   await expect(client.callTool({ name: 'airlock_status', arguments: {} })).rejects.toThrow(/404|Session not found/);
 });
