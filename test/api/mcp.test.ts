@@ -179,7 +179,7 @@ test('an allowed call acts once, audited, in a session listed with the jobs; a r
   // Listed with the jobs, with its search attributes.
   await eventually(async () => {
     const list = await api('GET', '/v1/jobs?agent=deploy-bot&status=running', 'alice');
-    return list.body.jobs.some((j: { id: string }) => j.id === sessionId);
+    return list.body.jobs.some((j: { id: string; kind: string }) => j.id === sessionId && j.kind === 'session');
   }, 'the session listed as a running job of deploy-bot');
   await transport.terminateSession();
 });
@@ -303,4 +303,53 @@ test('closing the session (DELETE) ends its workflow, keeping what it did', asyn
   expect(state.body).toMatchObject({ kind: 'session', status: 'succeeded', compensated: [] });
   expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-kept')).toBe(true);
   await eventually(async () => (await airlock.audit.head(sessionId))?.signature, 'the signed audit head');
+});
+
+test('an abort-freeze of the agent undoes its session and ends it', async () => {
+  const { client, sessionId } = await connect('other-bot');
+  await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-frozen' } });
+  const frozen = await api('POST', '/v1/freeze', 'alice', { agent: 'other-bot', mode: 'abort', reason: 'incident 42' });
+  try {
+    expect(frozen.status).toBe(200);
+    const state = await eventually(async () => {
+      const s = (await api('GET', `/v1/jobs/${sessionId}`, 'alice')).body;
+      return s.status === 'cancelled' && s;
+    }, 'the frozen session to end');
+    expect(state).toMatchObject({ compensated: ['call-1'], error: { type: 'JobFrozen' } });
+    expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-frozen')).toBe(false);
+    // A frozen agent opens no new session.
+    await expect(connect('other-bot')).rejects.toThrow(/frozen/);
+  } finally {
+    await api('DELETE', '/v1/freeze', 'alice', { agent: 'other-bot' });
+  }
+});
+
+test("an operator's cancel undoes the session", async () => {
+  const { client, sessionId } = await connect();
+  await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-cancelled' } });
+  expect((await api('POST', `/v1/jobs/${sessionId}/cancel`, 'alice')).status).toBe(202);
+  const state = await eventually(async () => {
+    const s = (await api('GET', `/v1/jobs/${sessionId}`, 'alice')).body;
+    return s.status === 'cancelled' && s;
+  }, 'the cancelled session to end');
+  expect(state.compensated).toEqual(['call-1']);
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-cancelled')).toBe(false);
+});
+
+test('the session budget holds across calls, and an idle session ends keeping what it did', async () => {
+  const { client, sessionId } = await connect('brief-bot');
+  const first = await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-brief' } });
+  expect(structured(first).status).toBe('succeeded');
+  const second = await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-brief-2' } });
+  expect(second.isError).toBe(true);
+  expect(structured(second)).toMatchObject({ type: 'BudgetExceeded' });
+  expect(textOf(second)).toContain('at most 1');
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-brief-2')).toBe(false);
+  // idleTimeout: 2s for brief-bot.
+  const state = await eventually(async () => {
+    const s = (await api('GET', `/v1/jobs/${sessionId}`, 'alice')).body;
+    return s.status === 'succeeded' && s;
+  }, 'the idle session to end');
+  expect(state.compensated).toEqual([]);
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-brief')).toBe(true);
 });

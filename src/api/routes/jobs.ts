@@ -122,7 +122,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
       },
     },
     async (req) => {
-      const jobs: { id: string; status: string; agent: string; startedAt: string }[] = [];
+      const jobs: { id: string; status: string; agent: string; kind: string; startedAt: string }[] = [];
       for await (const job of listJobs(client, req.query)) {
         if (!access.mayTouchAgent(req.principal, job.agent)) continue;
         jobs.push({ ...job, startedAt: job.startedAt.toISOString() });
