@@ -10,7 +10,9 @@ import { WebClient } from '@slack/web-api';
 import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { builtinRegistry, type ToolRegistry } from '../activities';
+import { builtinRegistry, ToolRegistry } from '../activities';
+import type { Upstream } from '../activities/mcp/upstream';
+import { connectUpstreams } from './upstreams';
 import { setGitHooksPath } from '../activities/git/git';
 import type { ToolDeps } from '../activities/tool';
 import type { ApprovalChannel } from '../approvals/channel';
@@ -149,8 +151,18 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
     if (!opts.audit) await audit.db.close();
     throw err;
   }
-  const registry = opts.registry ?? builtinRegistry();
   const deps = opts.deps ?? toolDeps(config, opts.development);
+  // Upstream MCP servers' tools join the registry as `<server>.<tool>`, governed like the built-in ones.
+  let upstreams: Upstream[] = [];
+  try {
+    if (config.mcp.upstreamsFile) upstreams = await connectUpstreams(config.mcp.upstreamsFile, deps.secret);
+  } catch (err) {
+    watched?.stopWatching();
+    if (!opts.audit) await audit.db.close();
+    throw err;
+  }
+  const base = opts.registry ?? builtinRegistry();
+  const registry = upstreams.length ? new ToolRegistry([...base.list(), ...upstreams.flatMap((u) => u.tools)]) : base;
   // The git family's hooks are the operator's (AIRLOCK_GIT_HOOKS_PATH), never a repository's own.
   setGitHooksPath(config.git.hooksPath);
   const freeze = opts.freeze ?? new FreezeControl(client, config.temporal.taskQueue);
@@ -230,6 +242,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
     },
     async close() {
       watched?.stopWatching();
+      await Promise.allSettled(upstreams.map((u) => u.close()));
       if (!opts.audit) await audit.db.close();
     },
   };

@@ -83,6 +83,8 @@ export const configSchema = z.object({
   AIRLOCK_MCP_APPROVAL_WAIT: durationSchema.default(25_000),
   /** How often a waiting MCP tool call sends a progress notification. */
   AIRLOCK_MCP_PROGRESS_INTERVAL: durationSchema.default(5_000),
+  /** A YAML file of upstream MCP servers re-exposed as governed tools `<server>.<tool>`. */
+  AIRLOCK_MCP_UPSTREAMS: z.string().min(1).optional(),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   /** Slack Web API base URL; tests point it at a local server. */
@@ -112,7 +114,7 @@ export interface Config {
   attestation: { signingKey?: string; keyring?: string };
   api: { host: string; port: number; operatorGroups: string[]; rateLimitPerMinute: number };
   /** Agents over MCP (/mcp): how long a call waits for humans before answering, and how often it tells. */
-  mcp: { approvalWaitMs: number; progressIntervalMs: number };
+  mcp: { approvalWaitMs: number; progressIntervalMs: number; upstreamsFile?: string };
   callbackSecret?: string;
   /** Present when Slack is configured (SLACK_BOT_TOKEN); start-up refuses a half-configured Slack. */
   slack?: {
@@ -177,7 +179,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       operatorGroups: c.AIRLOCK_OPERATOR_GROUPS,
       rateLimitPerMinute: c.AIRLOCK_RATE_LIMIT_PER_MINUTE,
     },
-    mcp: { approvalWaitMs: c.AIRLOCK_MCP_APPROVAL_WAIT, progressIntervalMs: c.AIRLOCK_MCP_PROGRESS_INTERVAL },
+    mcp: {
+      approvalWaitMs: c.AIRLOCK_MCP_APPROVAL_WAIT,
+      progressIntervalMs: c.AIRLOCK_MCP_PROGRESS_INTERVAL,
+      upstreamsFile: c.AIRLOCK_MCP_UPSTREAMS ? resolve(c.AIRLOCK_MCP_UPSTREAMS) : undefined,
+    },
     slack: c.SLACK_BOT_TOKEN
       ? {
           botToken: c.SLACK_BOT_TOKEN,

@@ -45,6 +45,7 @@ export function mayEverAllow(policy: CompiledPolicy, tool: ToolDefinition, who: 
 
 /** The MCP `inputSchema` of a tool: its zod input schema as JSON Schema (what a caller sends, defaults optional). */
 export function inputJsonSchema(tool: ToolDefinition): { type: 'object'; [key: string]: unknown } {
+  if (tool.jsonSchema) return { ...tool.jsonSchema, type: 'object' };
   const { $schema: _, ...schema } = z.toJSONSchema(tool.input, { io: 'input', unrepresentable: 'any' }) as Record<
     string,
     unknown

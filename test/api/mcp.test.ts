@@ -7,6 +7,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
 import { AuditStore } from '../../src/audit/store';
 import type { Airlock } from '../../src/compose';
@@ -27,13 +30,21 @@ beforeAll(async () => {
   ({ repo, cleanup } = makeRepo());
   // The file's database, with a key that signs each trail's head when its session ends.
   const signingKey = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  // An upstream MCP server (stdio) re-exposed as calc.<tool>; its token comes from the worker's secrets.
+  const upstreams = join(mkdtempSync(join(tmpdir(), 'airlock-mcp-')), 'upstreams.yaml');
+  writeFileSync(
+    upstreams,
+    `servers:\n  calc:\n    command: ${process.execPath}\n    args: [${fixture('upstream-mcp.mjs')}]\n    env: { UPSTREAM_TOKEN: { secret: CALC_TOKEN } }\n    risk: low\n`,
+  );
   airlock = await testAirlock(temporal.env, {
     audit: await AuditStore.open(temporal.audit().db, signingKey),
+    deps: { secret: (name) => (name === 'CALC_TOKEN' ? 'upstream-s3cret' : undefined) },
     policy: fixture('policy-mcp.yaml'),
     config: {
       AIRLOCK_PEOPLE_FILE: fixture('people-mcp.yaml'),
       AIRLOCK_MCP_APPROVAL_WAIT: '1500ms',
       AIRLOCK_MCP_PROGRESS_INTERVAL: '200ms',
+      AIRLOCK_MCP_UPSTREAMS: upstreams,
     },
   });
   worker = await airlock.worker({ connection: temporal.env.nativeConnection, workflowBundle: await workflowBundle() });
@@ -45,6 +56,7 @@ afterAll(async () => {
   await app?.close();
   worker?.shutdown();
   await running;
+  await airlock?.close();
   cleanup?.();
 });
 
@@ -116,7 +128,17 @@ test('tools/list shows each agent only what the policy could allow it, with JSON
   const { tools } = await client.listTools();
   const names = tools.map((t) => t.name).sort();
   expect(names).toEqual(
-    ['airlock_rollback', 'airlock_status', 'airlock_wait', 'git.commit', 'git.create_branch', 'git.merge'].sort(),
+    [
+      'airlock_rollback',
+      'airlock_status',
+      'airlock_wait',
+      'calc.add',
+      'calc.divide',
+      'calc.token_length',
+      'git.commit',
+      'git.create_branch',
+      'git.merge',
+    ].sort(),
   );
   const branch = tools.find((t) => t.name === 'git.create_branch')!;
   expect(branch.inputSchema).toMatchObject({ type: 'object', required: expect.arrayContaining(['repo', 'branch']) });
@@ -352,4 +374,29 @@ test('the session budget holds across calls, and an idle session ends keeping wh
   }, 'the idle session to end');
   expect(state.compensated).toEqual([]);
   expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-brief')).toBe(true);
+});
+
+test('tools of an upstream MCP server are governed tools <server>.<tool>, its credentials kept on the worker', async () => {
+  const { client, transport, sessionId } = await connect();
+  const { tools } = await client.listTools();
+  const add = tools.find((t) => t.name === 'calc.add')!;
+  expect(add.inputSchema).toMatchObject({ type: 'object', required: ['a', 'b'] });
+  expect(add.description).toContain('Risk: low');
+
+  const sum = await client.callTool({ name: 'calc.add', arguments: { a: 2, b: 3 } });
+  expect(structured(sum)).toMatchObject({ status: 'succeeded', ruleId: 'calculator', output: { sum: 5 } });
+  expect(await auditTypes(sessionId, 'call-1')).toEqual(['policy.decision', 'action.started', 'action.finished']);
+  // The upstream got the token from the worker's secrets; the agent never sees it.
+  const token = await client.callTool({ name: 'calc.token_length', arguments: {} });
+  expect(structured(token).output).toEqual({ length: 'upstream-s3cret'.length });
+  expect(JSON.stringify(await airlock.audit.events(sessionId))).not.toContain('upstream-s3cret');
+
+  const failed = await client.callTool({ name: 'calc.divide', arguments: { a: 1, b: 0 } });
+  expect(failed.isError).toBe(true);
+  expect(structured(failed)).toMatchObject({ type: 'UpstreamToolError' });
+  expect(textOf(failed)).toContain('division by zero');
+  const invalid = await client.callTool({ name: 'calc.add', arguments: { a: 'two' } });
+  expect(invalid.isError).toBe(true);
+  expect(textOf(invalid)).toContain('arguments.a');
+  await transport.terminateSession();
 });
