@@ -13,6 +13,7 @@ import { gate } from '../src/core/gate';
 import { formatIssues } from '../src/core/issues';
 import { noMetrics, type ActivityMetrics } from '../src/core/metrics';
 import { inputDigest } from '../src/core/digest';
+import { boundOutput, type StoredOutputs } from '../src/core/outputs';
 import type { ToolRegistry } from './registry';
 import type { ToolContext, ToolDefinition, ToolDeps } from './tool';
 
@@ -147,6 +148,29 @@ export interface ActivitiesOptions {
   /** The policy, asked right before acting; without it only pre-patch calls (decided by the workflow) run. */
   decide?: Decider;
   metrics?: ActivityMetrics;
+  /** Where outputs too large for history go (calls with `outputLimit`, faults-v1). */
+  outputs?: StoredOutputs;
+}
+
+/**
+ * The output as it may enter history (`call.outputLimit`, faults-v1): a larger one is stored whole first, and a
+ * bounded copy returned. The store is retried here: the tool has acted, and retrying the activity would act again.
+ */
+async function bounded(call: ToolCall, output: unknown, outputs: StoredOutputs | undefined): Promise<unknown> {
+  if (call.outputLimit === undefined) return output;
+  const digest = inputDigest(output ?? null);
+  const { inline, stored } = boundOutput(output, call.outputLimit, digest);
+  if (!stored) return output;
+  if (!outputs) throw new Error(`${call.stepId}: output too large for history, and this worker has no output store`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await outputs.put(call.jobId, call.stepId, output, digest);
+      return inline;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    }
+  }
 }
 
 /** Builds the activity map a worker registers. */
@@ -156,6 +180,7 @@ export function createActivities({
   audit,
   decide,
   metrics = noMetrics,
+  outputs,
 }: ActivitiesOptions): Record<string, Activity> {
   const out = { audit, metrics };
   const activities: Record<string, Activity> = {};
@@ -198,7 +223,7 @@ export function createActivities({
         before,
       );
     activities[tool.name] = async (call) => {
-      if (!call.decide) return act(call); // a job started before decisions moved into the action
+      if (!call.decide) return bounded(call, await act(call), outputs); // started before decisions moved into the action
       if (!decide) throw new Error(`${tool.name}: this worker was built without a policy to decide with`);
       // Decided right before acting, on every attempt: no policy change or freeze slips in between.
       const { attempt } = Context.current().info;
@@ -231,7 +256,7 @@ export function createActivities({
         },
         [event],
       );
-      return { decision, acted: true, attempt, output } satisfies ActionResult;
+      return { decision, acted: true, attempt, output: await bounded(call, output, outputs) } satisfies ActionResult;
     };
     const compensate = tool.compensate;
     if (compensate) {

@@ -1,11 +1,17 @@
 /**
- * The built-in tools. GitHub and Slack tools come in their own modules and are added here.
+ * The built-in tools, one module per tool under its family's folder (git/, github/, http/, shell/).
  */
 import { ToolRegistry } from './registry';
 import { commitFiles } from './git/commit';
 import { createBranch } from './git/create-branch';
 import { deleteBranch } from './git/delete-branch';
 import { mergeBranch } from './git/merge';
+import { githubComment } from './github/comment';
+import { githubCommitFiles } from './github/commit-files';
+import { githubCreateBranch } from './github/create-branch';
+import { githubAddLabels, githubRequestReviewers } from './github/labels-reviewers';
+import { githubMergePullRequest } from './github/merge-pull-request';
+import { githubCreatePullRequest } from './github/pull-request';
 import { httpRequest } from './http/request';
 import { shellRun } from './shell/run';
 import type { ToolDefinition } from './tool';
@@ -17,6 +23,13 @@ export const builtinTools = [
   deleteBranch,
   shellRun,
   httpRequest,
+  githubCreateBranch,
+  githubCommitFiles,
+  githubCreatePullRequest,
+  githubComment,
+  githubMergePullRequest,
+  githubAddLabels,
+  githubRequestReviewers,
 ] as ToolDefinition[];
 
 export function builtinRegistry(): ToolRegistry {

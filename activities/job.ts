@@ -4,10 +4,12 @@
  */
 import { createHmac } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
-import { AuditEventType, type AuditSink } from '../src/core/audit';
+import { AuditEventType, callbackTrailId, type AuditSink } from '../src/core/audit';
 import type { JobActivities } from '../src/core/contracts';
 import type { OutboundPolicy } from '../src/core/hosts';
-import type { JobInput, JobOutcome } from '../src/core/job';
+import type { CallbackStatus, JobInput, JobOutcome } from '../src/core/job';
+import { FailureType } from '../src/core/failures';
+import { noMetrics, type ActivityMetrics } from '../src/core/metrics';
 import { outboundFetch, refusalOf } from './http/outbound';
 
 export interface JobActivityDeps {
@@ -16,6 +18,7 @@ export interface JobActivityDeps {
   outbound: OutboundPolicy;
   /** Key of the callback signature; callbacks are refused without one. */
   callbackSecret?: string;
+  metrics?: ActivityMetrics;
 }
 
 /** `X-Airlock-Signature: sha256=<hex>` over `<timestamp>.<body>`, as receivers verify it. */
@@ -23,7 +26,58 @@ export function signCallback(secret: string, timestamp: string, body: string): s
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
-export function createJobActivities({ audit, outbound, callbackSecret }: JobActivityDeps): JobActivities {
+export function createJobActivities({
+  audit,
+  outbound,
+  callbackSecret,
+  metrics = noMetrics,
+}: JobActivityDeps): JobActivities {
+  /** One signed POST of the outcome; throws when it was not taken (retried unless the refusal is permanent). */
+  const post = async (url: string, outcome: JobOutcome) => {
+    if (!callbackSecret) {
+      // Retried: another worker, or this one once configured, can deliver it; the job does not wait for it.
+      throw ApplicationFailure.create({
+        type: FailureType.CallbackNotConfigured,
+        message: 'AIRLOCK_CALLBACK_SECRET is not set on the worker',
+      });
+    }
+    const body = JSON.stringify(outcome);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    let res: Awaited<ReturnType<typeof outboundFetch>>['response'];
+    try {
+      // No redirects: a signed POST that turns into a GET would look delivered and not be.
+      const sent = await outboundFetch(
+        new URL(url),
+        {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-airlock-timestamp': timestamp,
+            'x-airlock-signature': signCallback(callbackSecret, timestamp, body),
+            'idempotency-key': `${outcome.jobId}/callback`,
+          },
+          body,
+          signal: AbortSignal.timeout(10_000),
+        },
+        outbound,
+      );
+      res = sent.response;
+      await res.body?.cancel();
+      sent.close();
+    } catch (err) {
+      const refused = refusalOf(err);
+      if (!refused) throw err;
+      throw ApplicationFailure.create({ type: 'CallbackRefused', nonRetryable: true, message: refused.message });
+    }
+    if (!res.ok) {
+      // Retried with backoff by the workflow's policy; a receiver that is down for a while still gets it.
+      throw ApplicationFailure.create({
+        type: 'CallbackFailed',
+        message: `callback to ${new URL(url).host} answered ${res.status}`,
+      });
+    }
+  };
+
   return {
     async 'job.started'(jobId: string, job: Omit<JobInput, 'compensationOptions'>): Promise<void> {
       await audit.append({
@@ -59,48 +113,24 @@ export function createJobActivities({ audit, outbound, callbackSecret }: JobActi
     },
 
     async 'job.callback'(url: string, outcome: JobOutcome): Promise<void> {
-      if (!callbackSecret) {
-        throw ApplicationFailure.create({
-          type: 'CallbackNotConfigured',
-          nonRetryable: true,
-          message: 'AIRLOCK_CALLBACK_SECRET is not set on the worker',
-        });
-      }
-      const body = JSON.stringify(outcome);
-      const timestamp = String(Math.floor(Date.now() / 1000));
-      let res: Awaited<ReturnType<typeof outboundFetch>>['response'];
       try {
-        // No redirects: a signed POST that turns into a GET would look delivered and not be.
-        const sent = await outboundFetch(
-          new URL(url),
-          {
-            method: 'POST',
-            headers: {
-              'content-type': 'application/json',
-              'x-airlock-timestamp': timestamp,
-              'x-airlock-signature': signCallback(callbackSecret, timestamp, body),
-              'idempotency-key': `${outcome.jobId}/callback`,
-            },
-            body,
-            signal: AbortSignal.timeout(10_000),
-          },
-          outbound,
-        );
-        res = sent.response;
-        await res.body?.cancel();
-        sent.close();
+        await post(url, outcome);
       } catch (err) {
-        const refused = refusalOf(err);
-        if (!refused) throw err;
-        throw ApplicationFailure.create({ type: 'CallbackRefused', nonRetryable: true, message: refused.message });
+        metrics.callback('failed_attempt');
+        throw err;
       }
-      if (!res.ok) {
-        // Retried with backoff by the workflow's policy; a receiver that is down for a while still gets it.
-        throw ApplicationFailure.create({
-          type: 'CallbackFailed',
-          message: `callback to ${new URL(url).host} answered ${res.status}`,
-        });
-      }
+      metrics.callback('delivered');
+    },
+
+    async 'job.callbackFailed'(url: string, outcome: JobOutcome, status: CallbackStatus): Promise<void> {
+      // The job's own trail is sealed: the give-up goes into the job's callback trail.
+      await audit.append({
+        jobId: callbackTrailId(outcome.jobId),
+        key: 'callback.failed',
+        type: AuditEventType.CallbackFailed,
+        data: { jobId: outcome.jobId, host: new URL(url).host, jobStatus: outcome.status, ...status },
+      });
+      metrics.callback('gave_up');
     },
   };
 }

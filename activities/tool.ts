@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import type { ActionLimits, RiskClass } from '../src/core/decision';
+import type { GithubClients } from '../src/core/github';
 import type { OutboundPolicy } from '../src/core/hosts';
 import type { SandboxMode } from './shell/sandbox';
 
@@ -21,6 +22,8 @@ export interface ToolDeps {
   };
   /** Directories under which the git tools may touch a repository. Absent or empty = any. */
   git?: { allowedRoots: string[] };
+  /** GitHub clients per repository (src/github.ts), when GitHub is configured; tokens stay inside them. */
+  github?: GithubClients;
   /** Looks up a named secret (`{"$secret": "NAME"}` in inputs), so secrets never enter workflow history. */
   secret: (name: string) => string | undefined;
 }

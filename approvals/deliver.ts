@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { type AuditSink, AuditEventType } from '../src/core/audit';
+import { type AuditSink, AuditEventType, besideSealedTrail } from '../src/core/audit';
 import { commentDigest, type Attestor } from '../src/core/attestation';
 import type { Person } from '../src/core/people';
 import { decideUpdate, jobStateQuery } from '../workflows/messages';
@@ -66,6 +66,7 @@ export interface DeliverVote {
 /**
  * Delivers one decision; resolves with the request's state after it, or throws ApprovalRefusedError. A refused vote
  * leaves no trace in the workflow, so it is written to the audit trail here: who tried what, and why it was refused.
+ * A job that has ended has a sealed, signed trail: its refusals are recorded beside it (audit_refusals) instead.
  */
 export async function deliverVote(
   client: Client,
@@ -78,7 +79,7 @@ export async function deliverVote(
     return await deliver(client, attestor, vote);
   } catch (err) {
     if (audit && err instanceof ApprovalRefusedError && err.code !== RefusalCode.UnknownRequest) {
-      await audit.append({
+      const event = {
         jobId: parseRequestId(vote.requestId).jobId,
         key: `${AuditEventType.ApprovalRefused}:${randomUUID()}`,
         type: AuditEventType.ApprovalRefused,
@@ -91,7 +92,8 @@ export async function deliverVote(
           code: err.code,
           reason: err.message,
         },
-      });
+      };
+      await besideSealedTrail(audit).append(event);
     }
     throw err;
   }

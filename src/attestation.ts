@@ -1,7 +1,7 @@
 /**
  * The channels' signing side of vote attestations (src/core/attestation.ts): an Ed25519 private key per process
  * (AIRLOCK_ATTESTATION_KEY, or for `airlock dev` one generated into the data dir), signing for the channels this
- * process serves (the HTTP API, Slack). The private key never leaves this object: not into history, not into logs.
+ * process serves (the HTTP API, Slack, the web console). The private key never leaves this object: not into history, not into logs.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,10 +15,10 @@ import {
   type AttestedVote,
   type Attestor,
 } from './core/attestation';
-import type { Config } from './config';
+import { ConfigError, type Config } from './config';
 
 /** The channels a process of ours attests for. */
-export const ATTESTING_CHANNELS = ['api', 'slack'] as const;
+export const ATTESTING_CHANNELS = ['api', 'slack', 'console', 'github'] as const;
 
 /** A short fingerprint of a public key: the first 16 hex digits of the SHA-256 of its SPKI DER. */
 export function keyFingerprint(publicKey: KeyObject): string {
@@ -62,6 +62,14 @@ export function generateAttestationKey(): string {
  */
 export function attestationKeyPem(config: Config): string {
   if (config.attestation.signingKey) return config.attestation.signingKey;
+  // Every API instance must sign votes with a key the jobs trust: a key generated per host would make votes arriving
+  // at another instance fail verification, as per-host audit keys did.
+  if (!config.development)
+    throw new ConfigError(
+      'invalid configuration:\n  AIRLOCK_ATTESTATION_KEY: required to attest votes (an Ed25519 PKCS#8 PEM key shared by ' +
+        'the API instances; make one with `openssl genpkey -algorithm ed25519`). Only `airlock dev` (or ' +
+        'AIRLOCK_ALLOW_DEV_CREDENTIALS=1, for tests) generates one per data dir.',
+    );
   const file = join(config.dataDir, 'attestation-key.pem');
   if (!existsSync(file)) {
     mkdirSync(config.dataDir, { recursive: true });

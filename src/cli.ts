@@ -1,15 +1,18 @@
 /**
  * The `airlock` command line. Each command is a thin shell over the same functions the API and tests use.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { NativeConnection } from '@temporalio/worker';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { builtinRegistry } from '../activities';
 import { connectClient } from './client';
-import { loadConfig, type Config } from './config';
-import { composeAirlock } from './compose';
+import { ConfigError, loadConfig, type Config } from './config';
+import { checkStartCredentials, composeAirlock, WorkerRoleError } from './compose';
+import { workerRoles, type WorkerRole } from './worker';
 import { startStack } from './dev/stack';
-import { openAudit } from './audit/open';
+import { clusterDown, clusterOptions, clusterStatus, clusterUp, ensureNamespace } from './temporal/cluster';
+import { checkSignerConfig, openAudit } from './audit/open';
+import { Keyring } from './audit/keyring';
 import { verifyExport } from './audit/store';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { FreezeControl, JobFrozenError } from './freeze';
@@ -82,19 +85,33 @@ export function buildCli(config: () => Config = loadConfig): Command {
       });
     });
 
-  /** A worker for the configured cluster, with the API in the same process when asked. */
-  const runWorker = async (opts: { identity?: string; api: boolean }) => {
+  /** A worker for the configured cluster, with the API in the same process when asked (or the API alone). */
+  const runWorker = async (opts: {
+    identity?: string;
+    api: boolean;
+    worker: boolean;
+    role: WorkerRole;
+    queue?: string;
+  }) => {
     const cfg = config();
+    // Refused before connecting to anything: development credentials, or no signing key, outside development.
+    checkStartCredentials(cfg);
+    checkSignerConfig(cfg);
     const logger = createLogger(cfg.logLevel);
     installTemporalLogger(logger, 'warn');
     const connection = await NativeConnection.connect({ address: cfg.temporal.address });
     await withClient(cfg, async (client) => {
       const airlock = await composeAirlock({ config: cfg, client, logger });
       try {
-        const worker = await airlock.worker({ connection, identity: opts.identity });
+        const worker = opts.worker
+          ? await airlock.worker({ connection, identity: opts.identity, role: opts.role, taskQueue: opts.queue })
+          : undefined;
         const api = opts.api ? await airlock.serve() : undefined;
         if (api) console.log(`api listening on ${api.url}`);
-        console.log(`worker ready on task queue "${cfg.temporal.taskQueue}" at ${cfg.temporal.address}`);
+        if (!worker) return await waitForShutdown(async () => await api?.close());
+        console.log(
+          `worker ready (role ${opts.role}) on task queue "${worker.options.taskQueue}" at ${cfg.temporal.address}`,
+        );
         process.once('SIGTERM', () => worker.shutdown());
         await worker.run();
         await api?.close();
@@ -105,17 +122,78 @@ export function buildCli(config: () => Config = loadConfig): Command {
     await connection.close();
   };
 
+  const roleOption = new Option('--role <role>', 'control: workflows, decisions, audit, approvals; execution: tools')
+    .choices(workerRoles)
+    .default('all');
+
   program
     .command('worker')
     .description('Run a worker against the configured Temporal cluster')
     .option('--identity <name>', 'worker identity shown in Temporal')
-    .action((opts: { identity?: string }) => runWorker({ ...opts, api: false }));
+    .addOption(roleOption)
+    .option('--queue <name>', 'execution role: the task queue to poll (one of AIRLOCK_TOOL_QUEUES)')
+    .action((opts: { identity?: string; role: WorkerRole; queue?: string }) =>
+      runWorker({ ...opts, api: false, worker: true }),
+    );
 
   program
     .command('serve')
-    .description('Run the HTTP API and a worker against the configured Temporal cluster')
+    .description(
+      'Run the HTTP API and a worker (both roles; --no-worker: the API alone) against the configured cluster',
+    )
     .option('--identity <name>', 'worker identity shown in Temporal')
-    .action((opts: { identity?: string }) => runWorker({ ...opts, api: true }));
+    .option('--no-worker', 'serve the API only; workers run as their own processes')
+    .action((opts: { identity?: string; worker: boolean }) => runWorker({ ...opts, api: true, role: 'all' }));
+
+  const cluster = program
+    .command('cluster')
+    .description('A local Temporal cluster on PostgreSQL (the production setup, one node): up, down, status');
+
+  cluster
+    .command('up')
+    .description('Migrate the databases, start the server (detached), create the namespace and search attributes')
+    .action(async () => {
+      const cfg = config();
+      const o = clusterOptions(cfg.dataDir, cfg.temporal.namespace);
+      const status = await clusterUp(o, (msg) => console.log(msg));
+      console.log(
+        `Temporal cluster ${status.address} (namespace ${status.namespace}, pid ${status.pid}, log ${status.log})`,
+      );
+      console.log(`Point Airlock at it: AIRLOCK_TEMPORAL_ADDRESS=${status.address}`);
+    });
+
+  cluster
+    .command('init-namespace')
+    .description(
+      "On the configured cluster (AIRLOCK_TEMPORAL_ADDRESS): create the namespace and Airlock's search attributes; idempotent",
+    )
+    .option('--retention-hours <n>', 'how long closed jobs stay listed', (v) => Number(v), 72)
+    .action(async (opts: { retentionHours: number }) => {
+      const cfg = config();
+      await ensureNamespace(cfg.temporal.address, cfg.temporal.namespace, { retentionHours: opts.retentionHours });
+      console.log(`namespace ${cfg.temporal.namespace} ready at ${cfg.temporal.address}`);
+    });
+
+  cluster
+    .command('down')
+    .description('Stop the local cluster (its databases stay)')
+    .action(async () => {
+      const cfg = config();
+      const stopped = await clusterDown(clusterOptions(cfg.dataDir, cfg.temporal.namespace));
+      console.log(stopped ? 'temporal-server stopped' : 'temporal-server was not running');
+    });
+
+  cluster
+    .command('status')
+    .description('Whether the local cluster runs and answers')
+    .action(async () => {
+      const cfg = config();
+      const s = await clusterStatus(clusterOptions(cfg.dataDir, cfg.temporal.namespace));
+      console.log(
+        `${s.address}: ${s.serving ? 'serving' : 'not answering'}${s.pid ? ` (pid ${s.pid})` : ' (not started here)'}, log ${s.log}`,
+      );
+      if (!s.serving) process.exitCode = 1;
+    });
 
   program
     .command('tools')
@@ -142,7 +220,7 @@ export function buildCli(config: () => Config = loadConfig): Command {
       async (file: string, opts: { set: Record<string, string>; id?: string; requester: string; wait?: boolean }) => {
         const cfg = config();
         // Refuse a bad job before touching the cluster.
-        const plan = planJob(readJobFile(file, opts.set), builtinRegistry(), opts.requester);
+        const plan = planJob(readJobFile(file, opts.set), builtinRegistry(), opts.requester, cfg.toolQueues);
         plan.attestationKeys = submitterAttestationKeys(cfg);
         if (!plan.attestationKeys.length)
           console.error(
@@ -310,7 +388,7 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .description("Write a job's audit trail as JSON Lines (events, then the signed head and public key)")
     .option('-o, --output <file>', 'write to a file instead of stdout')
     .action(async (jobId: string, opts: { output?: string }) => {
-      const store = await openAudit(config());
+      const store = await openAudit(config(), 'reader');
       try {
         const jsonl = await store.exportJsonl(jobId);
         if (opts.output) writeFileSync(opts.output, jsonl);
@@ -323,18 +401,27 @@ export function buildCli(config: () => Config = loadConfig): Command {
   audit
     .command('verify <file>')
     .description(
-      "Verify an exported trail offline: the hash chain, the head signature, and every vote's channel attestation",
+      "Verify an exported trail offline: the hash chain, the head signature by the key the head names, and every vote's channel attestation",
     )
-    .option('--public-key <pem-file>', 'the public key you trust (default: the one in the export, which proves less)')
+    .option('--public-key <pem-file>', 'a public key you trust (default: the one in the export, which proves less)')
+    .option('--keyring <dir|file>', 'public keys you trust: a PEM file of several, or a directory of *.pem (rotation)')
     .option(
-      '--keyring <json-file>',
-      "channel public keys you trust ({keyId, channel, publicKeyPem}[]); default: those in the trail's job.submitted",
+      '--attestation-keyring <json-file>',
+      "channel public keys you trust for votes ({keyId, channel, publicKeyPem}[]); default: those in the trail's job.submitted",
     )
-    .action((file: string, opts: { publicKey?: string; keyring?: string }) => {
+    .action((file: string, opts: { publicKey?: string; keyring?: string; attestationKeyring?: string }) => {
+      const trusted =
+        opts.publicKey || opts.keyring
+          ? new Keyring()
+              .merge(
+                opts.publicKey ? Keyring.fromPem(readFileSync(opts.publicKey, 'utf8'), opts.publicKey) : new Keyring(),
+              )
+              .merge(opts.keyring ? Keyring.fromPath(opts.keyring) : new Keyring())
+          : undefined;
       const result = verifyExport(
         readFileSync(file, 'utf8'),
-        opts.publicKey ? readFileSync(opts.publicKey, 'utf8') : undefined,
-        opts.keyring ? readKeyring(opts.keyring) : undefined,
+        trusted,
+        opts.attestationKeyring ? readKeyring(opts.attestationKeyring) : undefined,
       );
       if (result.ok) {
         const v = result.votes;
@@ -342,7 +429,7 @@ export function buildCli(config: () => Config = loadConfig): Command {
           ? `, ${v.attested}/${v.total} votes attested${v.total ? ` (keys from the ${v.keys})` : ''}`
           : '';
         console.log(
-          `ok: ${result.events} events, head ${result.head}, ${result.signed ? 'signed' : 'NOT signed'}${opts.publicKey ? '' : ' (key taken from the export)'}${votes}`,
+          `ok: ${result.events} events, head ${result.head}, ${result.signed ? 'signed' : 'NOT signed'}${trusted ? '' : ' (key taken from the export)'}${votes}`,
         );
       } else {
         console.error(`broken at event ${result.seq} (${result.type}, key ${result.key}): ${result.reason}`);
@@ -368,7 +455,13 @@ export function main(argv = process.argv): Promise<unknown> {
   return buildCli()
     .parseAsync(argv)
     .catch((err: unknown) => {
-      if (err instanceof JobValidationError || err instanceof ConfigFileError || err instanceof JobFrozenError)
+      if (
+        err instanceof JobValidationError ||
+        err instanceof ConfigFileError ||
+        err instanceof JobFrozenError ||
+        err instanceof ConfigError ||
+        err instanceof WorkerRoleError
+      )
         console.error(err.message);
       else if (err instanceof CliError) console.error(err.message);
       else if (err instanceof WorkflowNotFoundError) console.error(`no such job: ${err.workflowId}`);

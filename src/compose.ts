@@ -10,27 +10,38 @@ import { WebClient } from '@slack/web-api';
 import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { builtinRegistry, ToolRegistry } from '../activities';
+import { builtinRegistry } from '../activities';
 import type { Upstream } from '../activities/mcp/upstream';
 import { connectUpstreams } from './upstreams';
 import { setGitHooksPath } from '../activities/git/git';
 import type { ToolDeps } from '../activities/tool';
 import type { ApprovalChannel } from '../approvals/channel';
+import { GithubChannel } from '../approvals/github/channel';
+import { GithubRounds } from '../approvals/github/rounds';
+import { createGithubWebhooks } from '../approvals/github/webhooks';
+import { SeenDeliveries } from '../approvals/seen-deliveries';
 import { createSlackApp } from '../approvals/slack/app';
 import { SlackChannel } from '../approvals/slack/channel';
 import { buildApi } from './api/server';
 import { attestationKeyPem, createAttestor, trustedAttestationKeys } from './attestation';
 import { openAudit } from './audit/open';
 import type { AuditStore } from './audit/store';
-import { envSecrets, type Config } from './config';
+import { StepOutputTable } from './audit/outputs';
+import { ConfigError, envSecrets, type Config } from './config';
 import type { AttestationKey, Attestor } from './core/attestation';
-import type { AuditSink } from './core/audit';
+import { besideSealedTrail, type AuditSink } from './core/audit';
+import { ALLOW_DEV_CREDENTIALS, devCredentialProblems } from './dev/credentials';
+import type { GithubClients } from './core/github';
 import { FreezeControl } from './freeze';
+import { createGithubClients } from './github';
 import { createLogger } from './logger';
 import { activityMetrics } from './metrics';
 import { loadDirectory, type Directory } from './people';
 import { PolicyStore } from './policy/store';
-import { createWorker, type WorkerOptions } from './worker';
+import { ensureSearchAttributes } from './temporal/search-attributes';
+import { createWorker, type WorkerOptions, type WorkerRole } from './worker';
+import { toolQueue } from './core/tool-queues';
+import { ToolRegistry } from '../activities/registry';
 
 /**
  * What tools may reach, from config: allowed hosts and roots, the shell sandbox, and secrets from the worker's
@@ -66,6 +77,60 @@ export function watchPolicy(config: Config, log: (msg: string) => void = console
   return { policy, stopWatching };
 }
 
+/** Thrown when a worker role cannot work with this config; the message says what to set. */
+export class WorkerRoleError extends Error {
+  readonly code = 'invalid_worker_role';
+}
+
+/** No secret at all: what the control plane's callback client gets. */
+const noSecrets = () => undefined;
+
+/**
+ * What a role's worker polls and runs. `control` refuses to start while a tool would be left on its own queue (no
+ * worker there runs tools) or while tool secrets are in its environment; `execution` runs the tools routed to its
+ * queue, and only those.
+ */
+export function workerPart(
+  config: Config,
+  registry: ToolRegistry,
+  deps: ToolDeps,
+  role: WorkerRole,
+  taskQueue: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): { taskQueue: string; registry: ToolRegistry; deps: ToolDeps } {
+  const control = config.temporal.taskQueue;
+  if (role === 'all') return { taskQueue: taskQueue ?? control, registry, deps };
+  if (role === 'control') {
+    const queue = taskQueue ?? control;
+    const stranded = registry.names().filter((n) => (toolQueue(config.toolQueues, n) ?? queue) === queue);
+    if (stranded.length)
+      throw new WorkerRoleError(
+        `control worker: ${stranded.join(', ')} would run on the control queue "${queue}", where no worker runs ` +
+          `tools; route them to an execution queue with AIRLOCK_TOOL_QUEUES (e.g. *=airlock-exec)`,
+      );
+    const secrets = Object.keys(env).filter((k) => k.startsWith('AIRLOCK_SECRET_') && env[k]);
+    if (secrets.length)
+      throw new WorkerRoleError(
+        `control worker: ${secrets.join(', ')} set; tool secrets belong on execution workers, not the control plane`,
+      );
+    // The tools' definitions stay (decisions of jobs from before decide-in-action read their risk); the role registers
+    // none of their activities.
+    return { taskQueue: queue, registry, deps: { ...deps, secret: noSecrets } };
+  }
+  const routed = [...new Set(Object.values(config.toolQueues))];
+  const queue = taskQueue ?? (routed.length === 1 ? routed[0] : undefined);
+  if (!queue)
+    throw new WorkerRoleError(
+      routed.length
+        ? `execution worker: AIRLOCK_TOOL_QUEUES routes to ${routed.join(', ')}; name one with --queue`
+        : 'execution worker: AIRLOCK_TOOL_QUEUES routes no tool to an execution queue (e.g. *=airlock-exec)',
+    );
+  const tools = registry.list().filter((t) => toolQueue(config.toolQueues, t.name) === queue);
+  if (!tools.length)
+    throw new WorkerRoleError(`execution worker: AIRLOCK_TOOL_QUEUES routes no tool to queue "${queue}"`);
+  return { taskQueue: queue, registry: new ToolRegistry(tools), deps };
+}
+
 export interface ComposeOptions {
   config: Config;
   /** The Temporal client the API, the freeze control and the channels talk through. */
@@ -94,7 +159,12 @@ export type WorkerSettings = Pick<
   'identity' | 'tuning' | 'workflowBundle' | 'workflowsPath' | 'extraActivities'
 > & {
   connection: NativeConnection;
-  /** Default: the config's task queue. */
+  /** What this process runs (src/worker.ts); default `all`, one process with both roles. */
+  role?: WorkerRole;
+  /**
+   * Default: the config's task queue; for `execution`, the one queue AIRLOCK_TOOL_QUEUES routes to (name it when it
+   * routes to several).
+   */
   taskQueue?: string;
   /** Where audit events go instead of the store (the benchmark's no-audit diagnosis). */
   auditSink?: AuditSink;
@@ -116,7 +186,7 @@ export interface Airlock {
   readonly attestationKeys: AttestationKey[];
   /** The approval channels this process serves besides the CLI/API one: Slack when configured, plus extras. */
   readonly channels: ApprovalChannel[];
-  /** A worker running the workflows and every activity (control and execution roles in one). */
+  /** A worker for a role: by default the workflows and every activity (control and execution roles in one). */
   worker(settings: WorkerSettings): Promise<Worker>;
   /** The HTTP API (with Slack's route when configured), not yet listening. */
   api(): ReturnType<typeof buildApi>;
@@ -126,12 +196,32 @@ export interface Airlock {
   close(): Promise<void>;
 }
 
+/**
+ * Refuses to start outside development with the published development credentials (the dev people file, or any dev
+ * token), naming each, so a deployment never accepts tokens anyone can read in README. Returns the directory.
+ */
+export function checkStartCredentials(config: Config, directory?: Directory): Directory {
+  const dir = directory ?? loadDirectory(config.peopleFile);
+  if (config.development) return dir;
+  const problems = devCredentialProblems(directory ? undefined : config.peopleFile, dir);
+  if (problems.length)
+    throw new ConfigError(
+      `refusing to start with development credentials:\n${problems.map((p) => `  ${p}`).join('\n')}\n` +
+        `Use a people file of your own (AIRLOCK_PEOPLE_FILE) with tokens of your own (\`airlock hash-token\`), or run ` +
+        `\`airlock dev\`; tests may set ${ALLOW_DEV_CREDENTIALS}=1.`,
+    );
+  return dir;
+}
+
 /** Builds Airlock's parts from config; each replaced part is used as given. */
 export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
   const { config, client } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
-  // The cheap, failing-fast parts first: an invalid people or policy file stops the start before anything opens.
-  const directory = opts.directory ?? loadDirectory(config.peopleFile);
+  // The cheap, failing-fast parts first: an invalid people or policy file, or development credentials outside
+  // development, stop the start before anything opens.
+  const directory = checkStartCredentials(config, opts.directory);
+  // A namespace without Airlock's search attributes would refuse every job: register them, or refuse to start.
+  await ensureSearchAttributes(client, config.temporal.namespace);
   const watched = opts.policy ? undefined : watchPolicy(config);
   const policy = opts.policy ?? watched!.policy;
   let audit: AuditStore;
@@ -151,7 +241,17 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
     if (!opts.audit) await audit.db.close();
     throw err;
   }
-  const deps = opts.deps ?? toolDeps(config, opts.development);
+  // GitHub's clients hold the token or the App's private key; tools and the channel get only the clients.
+  const github: GithubClients | undefined =
+    opts.deps?.github ??
+    (config.github
+      ? createGithubClients(config.github, {
+          warn: (msg) => logger.warn({ component: 'github' }, msg),
+          error: (msg) => logger.error({ component: 'github' }, msg),
+        })
+      : undefined);
+  const baseDeps = opts.deps ?? toolDeps(config, opts.development);
+  const deps: ToolDeps = github ? { ...baseDeps, github } : baseDeps;
   // Upstream MCP servers' tools join the registry as `<server>.<tool>`, governed like the built-in ones.
   let upstreams: Upstream[] = [];
   try {
@@ -167,6 +267,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
   setGitHooksPath(config.git.hooksPath);
   const freeze = opts.freeze ?? new FreezeControl(client, config.temporal.taskQueue);
   const channels: ApprovalChannel[] = [...(opts.channels ?? [])];
+  const seen = config.slack ? await SeenDeliveries.open(audit.db) : undefined;
   if (config.slack) {
     const slack = config.slack;
     const web = new WebClient(slack.botToken, slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {});
@@ -174,11 +275,28 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       await SlackChannel.create({ client: web, db: audit.db, directory, defaultChannel: slack.defaultChannel }),
     );
   }
+  const githubRounds = github ? await GithubRounds.open(audit.db) : undefined;
+  if (github) channels.push(new GithubChannel({ github, rounds: githubRounds!, log: (msg) => logger.warn(msg) }));
+  const githubWebhooks =
+    github && config.github?.webhookSecret
+      ? createGithubWebhooks({
+          secret: config.github.webhookSecret,
+          temporal: client,
+          directory,
+          attestor,
+          github,
+          rounds: githubRounds!,
+          seen: await SeenDeliveries.open(audit.db),
+          audit,
+          log: logger,
+        })
+      : undefined;
 
   const api = () =>
     buildApi({
       client,
       taskQueue: config.temporal.taskQueue,
+      toolQueues: config.toolQueues,
       registry,
       directory,
       audit,
@@ -188,8 +306,18 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       attestationKeys,
       operatorGroups: config.api.operatorGroups,
       rateLimitPerMinute: config.api.rateLimitPerMinute,
+      idempotencyKeyRetentionMs: config.api.idempotencyKeyRetentionMs,
+      console: {
+        namespace: config.temporal.namespace,
+        temporalUiUrl: config.console.temporalUiUrl,
+        trustedProxies: config.console.trustedProxies,
+        proxyHeader: config.console.proxyHeader,
+        sessionKey: config.console.sessionKey,
+        dataDir: config.dataDir,
+      },
       freezeMode: () => policy.current().source.freeze.mode,
       mcp: { policy: () => policy.current(), ...config.mcp },
+      namespace: config.temporal.namespace,
       slack: config.slack
         ? createSlackApp({
             signingSecret: config.slack.signingSecret,
@@ -201,8 +329,10 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
             directory,
             attestor,
             audit,
+            seen: seen!,
           })
         : undefined,
+      github: githubWebhooks,
     });
 
   return {
@@ -218,22 +348,27 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
     attestor,
     attestationKeys,
     channels,
-    worker: ({ connection, taskQueue, auditSink, ...settings }) =>
-      createWorker({
+    worker: async ({ connection, taskQueue, auditSink, role = 'all', ...settings }) => {
+      const part = workerPart(config, registry, deps, role, taskQueue);
+      return createWorker({
         ...settings,
+        role,
         connection,
         namespace: config.temporal.namespace,
-        taskQueue: taskQueue ?? config.temporal.taskQueue,
-        registry,
-        deps,
+        taskQueue: part.taskQueue,
+        registry: part.registry,
+        deps: part.deps,
         policy,
         freeze,
-        audit: auditSink ?? audit,
+        // A job's trail is sealed when it ends; what its workflow still does after that goes beside it.
+        audit: besideSealedTrail(auditSink ?? audit),
         metrics: activityMetrics,
+        outputs: new StepOutputTable(audit.db),
         callbackSecret: config.callbackSecret,
         callbackHosts: config.http.callbackHosts,
         channels,
-      }),
+      });
+    },
     api,
     async serve() {
       const app = await api();

@@ -45,6 +45,20 @@ export const compensations = new Counter({
   registers: [registry],
 });
 
+export const callbacks = new Counter({
+  name: 'airlock_callbacks_total',
+  help: 'Completion callback attempts by result (delivered, failed_attempt, gave_up)',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const notifications = new Counter({
+  name: 'airlock_approval_notifications_total',
+  help: 'Approval channel notification attempts by channel and result; failures are retried in the background',
+  labelNames: ['channel', 'result'] as const,
+  registers: [registry],
+});
+
 /** Jobs by state, counted from Temporal visibility at scrape time. */
 export function jobsByState(count: (status: string) => Promise<number>, statuses: readonly string[]) {
   registry.removeSingleMetric('airlock_jobs'); // one API per process, but tests build several
@@ -65,4 +79,6 @@ export const activityMetrics: ActivityMetrics = {
   policyDecision: (outcome, rule) => policyDecisions.inc({ outcome, rule }),
   compensation: (result) => compensations.inc({ result }),
   approvalClosed: (status, seconds) => approvalWait.observe({ status }, seconds),
+  callback: (result) => callbacks.inc({ result }),
+  notification: (channel, result) => notifications.inc({ channel, result }),
 };

@@ -21,6 +21,8 @@ export const personSchema = z.strictObject({
     .regex(/^[UW][A-Z0-9]+$/, 'Slack user ids look like U012ABCDEF')
     .optional(),
   github: z.string().min(1).optional(),
+  /** The address the console's authenticating proxy (oauth2-proxy) names this person by. */
+  email: z.email().optional(),
   tokenSha256: sha256Hex.optional(),
 });
 
@@ -67,11 +69,23 @@ const agentKey = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'agent names are 1-100 letters, digits, ".", "_" or "-"');
 
 const idKey = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'ids are lowercase letters, digits, ".", "_" and "-"');
-export const directorySchema = z.strictObject({
-  people: z.record(idKey, personSchema).default({}),
-  callers: z.record(idKey, callerSchema).default({}),
-  agents: z.record(agentKey, agentCredentialSchema).default({}),
-});
+export const directorySchema = z
+  .strictObject({
+    people: z.record(idKey, personSchema).default({}),
+    callers: z.record(idKey, callerSchema).default({}),
+    agents: z.record(agentKey, agentCredentialSchema).default({}),
+  })
+  .superRefine((d, ctx) => {
+    // The console's proxy names a person by email: one address must name one person.
+    const seen = new Map<string, string>();
+    for (const [id, p] of Object.entries(d.people)) {
+      const e = p.email?.toLowerCase();
+      if (!e) continue;
+      if (seen.has(e))
+        ctx.addIssue({ code: 'custom', path: ['people', id, 'email'], message: `${p.email} is also ${seen.get(e)}'s` });
+      else seen.set(e, id);
+    }
+  });
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -115,6 +129,12 @@ export class Directory implements PeopleDirectory {
     return [...this.people.values()].find((p) => p.github?.toLowerCase() === l);
   }
 
+  /** The person with this email address (compared case-insensitively), as the console's proxy names them. */
+  byEmail(email: string): Person | undefined {
+    const e = email.trim().toLowerCase();
+    return e ? [...this.people.values()].find((p) => p.email?.toLowerCase() === e) : undefined;
+  }
+
   /** The person, caller or agent a bearer token belongs to (compared as hashes, in constant time). */
   byToken(token: string): { person: Person } | { caller: Caller } | { agent: AgentCredential } | undefined {
     const h = hashToken(token);
@@ -122,6 +142,17 @@ export class Directory implements PeopleDirectory {
     for (const c of this.callers.values()) if (sameHash(c.tokenSha256, h)) return { caller: c };
     for (const a of this.agents.values()) if (sameHash(a.tokenSha256, h)) return { agent: a };
     return undefined;
+  }
+
+  /** Every token hash, with whose it is (to refuse published development tokens at start). */
+  tokenHashes(): { kind: 'person' | 'caller' | 'agent'; id: string; tokenSha256: string }[] {
+    return [
+      ...[...this.people.values()]
+        .filter((p) => p.tokenSha256)
+        .map((p) => ({ kind: 'person' as const, id: p.id, tokenSha256: p.tokenSha256! })),
+      ...[...this.callers.values()].map((c) => ({ kind: 'caller' as const, id: c.id, tokenSha256: c.tokenSha256 })),
+      ...[...this.agents.values()].map((a) => ({ kind: 'agent' as const, id: a.name, tokenSha256: a.tokenSha256 })),
+    ];
   }
 
   mayRun(caller: Caller, agent: string): boolean {

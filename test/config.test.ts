@@ -30,3 +30,9 @@ test('a bad value names its variable', () => {
     /AIRLOCK_TEMPORAL_ADDRESS: must be host:port/,
   );
 });
+
+test('the audit signing key may come on one line, with \\n for its line breaks (env files)', () => {
+  const pem = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n';
+  expect(loadConfig({ AIRLOCK_AUDIT_SIGNING_KEY: pem.replace(/\n/g, '\\n') }).audit.signingKey).toBe(pem);
+  expect(loadConfig({ AIRLOCK_AUDIT_SIGNING_KEY: pem }).audit.signingKey).toBe(pem);
+});

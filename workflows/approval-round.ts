@@ -3,19 +3,48 @@
  * when nobody decided in time, and come back approved, or stop the job (rejected, timed out, abort-frozen).
  * The votes themselves arrive through the `decide` update, whose handler and validator are here too.
  */
-import { ApplicationFailure, condition, proxyActivities } from '@temporalio/workflow';
-import type { ApprovalActivities } from '../src/core/contracts';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+} from '@temporalio/workflow';
+import type { ApprovalActivities, ApprovalEvent } from '../src/core/contracts';
 import { RefusalCode, ApprovalStatus, type ApprovalRequest, type Vote, type VoteResult } from '../src/core/approval';
 import { commentDigest, verifyAttestation } from '../src/core/attestation';
 import { JobStatus, StepStatus, type JobInput, type JobState, type PlannedStep, type StepState } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
 import type { PolicyDecision } from '../src/core/decision';
 import { RETRY_BACKOFF, fail, now, type JobContext } from './context';
+import { startNotifier } from './notifier';
 
-/** Channel notifications retry for a while; a channel that stays down must not block the job's decisions. */
+/** Before faults-v1: channel notifications retry for a while, on the decision path. */
 const NOTIFY_OPTIONS = { startToCloseTimeout: '30s', retry: { ...RETRY_BACKOFF, maximumAttempts: 5 } } as const;
 
 const channels = proxyActivities<ApprovalActivities>(NOTIFY_OPTIONS);
+
+/** faults-v1: the request's audit events alone, a quick database write retried until it lands (as the job's own). */
+const approvalAudit = proxyLocalActivities<ApprovalActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
+
+/**
+ * What a request's change tells: before faults-v1, the audit and every channel, awaited (a channel down for long
+ * failed the job); since, the audit awaited, the channels told in the background by the job's notifier.
+ */
+async function tell(ctx: JobContext, request: ApprovalRequest, event: ApprovalEvent): Promise<void> {
+  if (!ctx.faults) {
+    if (event === 'update') await channels['approvals.update'](request);
+    else await channels['approvals.announce'](request, event);
+    return;
+  }
+  await approvalAudit['approvals.record'](request, event);
+  ctx.notifier ??= await startNotifier(ctx.jobId);
+  ctx.notifier.notify(request, event);
+}
 
 /**
  * Asks humans whether `step` may run with `resolved` as its input. Resolves when approved (or when an abort-freeze
@@ -28,18 +57,22 @@ export async function askHumans(
   stepState: StepState,
   resolved: Record<string, unknown>,
   decision: PolicyDecision,
+  /** A request of its own besides the step's (the "did it act?" question, faults-v1). */
+  requestId = `${ctx.jobId}:${step.id}`,
 ): Promise<void> {
   const { jobId, input, state, undo, setStatus, remainingMs } = ctx;
   const req = decision.approval!;
   const requestedAt = Date.now();
   const request: ApprovalRequest = {
-    id: `${jobId}:${step.id}`,
+    id: requestId,
     jobId,
     stepId: step.id,
     title: input.title,
     agent: input.agent,
     requester: input.requester,
     ...(input.caller ? { caller: input.caller } : {}),
+    // Channels find where to ask from it (GitHub: context.repo and context.pr); not part of what is decided.
+    ...(input.context && Object.keys(input.context).length ? { context: input.context } : {}),
     action: step.action,
     risk: step.risk,
     input: resolved,
@@ -63,29 +96,47 @@ export async function askHumans(
   state.approvals = [...state.approvals.filter((r) => r.id !== request.id), request];
   stepState.status = StepStatus.AwaitingApproval;
   setStatus(JobStatus.AwaitingApproval);
-  await channels['approvals.announce'](request, 'requested');
+  await tell(ctx, request, 'requested');
 
   const closed = () => request.status !== ApprovalStatus.Pending || state.frozen?.mode === 'abort' || !!ctx.closing?.();
   let told = 0;
-  /** Waits until closed or timed out; tells the channels (and the audit) about each vote as it arrives. */
-  const waitForDecision = async (timeoutMs: number) => {
-    const until = Date.now() + timeoutMs;
+  /**
+   * Waits until closed or timed out; tells the channels (and the audit) about each vote as it arrives. Since faults-v1
+   * the timeout runs from `from` (when the request was made), whatever telling took.
+   */
+  const waitForDecision = async (timeoutMs: number, from: number) => {
+    // The job's deadline caps the wait either way (its end, not a span measured from a later moment).
+    const until = ctx.faults
+      ? Math.min(from + timeoutMs, Date.now() + remainingMs())
+      : Date.now() + Math.min(timeoutMs, remainingMs());
     for (;;) {
       const woke = await condition(() => closed() || request.votes.length > told, Math.max(until - Date.now(), 1));
       if (!woke) return false;
       if (closed()) return true;
       told = request.votes.length;
-      await channels['approvals.update'](request);
+      await tell(ctx, request, 'update');
     }
   };
-  let decided = await waitForDecision(Math.min(req.timeoutMs, remainingMs()));
-  if (!decided && req.escalation && remainingMs() > 0) {
-    request.escalated = true;
-    request.groups = req.escalation.groups;
-    request.quorum = req.escalation.quorum;
-    request.deadline = new Date(Date.now() + req.escalation.timeoutMs).toISOString();
-    await channels['approvals.announce'](request, 'escalated');
-    decided = await waitForDecision(Math.min(req.escalation.timeoutMs, remainingMs()));
+  let decided: boolean;
+  try {
+    decided = await waitForDecision(req.timeoutMs, requestedAt);
+    if (!decided && req.escalation && remainingMs() > 0) {
+      const escalatedAt = Date.now();
+      request.escalated = true;
+      request.groups = req.escalation.groups;
+      request.quorum = req.escalation.quorum;
+      request.deadline = new Date(escalatedAt + req.escalation.timeoutMs).toISOString();
+      await tell(ctx, request, 'escalated');
+      decided = await waitForDecision(req.escalation.timeoutMs, escalatedAt);
+    }
+  } catch (err) {
+    // faults-v1: a job cancelled while waiting closes its request everywhere (no live buttons on a dead job).
+    if (!ctx.faults || !isCancellation(err) || request.status !== ApprovalStatus.Pending) throw err;
+    request.status = ApprovalStatus.Cancelled;
+    request.closedAt = now();
+    stepState.status = StepStatus.Pending;
+    await CancellationScope.nonCancellable(() => tell(ctx, request, 'update'));
+    throw err;
   }
   if (!decided) {
     request.status = ApprovalStatus.TimedOut;
@@ -93,7 +144,7 @@ export async function askHumans(
     request.status = ApprovalStatus.Cancelled; // an abort-freeze arrived while waiting, or the session is ending
   }
   request.closedAt = now();
-  await channels['approvals.update'](request);
+  await tell(ctx, request, 'update');
 
   switch (request.status) {
     case ApprovalStatus.Approved:

@@ -11,7 +11,8 @@ import {
   proxyLocalActivities,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { Activity, JobActivities } from '../src/core/contracts';
+import type { ApprovalRequest } from '../src/core/approval';
+import type { Activity, ApprovalEvent, JobActivities } from '../src/core/contracts';
 import type { FailureType } from '../src/core/failures';
 import type {
   JobInput,
@@ -40,10 +41,26 @@ export interface JobContext {
   /** Waits out a pause-freeze; an abort-freeze stops the job. */
   honourFreeze(): Promise<void>;
   /**
+   * The job started with the `faults-v1` patch (FAULTS_V1 in job.ts): what happens after its end cannot undo it,
+   * channels are told in the background, paused jobs re-check the freeze, outputs are bounded, compensations retry
+   * until they succeed, an action that may have acted is `unknown`.
+   */
+  readonly faults: boolean;
+  /** The approval notifier of this job, once a request was announced (faults-v1, notifier.ts). */
+  notifier?: Notifier;
+  /**
    * Why the run takes no more actions, when it is ending (an agent session being closed): open approval requests
    * close and steps stop before acting. Jobs have none.
    */
   closing?(): string | undefined;
+}
+
+/** Tells channels about approval requests in the background (workflows/notifier.ts). */
+export interface Notifier {
+  /** Queues a notification; never blocks on, or fails with, a channel. */
+  notify(request: ApprovalRequest, event: ApprovalEvent): void;
+  /** The job ended: the notifier finishes what is queued, then stops. */
+  done(): Promise<void>;
 }
 
 /** A step whose compensation runs if the job stops: the call its action ran with, and its output once it succeeded. */
@@ -67,9 +84,12 @@ function activityOptions(o: StepActivityOptions): ActivityOptions {
   return {
     startToCloseTimeout: o.startToCloseTimeoutMs,
     heartbeatTimeout: o.heartbeatTimeoutMs,
-    retry: { ...RETRY_BACKOFF, maximumAttempts: o.maximumAttempts },
+    // 0 attempts: unlimited (Temporal's default when none is given).
+    retry: { ...RETRY_BACKOFF, ...(o.maximumAttempts > 0 ? { maximumAttempts: o.maximumAttempts } : {}) },
     // Compensations must not start while a cancelled action may still be acting.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    // Data, not code: only plans that name a queue set it, so jobs planned before tool queues issue the same commands.
+    ...(o.taskQueue ? { taskQueue: o.taskQueue } : {}),
   };
 }
 

@@ -1,14 +1,24 @@
 /**
  * Finishing a job: its end status, the audit trail closed (its head signed), the caller called back. Runs after the
- * steps succeeded, and after compensating when they did not.
+ * steps succeeded, and after compensating when they did not. Since faults-v1 the callback is delivered by a workflow
+ * of its own (callback.ts), started here and left running: the job completes right after closing its trail.
  */
-import { CancellationScope, isCancellation, proxyActivities } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  ParentClosePolicy,
+  isCancellation,
+  proxyActivities,
+  startChild,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { JobActivities } from '../src/core/contracts';
 import { JobStatus, type JobOutcome } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
 import { describe, jobAudit, now, type JobContext } from './context';
+import { callbackWorkflow } from './callback';
+import { callbackWorkflowId } from './messages';
 
-/** Callbacks to other systems keep trying for about a day. */
+/** Before faults-v1: callbacks to other systems keep trying for about a day, inside the job. */
 const CALLBACK_OPTIONS = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1h', maximumAttempts: 30 },
@@ -33,7 +43,22 @@ export async function finish(ctx: JobContext, status: JobStatus): Promise<void> 
   };
   await CancellationScope.nonCancellable(async () => {
     await jobAudit['job.finished'](outcome, input.requestId);
-    if (input.callbackUrl) await callbacks['job.callback'](input.callbackUrl, outcome);
+    if (ctx.faults) await ctx.notifier?.done();
+    if (!input.callbackUrl) return;
+    if (!ctx.faults) {
+      await callbacks['job.callback'](input.callbackUrl, outcome);
+      return;
+    }
+    try {
+      await startChild(callbackWorkflow, {
+        workflowId: callbackWorkflowId(jobId),
+        args: [{ url: input.callbackUrl, outcome }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+    } catch (err) {
+      // Already delivering (a reset job ending again): one delivery per job.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
   });
 }
 

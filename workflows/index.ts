@@ -2,3 +2,5 @@
 export { jobWorkflow } from './job';
 export { freezeControlWorkflow } from './freeze';
 export { sessionWorkflow } from './session';
+export { callbackWorkflow } from './callback';
+export { approvalNotifierWorkflow } from './notifier';

@@ -21,7 +21,6 @@
  */
 import {
   ApplicationFailure,
-  condition,
   isCancellation,
   patched,
   setHandler,
@@ -38,10 +37,30 @@ import { describe, fail, jobAudit, now, type JobContext, type Undo } from './con
 import { recordVote, validateVote } from './approval-round';
 import { compensate } from './compensate';
 import { endStatus, finish } from './finish';
-import { runStep } from './step';
+import { freezeWaiter, runStep } from './step';
 
 /** The patch that moved the policy decision into the action's activity (see step.ts and pre-patch.ts). */
 export const DECIDE_IN_ACTION = 'decide-in-action';
+/** A job whose `job.started` the audit database refuses for good ends `failed` instead of staying `running`. */
+export const AUDIT_REFUSED_FAILS = 'audit-refused-fails';
+
+/**
+ * The patch that makes jobs correct under faults (`faults` in the code; JobContext.faults in the other modules):
+ *   - the end state is final: the callback is delivered by a workflow of its own after the job ends (finish.ts);
+ *   - channels are told in the background; the audit part is written on the decision path (approval-round.ts,
+ *     notifier.ts); the approval timeout runs from the request; a cancelled job closes its request everywhere;
+ *   - a paused job re-checks the freeze and its deadline still applies (freezeWaiter in step.ts);
+ *   - outputs enter history bounded (ToolCall.outputLimit, src/core/outputs.ts);
+ *   - compensations retry until they succeed or fail permanently; a step refused for its input is not undone;
+ *   - a started action that timed out without retries is `unknown`, counted, and the policy's `onUnknownOutcome`
+ *     decides (unknownOutcome in step.ts).
+ * When the old branches can go: once no job started before this patch is running (`airlock jobs list --status
+ * running` etc. shows none started before the deploy that brought it) and test/histories without `.faults-v1` (and not
+ * `.decide-in-action`-only paths still needed) are retired. Then, as for DECIDE_IN_ACTION (pre-patch.ts): first replace
+ * `patched(FAULTS_V1)` with `deprecatePatch(FAULTS_V1)` and keep only the `faults` side of each `if (faults)` /
+ * `ctx.faults`; one deploy later, delete the `deprecatePatch` call.
+ */
+export const FAULTS_V1 = 'faults-v1';
 
 /** Runs one job to its end state. Succeeds with the step outputs; otherwise fails after compensating. */
 export async function jobWorkflow(input: JobInput): Promise<JobResult> {
@@ -76,6 +95,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
 
   // Jobs started before this patch decide in a local activity of its own, then act: one more activation per action.
   const decideInAction = patched(DECIDE_IN_ACTION);
+  const faults = patched(FAULTS_V1);
 
   const setStatus = (status: JobStatus) => {
     state.status = status;
@@ -87,7 +107,17 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
   // The job starts with these search attributes set (src/jobs/submit.ts); jobs from before the patch set them again.
   if (!decideInAction) setStatus(JobStatus.Running);
   const { compensationOptions: _, ...auditedJob } = input;
-  await jobAudit['job.started'](jobId, auditedJob);
+  try {
+    await jobAudit['job.started'](jobId, auditedJob);
+  } catch (err) {
+    // Only a non-retryable failure gets here (activities/audit-sink.ts): the job fails, and its status says so.
+    if (patched(AUDIT_REFUSED_FAILS)) {
+      state.error = describe(err);
+      state.endedAt = now();
+      setStatus(JobStatus.Failed);
+    }
+    throw err;
+  }
 
   const outputs: Record<string, unknown> = {};
   // Pushed *before* each step runs: an action that timed out may still have acted.
@@ -99,20 +129,14 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       throw fail(FailureType.DeadlineExceeded, `the job's deadline ${input.budget.deadline} passed before ${what}`);
   };
 
-  /** Waits out a pause-freeze; an abort-freeze stops the job. */
-  const honourFreeze = async () => {
-    while (state.frozen) {
-      if (state.frozen.mode === 'abort') {
-        throw fail(FailureType.JobFrozen, `frozen by ${state.frozen.by}: ${state.frozen.reason}`, state.frozen);
-      }
-      setStatus(JobStatus.Frozen);
-      await condition(() => !state.frozen || state.frozen.mode === 'abort');
-    }
-    if (state.status === JobStatus.Frozen) setStatus(JobStatus.Running);
-  };
+  /** Waits out a pause-freeze; an abort-freeze stops the job (since faults-v1 re-reading the freeze: step.ts). */
+  const honourFreeze = freezeWaiter({ input, state, setStatus, remainingMs, checkDeadline }, faults);
 
   // What the approval round, the compensations and the finishing share with the step loop.
-  const ctx: JobContext = { jobId, input, state, undo, setStatus, remainingMs, checkDeadline, honourFreeze };
+  const ctx: JobContext = { jobId, input, state, undo, setStatus, remainingMs, checkDeadline, honourFreeze, faults };
+
+  /** Output bytes the steps have put into history so far (faults-v1 bounds it: OUTPUTS_TOTAL_BYTES). */
+  const outputBytes = { inline: 0 };
 
   try {
     for (const [index, step] of input.steps.entries()) {
@@ -135,14 +159,16 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       };
 
       // Decide (and act), asking humans as often as the policy requires it (workflows/step.ts).
-      const { output } = await runStep(ctx, { step, stepState, call, resolved }, decideInAction);
+      const { output } = await runStep(ctx, { step, stepState, call, resolved }, { decideInAction, outputBytes });
       outputs[step.id] = output;
     }
-    await finish(ctx, JobStatus.Succeeded);
-    return { status: JobStatus.Succeeded, outputs };
+    if (!faults) {
+      await finish(ctx, JobStatus.Succeeded);
+      return { status: JobStatus.Succeeded, outputs };
+    }
   } catch (err) {
     state.error = describe(err);
-    const failures = await compensate(undo, input.compensationOptions, state);
+    const failures = await compensate(undo, input.compensationOptions, state, faults);
     if (failures.length) {
       await finish(ctx, JobStatus.CompensationFailed);
       throw ApplicationFailure.create({
@@ -163,4 +189,8 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     await finish(ctx, endStatus(err));
     throw err;
   }
+  // faults-v1: the end state is reached; what follows (closing the trail, starting the callback's delivery) cannot
+  // send the job back into compensating.
+  await finish(ctx, JobStatus.Succeeded);
+  return { status: JobStatus.Succeeded, outputs };
 }

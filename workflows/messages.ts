@@ -3,7 +3,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FreezeEntry } from '../src/core/decision';
-import type { JobState } from '../src/core/job';
+import type { CallbackStatus, JobState } from '../src/core/job';
 import type { Vote, VoteResult } from '../src/core/approval';
 import type { SessionCall, SessionCallResult, SessionEnd } from '../src/core/session';
 
@@ -35,3 +35,9 @@ export const callToolUpdate = defineUpdate<SessionCallResult, [SessionCall]>('ca
  * once the session has ended.
  */
 export const endSessionUpdate = defineUpdate<SessionEnd, [{ reason: 'closed' | 'rollback'; by: string }]>('endSession');
+
+/** Where a job's completion callback stands; asked of its delivery workflow, `<jobId>:callback` (faults-v1). */
+export const callbackStatusQuery = defineQuery<CallbackStatus>('callbackStatus');
+
+/** The id of the workflow delivering a job's callback. */
+export const callbackWorkflowId = (jobId: string) => `${jobId}:callback`;

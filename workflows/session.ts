@@ -39,7 +39,7 @@ import { describe, fail, jobAudit, now, type JobContext, type Undo } from './con
 import { recordVote, validateVote } from './approval-round';
 import { compensate, type CompensationFailure } from './compensate';
 import { finish } from './finish';
-import { runStep } from './step';
+import { freezeWaiter, runStep } from './step';
 
 /** Runs one agent session until it ends; answers how it ended and what was undone. */
 export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> {
@@ -83,18 +83,23 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
     if (remainingMs() <= 0)
       throw fail(FailureType.DeadlineExceeded, `the session's deadline ${input.budget.deadline} passed before ${what}`);
   };
-  const honourFreeze = async () => {
-    while (state.frozen) {
-      if (state.frozen.mode === 'abort') {
-        throw fail(FailureType.JobFrozen, `frozen by ${state.frozen.by}: ${state.frozen.reason}`, state.frozen);
-      }
-      setStatus(JobStatus.Frozen);
-      await condition(() => !state.frozen || state.frozen.mode === 'abort');
-    }
-    if (state.status === JobStatus.Frozen) setStatus(JobStatus.Running);
-  };
+  // Sessions are new: every faults-v1 behaviour of jobs holds for them unconditionally (JobContext.faults).
+  const honourFreeze = freezeWaiter({ input, state, setStatus, remainingMs, checkDeadline }, true);
   const closing = () => (ending ? `the session is ending (${ending.reason})` : undefined);
-  const ctx: JobContext = { jobId, input, state, undo, setStatus, remainingMs, checkDeadline, honourFreeze, closing };
+  const ctx: JobContext = {
+    jobId,
+    input,
+    state,
+    undo,
+    setStatus,
+    remainingMs,
+    checkDeadline,
+    honourFreeze,
+    closing,
+    faults: true,
+  };
+  /** Output bytes the calls have put into history so far (bounded as a job's: OUTPUTS_TOTAL_BYTES). */
+  const outputBytes = { inline: 0 };
 
   setHandler(jobStateQuery, () => state);
   setHandler(freezeSignal, (entry) => {
@@ -139,7 +144,11 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
         ...(requestId ? { requestId } : {}),
       };
       try {
-        const { output, decision } = await runStep(ctx, { step, stepState, call, resolved: step.input }, true);
+        const { output, decision } = await runStep(
+          ctx,
+          { step, stepState, call, resolved: step.input },
+          { decideInAction: true, outputBytes },
+        );
         return {
           callId,
           stepId,
@@ -181,7 +190,15 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
   );
 
   const { compensationOptions: _, ...auditedSession } = input;
-  await jobAudit['job.started'](jobId, auditedSession);
+  try {
+    await jobAudit['job.started'](jobId, auditedSession);
+  } catch (err) {
+    // Only a non-retryable failure gets here (activities/audit-sink.ts): the session fails, and its status says so.
+    state.error = describe(err);
+    state.endedAt = now();
+    setStatus(JobStatus.Failed);
+    throw err;
+  }
 
   let cancelled: unknown;
   try {
@@ -229,7 +246,7 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
               : 'cancelled',
         type: reason === 'frozen' ? FailureType.JobFrozen : FailureType.SessionEnded,
       };
-      failures = await compensate(undo, input.compensationOptions, state);
+      failures = await compensate(undo, input.compensationOptions, state, true);
     }
     const status = failures.length
       ? JobStatus.CompensationFailed

@@ -4,10 +4,18 @@
  * then decide inside the action's activity (activities/create-activities.ts), with the same Decider.
  */
 import type { AuditSink } from '../../src/core/audit';
-import type { Decider, PolicyActivities } from '../../src/core/contracts';
+import type { Decider, PolicyActivities, UnknownOutcomeRule } from '../../src/core/contracts';
 
-export function createPolicyActivities(deps: { decide: Decider; audit: AuditSink }): PolicyActivities {
+export function createPolicyActivities(deps: {
+  decide: Decider;
+  audit: AuditSink;
+  /** The policy's `onUnknownOutcome` for an action (faults-v1). */
+  onUnknownOutcome: (req: { agent: string; action: string; input: Record<string, unknown> }) => UnknownOutcomeRule;
+}): PolicyActivities {
   return {
+    async 'policy.onUnknownOutcome'(req) {
+      return deps.onUnknownOutcome(req);
+    },
     async 'policy.evaluate'(req) {
       const { decision, event } = await deps.decide(req, 1);
       await deps.audit.append(event);

@@ -12,7 +12,8 @@ import type { AuditSink } from '../../src/core/audit';
 import type { PeopleDirectory } from '../../src/core/people';
 import { ApprovalRefusedError, deliverVote } from '../deliver';
 import { ACTION_APPROVE, ACTION_REJECT, REJECT_MODAL, rejectModal, type ButtonValue } from './render';
-import { ReplayGuard, verifySlackRequest } from './verify';
+import type { SeenDeliveries } from '../seen-deliveries';
+import { REPLAY_WINDOW_SECONDS, verifySlackRequest } from './verify';
 
 export interface SlackAppOptions {
   signingSecret: string;
@@ -24,6 +25,8 @@ export interface SlackAppOptions {
   /** Signs each vote as the Slack channel's attestation: this person, as the Slack user of a signed request. */
   attestor: Attestor;
   audit?: AuditSink;
+  /** Requests already received, in the database every API instance shares (replay protection across instances). */
+  seen: SeenDeliveries;
   /** The bot's ids (SLACK_BOT_ID / SLACK_BOT_USER_ID); when unknown, Bolt asks auth.test once. */
   botId?: string;
   botUserId?: string;
@@ -129,18 +132,15 @@ export function createSlackApp(opts: SlackAppOptions) {
     });
   });
 
-  const replays = new ReplayGuard();
   const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
 
   /** Registers `POST /slack/events` on Airlock's server. */
   const register = (server: FastifyInstance) =>
     server.register(async (scope) => {
-      // Slack signs the raw body: keep it as a string.
-      scope.addContentTypeParser(
-        ['application/x-www-form-urlencoded', 'application/json'],
-        { parseAs: 'string' },
-        (_req, body, done) => done(null, body),
-      );
+      // Slack signs the raw body: keep it as a string (replacing, in this scope only, the API's own parsers).
+      const types = ['application/x-www-form-urlencoded', 'application/json'];
+      for (const type of types) if (scope.hasContentTypeParser(type)) scope.removeContentTypeParser(type);
+      scope.addContentTypeParser(types, { parseAs: 'string' }, (_req, body, done) => done(null, body));
       scope.post('/slack/events', { schema: { hide: true } }, async (req, reply) => {
         const rawBody = String(req.body ?? '');
         const signature = req.headers['x-slack-signature'] as string | undefined;
@@ -150,7 +150,9 @@ export function createSlackApp(opts: SlackAppOptions) {
           now(),
         );
         if (!verdict.ok) return reply.status(401).send({ error: 'invalid_signature', message: verdict.reason });
-        if (!replays.firstTime(signature!, now()))
+        // The signature is the request's identity: an HMAC over its timestamp and raw body, so a replay that passed
+        // verification carries exactly this signature (any other would not verify).
+        if (!(await opts.seen.firstTime('slack', signature!, now(), REPLAY_WINDOW_SECONDS)))
           return reply.status(401).send({ error: 'replayed', message: 'this signed request was already received' });
 
         const form = new URLSearchParams(rawBody);

@@ -1,7 +1,7 @@
 /**
  * Slack request verification (v0 signatures): HMAC-SHA256 over `v0:<timestamp>:<raw body>` with the signing secret,
- * compared in constant time; timestamps more than 5 minutes from now are refused, and so is a signature seen
- * before (a replayed request). Pure and clock-injectable, so it is tested on its own.
+ * compared in constant time; timestamps more than 5 minutes from now are refused. Pure and clock-injectable, so it is
+ * tested on its own. A signature seen before (a replayed request) is refused by the route, through SeenDeliveries.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
@@ -33,15 +33,8 @@ export function verifySlackRequest(signingSecret: string, req: SlackRequestParts
   return { ok: true };
 }
 
-/** Remembers signatures for the 5-minute window, so the same signed request is accepted once. */
-export class ReplayGuard {
-  private readonly seen = new Map<string, number>();
-
-  /** True the first time a signature is seen within the window. */
-  firstTime(signature: string, nowSeconds: number): boolean {
-    for (const [sig, at] of this.seen) if (nowSeconds - at > MAX_AGE_SECONDS * 2) this.seen.delete(sig);
-    if (this.seen.has(signature)) return false;
-    this.seen.set(signature, nowSeconds);
-    return true;
-  }
-}
+/**
+ * How long a signature is remembered to refuse replays: a request is accepted while its timestamp is within
+ * MAX_AGE_SECONDS of now, on either side, so a signature seen now may be presented again for up to twice that.
+ */
+export const REPLAY_WINDOW_SECONDS = MAX_AGE_SECONDS * 2;

@@ -20,6 +20,11 @@ export type RouteAuth =
   | { public: true }
   | {
       public?: false;
+      /**
+       * The web console's routes (src/console): the principal comes from the console session or the trusted proxy,
+       * not a bearer token; `optional` lets an anonymous visitor in (the sign-in form).
+       */
+      session?: 'required' | 'optional';
       /** Kinds of principal the route accepts; every authenticated principal when omitted. */
       accepts?: PrincipalKind[];
       /** The 403 message for any other principal. */
@@ -78,19 +83,21 @@ export function personOf(req: FastifyRequest): Person {
 }
 
 /**
- * Whether a request needs no principal: what its route declares. Requests no route matches keep the rule of the URL
- * (only /v1/ needs a token), so an unknown /v1/ path still answers 401 to a stranger, and anything else 404.
+ * Whether a request needs no principal: only what the route that matched declares `public`. Decided by the route
+ * Fastify matched (after it decoded the path), never by the raw URL: `/%76%31/jobs` is `/v1/jobs` and needs a token.
+ * A request no route matches is not public either: a stranger gets 401 for any path but the public routes, so
+ * probing without a token learns nothing; an authenticated principal gets 404.
  */
 export function isPublic(req: FastifyRequest): boolean {
-  const auth = req.routeOptions.config.auth;
-  if (auth) return auth.public === true;
-  return req.is404 && !req.url.startsWith('/v1/');
+  return !req.is404 && req.routeOptions.config.auth?.public === true;
 }
 
 /** onRequest: the request's principal from its bearer token, or 401 unless the route is public. */
 export function authenticate(directory: Directory) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
-    if (isPublic(req)) return;
+    // Console routes authenticate in their own scope (src/console/auth.ts), from the session.
+    const auth = req.routeOptions.config.auth;
+    if (isPublic(req) || (auth && !auth.public && auth.session)) return;
     const header = req.headers.authorization ?? '';
     const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
     const who = token ? directory.byToken(token) : undefined;

@@ -1,14 +1,16 @@
 /**
  * The audit trail: per job, an append-only list of events, each hashed over the previous one, so altering,
  * removing or reordering a stored event breaks the chain at that event. When a job ends its head is signed
- * (Ed25519), so an exported trail can be verified offline. Appends are idempotent by (job, key): an activity that
- * retries writes its event once.
+ * (Ed25519) and names the key that signed it, so an exported trail can be verified offline against a keyring; a
+ * signed trail is sealed: later appends are refused, and what happens after the end (a vote on an ended job) is kept
+ * beside it in audit_refusals. Appends are idempotent by (job, key): an activity that retries writes its event once.
  */
 import { LRUCache } from 'lru-cache';
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { Keyring } from './keyring';
 import canonicalize from 'canonicalize';
 import type { AttestationKey } from '../core/attestation';
-import { AuditEventType, type AuditEventInput } from '../core/audit';
+import { AuditEventType, AuditTrailSealedError, type AuditEventInput } from '../core/audit';
 import type { Database } from '../core/db';
 import { redact } from '../core/redact';
 import { verifyVotes } from './votes';
@@ -28,6 +30,8 @@ export interface ChainHead {
   hash: string;
   signature?: string;
   signedAt?: string;
+  /** The id of the key that signed the head (`ed25519:<16 hex>`); absent on heads signed before key ids. */
+  keyId?: string;
 }
 
 export type Verification =
@@ -41,7 +45,10 @@ export type Verification =
     }
   | { ok: false; seq: number; key: string; type: string; reason: string };
 
+// One transaction (a multi-statement query is one) that first takes a lock: processes starting together on an empty
+// database would otherwise race in CREATE TABLE IF NOT EXISTS and all but one fail (pg_type unique violation).
 const MIGRATIONS = `
+SELECT pg_advisory_xact_lock(hashtext('airlock.audit.migrations'));
 CREATE TABLE IF NOT EXISTS audit_events (
   job_id text NOT NULL,
   seq integer NOT NULL,
@@ -62,6 +69,26 @@ CREATE TABLE IF NOT EXISTS audit_heads (
   hash text NOT NULL,
   signature text,
   signed_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS step_outputs (
+  job_id text NOT NULL,
+  step_id text NOT NULL,
+  output text NOT NULL,
+  output_digest text NOT NULL,
+  bytes integer NOT NULL,
+  stored_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (job_id, step_id)
+);
+ALTER TABLE audit_heads ADD COLUMN IF NOT EXISTS key_id text;
+CREATE TABLE IF NOT EXISTS audit_refusals (
+  job_id text NOT NULL,
+  key text NOT NULL,
+  type text NOT NULL,
+  at timestamptz NOT NULL DEFAULT now(),
+  actor text,
+  request_id text,
+  data jsonb NOT NULL,
+  PRIMARY KEY (job_id, key)
 );
 CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$
 BEGIN
@@ -89,8 +116,12 @@ export function eventHash(e: Omit<AuditEvent, 'hash'>): string {
   return `sha256:${createHash('sha256').update(body!).digest('hex')}`;
 }
 
-/** Checks a list of events (in seq order) and, when given, the head signature. Pure: used online and offline. */
-export function verifyChain(events: AuditEvent[], head?: ChainHead, publicKey?: KeyObject): Verification {
+/**
+ * Checks a list of events (in seq order) and, when a keyring is given, the head signature with the key the head
+ * names. A head without a key id (signed before heads named their key) is checked against every key of the ring.
+ * Pure: used online and offline.
+ */
+export function verifyChain(events: AuditEvent[], head?: ChainHead, keyring?: Keyring): Verification {
   let prev = GENESIS;
   for (const [i, e] of events.entries()) {
     const fail = (reason: string): Verification => ({ ok: false, seq: e.seq, key: e.key, type: e.type, reason });
@@ -110,12 +141,22 @@ export function verifyChain(events: AuditEvent[], head?: ChainHead, publicKey?: 
         reason: 'the chain head does not match the last event',
       };
     }
-    if (
-      head.signature &&
-      publicKey &&
-      !verify(null, Buffer.from(head.hash), publicKey, Buffer.from(head.signature, 'base64'))
-    ) {
-      return { ok: false, seq: head.seq, key: '(head)', type: '(head)', reason: 'the head signature is not valid' };
+    if (head.signature && keyring) {
+      const headFail = (reason: string): Verification => ({
+        ok: false,
+        seq: head.seq,
+        key: '(head)',
+        type: '(head)',
+        reason,
+      });
+      const candidates = head.keyId ? [keyring.get(head.keyId)].filter((k) => k !== undefined) : keyring.all();
+      if (!candidates.length)
+        return headFail(
+          `the head is signed by key ${head.keyId ?? '(unnamed)'}, which is not in the keyring (${keyring.ids().join(', ') || 'empty'})`,
+        );
+      const signature = Buffer.from(head.signature, 'base64');
+      if (!candidates.some((k) => verify(null, Buffer.from(head.hash), k, signature)))
+        return headFail('the head signature is not valid');
     }
   }
   return { ok: true, events: events.length, head: prev, signed: Boolean(head?.signature) };
@@ -147,13 +188,14 @@ const fromRow = (r: Row): AuditEvent => ({
   hash: r.hash,
 });
 
-type HeadRow = { seq: number; hash: string; signature: string | null; signed_at: Date | null };
-const HEAD_COLUMNS = 'seq, hash, signature, signed_at';
+type HeadRow = { seq: number; hash: string; signature: string | null; signed_at: Date | null; key_id: string | null };
+const HEAD_COLUMNS = 'seq, hash, signature, signed_at, key_id';
 const toHead = (jobId: string, r: HeadRow): ChainHead => ({
   jobId,
   seq: r.seq,
   hash: r.hash,
   ...(r.signature ? { signature: r.signature, signedAt: new Date(r.signed_at!).toISOString() } : {}),
+  ...(r.key_id ? { keyId: r.key_id } : {}),
 });
 
 /** How many jobs' chain heads a process remembers (the jobs it is writing for right now). */
@@ -163,15 +205,27 @@ export class AuditStore {
   /** The last head this process wrote per job: a guess that saves the read; a stale guess costs one retry. */
   private readonly heads = new LRUCache<string, { seq: number; hash: string }>({ max: HEAD_CACHE_SIZE });
 
+  /** The keys heads are verified with: the signing key's public half, and the older keys the operator keeps. */
+  readonly keyring: Keyring;
+  /** The id of the key this process signs heads with. */
+  readonly keyId?: string;
+
   private constructor(
     readonly db: Database,
     private readonly signingKey?: KeyObject,
-  ) {}
+    keyring?: Keyring,
+  ) {
+    this.keyring = new Keyring().merge(keyring ?? new Keyring());
+    if (signingKey) this.keyId = this.keyring.add(signingKey);
+  }
 
-  /** Opens the store and runs its migrations. */
-  static async open(db: Database, signingKeyPem?: string): Promise<AuditStore> {
+  /**
+   * Opens the store and runs its migrations. `keyring`: public keys besides the signing key's that verification
+   * trusts (keys heads were signed with before a rotation).
+   */
+  static async open(db: Database, signingKeyPem?: string, keyring?: Keyring): Promise<AuditStore> {
     await db.exec(MIGRATIONS);
-    return new AuditStore(db, signingKeyPem ? createPrivateKey(signingKeyPem) : undefined);
+    return new AuditStore(db, signingKeyPem ? createPrivateKey(signingKeyPem) : undefined, keyring);
   }
 
   publicKeyPem(): string | undefined {
@@ -199,8 +253,10 @@ export class AuditStore {
     for (let attempt = 0; ; attempt++) {
       if (!head) {
         const rows = (
-          await this.db.query<Row & { head_seq: number | null; head_hash: string | null }>(
-            `SELECT h.seq AS head_seq, h.hash AS head_hash, e.*
+          await this.db.query<
+            Row & { head_seq: number | null; head_hash: string | null; head_signature: string | null }
+          >(
+            `SELECT h.seq AS head_seq, h.hash AS head_hash, h.signature AS head_signature, e.*
              FROM (SELECT $1::text AS job_id) j
              LEFT JOIN audit_heads h ON h.job_id = j.job_id
              LEFT JOIN audit_events e ON e.job_id = j.job_id AND e.key = ANY($2::text[])`,
@@ -213,6 +269,8 @@ export class AuditStore {
           for (const input of inputs) out.push(await this.append(input));
           return out;
         }
+        // A signed head is a finished job's: its trail is sealed.
+        if (rows[0].head_signature) throw new AuditTrailSealedError(jobId);
         head = { seq: rows[0].head_seq ?? 0, hash: rows[0].head_hash ?? GENESIS };
       }
       const events: AuditEvent[] = [];
@@ -239,8 +297,8 @@ export class AuditStore {
       const moveHead =
         first.seq === 1
           ? `INSERT INTO audit_heads (job_id, seq, hash) VALUES ($1, $2, $3) ON CONFLICT (job_id) DO NOTHING`
-          : `UPDATE audit_heads SET seq = $2, hash = $3, signature = NULL, signed_at = NULL
-              WHERE job_id = $1 AND seq = $4 AND hash = $5`;
+          : `UPDATE audit_heads SET seq = $2, hash = $3
+              WHERE job_id = $1 AND seq = $4 AND hash = $5 AND signature IS NULL`;
       if (first.seq > 1) params.push(first.seq - 1, first.prevHash);
       const values = events.map((e) => {
         const at = params.length;
@@ -297,44 +355,96 @@ export class AuditStore {
     const signature = sign(null, Buffer.from(head.hash), this.signingKey).toString('base64');
     const r = (
       await this.db.query<HeadRow>(
-        `UPDATE audit_heads SET signature = $3, signed_at = now() WHERE job_id = $1 AND hash = $2
+        `UPDATE audit_heads SET signature = $3, signed_at = now(), key_id = $4
+         WHERE job_id = $1 AND hash = $2 AND signature IS NULL
          RETURNING ${HEAD_COLUMNS}`,
-        [jobId, head.hash, signature],
+        [jobId, head.hash, signature, this.keyId],
       )
     ).rows[0];
     if (r) return toHead(jobId, r);
     return known ? this.signHead(jobId) : this.head(jobId);
   }
 
+  /** Checks the chain, and the head's signature against the store's keyring (a key it lacks fails, named). */
   async verify(jobId: string): Promise<Verification> {
-    const key = this.signingKey ? createPublicKey(this.signingKey) : undefined;
-    return verifyChain(await this.events(jobId), await this.head(jobId), key);
+    return verifyChain(await this.events(jobId), await this.head(jobId), this.keyring);
   }
 
-  /** JSON Lines: every event, then one line with the head, its signature and the public key to check it offline. */
+  /**
+   * Records an event about a job whose trail is sealed in audit_refusals, beside the trail: the trail and its
+   * signature stay as they were. Once per (job, key).
+   */
+  async recordOutsideTrail(input: AuditEventInput): Promise<void> {
+    await this.db.query(
+      `INSERT INTO audit_refusals (job_id, key, type, actor, request_id, data) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT DO NOTHING`,
+      [
+        input.jobId,
+        input.key,
+        input.type,
+        input.actor ?? null,
+        input.requestId ?? null,
+        JSON.stringify(redact(input.data)),
+      ],
+    );
+  }
+
+  /** What was recorded about a job after its trail was sealed, oldest first. */
+  async outsideTrail(jobId: string): Promise<Omit<AuditEvent, 'seq' | 'prevHash' | 'hash'>[]> {
+    const rows = (
+      await this.db.query<Omit<Row, 'seq' | 'prev_hash' | 'hash'>>(
+        `SELECT job_id, key, type, at, actor, request_id, data FROM audit_refusals WHERE job_id = $1 ORDER BY at, key`,
+        [jobId],
+      )
+    ).rows;
+    return rows.map((r) => ({
+      jobId: r.job_id,
+      key: r.key,
+      type: r.type as AuditEventType,
+      at: new Date(r.at).toISOString(),
+      ...(r.actor ? { actor: r.actor } : {}),
+      ...(r.request_id ? { requestId: r.request_id } : {}),
+      data: r.data,
+    }));
+  }
+
+  /**
+   * JSON Lines: every event, then one line with the head (naming its key), its signature and the public key that
+   * signed it (when the store's keyring holds it), to check it offline.
+   */
   async exportJsonl(jobId: string): Promise<string> {
     const lines = (await this.events(jobId)).map((e) => JSON.stringify(e));
-    lines.push(JSON.stringify({ head: await this.head(jobId), publicKey: this.publicKeyPem() ?? null }));
+    const head = await this.head(jobId);
+    const publicKey = head?.keyId ? this.keyring.pem(head.keyId) : this.publicKeyPem();
+    lines.push(JSON.stringify({ head, publicKey: publicKey ?? null }));
     return `${lines.join('\n')}\n`;
   }
 }
 
 /**
- * Verifies an exported trail offline (`airlock audit verify`), against a public key the verifier trusts: the hash
- * chain, the head signature, then every vote's attestation (against `keyring`, or the channel keys recorded in the
- * trail's job.submitted event, which the chain covers).
+ * Verifies an exported trail offline (`airlock audit verify`) against the keys the verifier trusts (a keyring, or one
+ * PEM public key; without either, the key the export carries, which proves only that the trail is intact): the hash
+ * chain, the head signature, then every vote's attestation (against `attestationKeys`, or the channel keys recorded
+ * in the trail's job.submitted event, which the chain covers).
  */
-export function verifyExport(jsonl: string, trustedPublicKeyPem?: string, keyring?: AttestationKey[]): Verification {
+export function verifyExport(
+  jsonl: string,
+  trusted?: Keyring | string,
+  attestationKeys?: AttestationKey[],
+): Verification {
   const lines = jsonl
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
   const last = lines.pop() as { head?: ChainHead; publicKey?: string | null };
-  const pem = trustedPublicKeyPem ?? last.publicKey ?? undefined;
+  const ring =
+    typeof trusted === 'string'
+      ? Keyring.fromPem(trusted)
+      : (trusted ?? (last.publicKey ? Keyring.fromPem(last.publicKey, 'the export') : undefined));
   const events = lines as unknown as AuditEvent[];
-  const chain = verifyChain(events, last.head, pem ? createPublicKey(pem) : undefined);
+  const chain = verifyChain(events, last.head, ring);
   if (!chain.ok) return chain;
-  const votes = verifyVotes(events, keyring);
+  const votes = verifyVotes(events, attestationKeys);
   if (!votes.ok) return votes;
   return { ...chain, votes: { total: votes.votes, attested: votes.attested, keys: votes.keys } };
 }

@@ -47,6 +47,8 @@ export interface ApprovalRequest {
   requester: string;
   /** The system that submitted the job over the API, when it was submitted that way. */
   caller?: string;
+  /** The job's context, as the submitter gave it (channels read where to ask from it: GitHub's repo and pr). */
+  context?: Record<string, unknown>;
   action: string;
   risk: RiskClass;
   input: Record<string, unknown>;

@@ -4,13 +4,28 @@
  * activity that retries writes each event once.
  */
 
+/**
+ * An append to a job's trail after its head was signed (the job ended): refused, so the sealed trail keeps verifying
+ * against its signature. What happens after the end is recorded outside the trail (AuditSink.recordOutsideTrail).
+ */
+export class AuditTrailSealedError extends Error {
+  readonly code = 'audit_trail_sealed';
+  constructor(readonly jobId: string) {
+    super(`the audit trail of ${jobId} is sealed (its head is signed); nothing more is appended to it`);
+    this.name = 'AuditTrailSealedError';
+  }
+}
+
 /** Where activities write audit events: the AuditStore (on PostgreSQL, or PGlite for `airlock dev`). */
 export interface AuditSink {
+  /** Appends one event once; rejects with AuditTrailSealedError when the job's trail is sealed. */
   append(event: AuditEventInput): Promise<unknown>;
   /** Appends events of one job in order (in one write where it can). */
   appendAll(events: AuditEventInput[]): Promise<unknown>;
   /** Signs the job's chain head when it ends. */
   signHead(jobId: string): Promise<unknown>;
+  /** Records an event about a job whose trail is sealed (a vote after the end), beside the trail, never in it. */
+  recordOutsideTrail?(event: AuditEventInput): Promise<unknown>;
 }
 
 export const AuditEventType = {
@@ -28,6 +43,11 @@ export const AuditEventType = {
   CompensationFinished: 'compensation.finished',
   CompensationFailed: 'compensation.failed',
   JobFinished: 'job.finished',
+  /**
+   * The completion callback gave up. Written after the job's trail was sealed, so into a trail of its own:
+   * `callbackTrailId(jobId)`.
+   */
+  CallbackFailed: 'callback.failed',
 } as const;
 export type AuditEventType = (typeof AuditEventType)[keyof typeof AuditEventType];
 
@@ -39,4 +59,42 @@ export interface AuditEventInput {
   actor?: string;
   requestId?: string;
   data: Record<string, unknown>;
+}
+
+/** The trail of what happens after a job ended (its callback): kept apart, so the job's sealed trail stays sealed. */
+export const callbackTrailId = (jobId: string) => `${jobId}/callback`;
+
+/**
+ * The sink as workers and channels use it: an event about a job whose trail is already sealed (a refused vote after
+ * the end; compensation run because the callback after the end was refused) is recorded beside the trail instead of
+ * failing, so the sealed trail keeps verifying and the event is not lost. Without `recordOutsideTrail`, the
+ * AuditTrailSealedError stands.
+ */
+export function besideSealedTrail(sink: AuditSink): AuditSink {
+  const aside = sink.recordOutsideTrail?.bind(sink);
+  if (!aside) return sink;
+  const append = async (event: AuditEventInput) => {
+    try {
+      return await sink.append(event);
+    } catch (err) {
+      if (!(err instanceof AuditTrailSealedError)) throw err;
+      return aside(event);
+    }
+  };
+  return {
+    append,
+    async appendAll(events) {
+      try {
+        return await sink.appendAll(events);
+      } catch (err) {
+        if (!(err instanceof AuditTrailSealedError)) throw err;
+        // One at a time: events already in the trail (a retry) answer as stored, the others go beside it.
+        const out: unknown[] = [];
+        for (const e of events) out.push(await append(e));
+        return out;
+      }
+    },
+    signHead: (jobId) => sink.signHead(jobId),
+    recordOutsideTrail: aside,
+  };
 }

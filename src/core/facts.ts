@@ -208,10 +208,52 @@ export interface ActionFacts extends Omit<PolicyRequest, 'jobId' | 'stepId' | 'd
   cost: number;
   shell: ShellFacts | null;
   http: HttpFacts | null;
+  /** GitHub actions (`github.*`): which repository, branches, pull request and files. */
+  github: GithubFacts | null;
   /** Real absolute paths the action touches (shell cwd, path arguments and redirect targets, git repositories). */
   paths: string[];
   /** The environment the action asks for (`input.env`), names and values; empty when none. */
   env: Record<string, string>;
+}
+
+/**
+ * What a GitHub action touches, from its input: `repo` (owner/name, lowercase), `branch` (the branch written or the
+ * PR head), `base` (the PR base), `pr` (number, 0 when none), `changedPaths` (files a commit writes or deletes,
+ * normalised: no leading `./` or `/`, `..` resolved), so a rule can say
+ * `github.changedPaths.exists(p, p.startsWith("infra/"))`.
+ */
+export interface GithubFacts {
+  repo: string;
+  branch: string;
+  base: string;
+  pr: number;
+  changedPaths: string[];
+}
+
+/** A repository path as a rule should see it: `./infra/../infra//x` → `infra/x`. */
+export function repoPath(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  return out.join('/');
+}
+
+export function githubFacts(input: Record<string, unknown>): GithubFacts {
+  const str = (v: unknown) => (typeof v === 'string' ? v : '');
+  const files = Array.isArray(input.files) ? input.files : [];
+  return {
+    repo: str(input.repo).toLowerCase(),
+    branch: str(input.branch) || str(input.head),
+    base: str(input.base),
+    pr: Number.isInteger(input.number) ? (input.number as number) : 0,
+    changedPaths: files
+      .map((f) => (f && typeof f === 'object' ? str((f as Record<string, unknown>).path) : ''))
+      .filter(Boolean)
+      .map(repoPath),
+  };
 }
 
 /** Resolves `..` and symlinks of the longest existing prefix, so a path cannot hide where it points. */
@@ -792,7 +834,7 @@ export function httpFacts(method: string, url: string): HttpFacts | null {
 }
 
 /** Builds the facts a policy judges for one action. */
-export function actionFacts(req: Omit<ActionFacts, 'shell' | 'http' | 'paths' | 'env'>): ActionFacts {
+export function actionFacts(req: Omit<ActionFacts, 'shell' | 'http' | 'github' | 'paths' | 'env'>): ActionFacts {
   const { input } = req;
   let shell: ShellFacts | null = null;
   let http: HttpFacts | null = null;
@@ -802,12 +844,14 @@ export function actionFacts(req: Omit<ActionFacts, 'shell' | 'http' | 'paths' | 
     paths.push(...shellPaths(shell));
   }
   if (typeof input.url === 'string') http = httpFacts(String(input.method ?? 'GET'), input.url);
-  if (typeof input.repo === 'string') paths.push(realPath(input.repo));
+  const github = req.action.startsWith('github.') ? githubFacts(input) : null;
+  // A GitHub repository is owner/name, not a path on this machine.
+  if (typeof input.repo === 'string' && !github) paths.push(realPath(input.repo));
   const env =
     input.env && typeof input.env === 'object' && !Array.isArray(input.env)
       ? Object.fromEntries(Object.entries(input.env as Record<string, unknown>).map(([k, v]) => [k, String(v)]))
       : {};
-  return { ...req, shell, http, paths, env };
+  return { ...req, shell, http, github, paths, env };
 }
 
 /** A `deniedCommands` entry (`rm -rf`) in the same normal form as a command. */

@@ -14,6 +14,12 @@ export const FailureType = {
   GitError: 'GitError',
   GitConflict: 'GitConflict',
   GitRefMoved: 'GitRefMoved',
+  /** GitHub answered with an error that retrying will not change (bad credentials, validation, not mergeable). */
+  GithubError: 'GithubError',
+  /** GitHub's rate limit (secondary or primary): retried after the delay GitHub asked for. */
+  GithubRateLimited: 'GithubRateLimited',
+  /** A branch or pull request head is no longer the commit Airlock made or humans approved. */
+  GithubHeadMoved: 'GithubHeadMoved',
   CompensationFailed: 'CompensationFailed',
   PolicyDenied: 'PolicyDenied',
   ApprovalRejected: 'ApprovalRejected',
@@ -29,5 +35,9 @@ export const FailureType = {
   UpstreamToolError: 'UpstreamToolError',
   /** The policy's `maxRuntime` for the action ran out (retried like a timeout, within the policy's `retries`). */
   MaxRuntimeExceeded: 'MaxRuntimeExceeded',
+  /** A started action that cannot be retried timed out or lost its worker: it may or may not have acted. */
+  OutcomeUnknown: 'OutcomeUnknown',
+  /** The worker has no AIRLOCK_CALLBACK_SECRET (retried: another worker, or this one fixed, may deliver it). */
+  CallbackNotConfigured: 'CallbackNotConfigured',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];

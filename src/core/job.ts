@@ -33,6 +33,11 @@ export const StepStatus = {
   Compensating: 'compensating',
   Compensated: 'compensated',
   CompensationFailed: 'compensation_failed',
+  /**
+   * The action may or may not have acted: it was started and then timed out or lost its worker, and cannot be retried
+   * (faults-v1). Counted as spent; the policy's `onUnknownOutcome` decides whether it is compensated.
+   */
+  Unknown: 'unknown',
 } as const;
 export type StepStatus = (typeof StepStatus)[keyof typeof StepStatus];
 
@@ -41,6 +46,11 @@ export interface StepActivityOptions {
   startToCloseTimeoutMs: number;
   heartbeatTimeoutMs?: number;
   maximumAttempts: number;
+  /**
+   * The task queue the step's activities (action and compensation) run on, from AIRLOCK_TOOL_QUEUES at submission;
+   * absent: the job's own queue. Absent in every job planned before tool queues, so their commands are unchanged.
+   */
+  taskQueue?: string;
 }
 
 /** A validated step, ready to run: the plan is computed once at submission and recorded in history. */
@@ -93,6 +103,19 @@ export interface JobOutcome {
   endedAt: string;
 }
 
+/**
+ * Where a job's completion callback stands (faults-v1): delivered by a workflow of its own (`<jobId>:callback`) that
+ * retries with backoff for days, after the job ended. `GET /v1/jobs/:id` shows it as `callback`.
+ */
+export interface CallbackStatus {
+  state: 'delivering' | 'delivered' | 'failed';
+  attempts: number;
+  lastError?: StepError;
+  nextAttemptAt?: string;
+  deliveredAt?: string;
+  gaveUpAt?: string;
+}
+
 /** What an activity receives: the resolved input plus the step's identity. */
 export interface ToolCall {
   jobId: string;
@@ -108,6 +131,11 @@ export interface ToolCall {
   requestId?: string;
   /** Set by jobs started since decisions moved into the action (`decideInAction`): the activity asks the policy. */
   decide?: DecideRequest;
+  /**
+   * Bytes of output that may enter workflow history (faults-v1): a larger output is stored outside (StoredOutputs) and
+   * the activity returns a bounded copy (src/core/outputs.ts). Absent: the output is returned as is.
+   */
+  outputLimit?: number;
 }
 
 /** What the action's activity needs to ask the policy itself, right before acting. */

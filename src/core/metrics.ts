@@ -9,6 +9,10 @@ export interface ActivityMetrics {
   compensation(result: 'ok' | 'failed_attempt'): void;
   /** Time from an approval request to its outcome. */
   approvalClosed(status: string, seconds: number): void;
+  /** A completion callback attempt: `delivered`, `failed_attempt`, or `gave_up` when its delivery stopped trying. */
+  callback(result: 'delivered' | 'failed_attempt' | 'gave_up'): void;
+  /** A channel notification attempt (announce/update of an approval request), by channel name. */
+  notification(channel: string, result: 'ok' | 'failed_attempt'): void;
 }
 
 /** Measures nothing: for tools and tests that do not scrape. */
@@ -16,4 +20,6 @@ export const noMetrics: ActivityMetrics = {
   policyDecision: () => undefined,
   compensation: () => undefined,
   approvalClosed: () => undefined,
+  callback: () => undefined,
+  notification: () => undefined,
 };

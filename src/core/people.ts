@@ -10,6 +10,8 @@ export interface Person {
   slack?: string;
   /** GitHub login. */
   github?: string;
+  /** Email address, as the console's authenticating proxy names the person (X-Forwarded-Email). */
+  email?: string;
   /** SHA-256 (hex) of the person's API token. */
   tokenSha256?: string;
 }

@@ -2,6 +2,7 @@
  * `{"$ref": "steps.<id>.output.<path>"}` references between steps. Pure code: used by submission-time validation and,
  * inside the workflow, to resolve a step's input from earlier outputs.
  */
+import { FIELD_INLINE_BYTES, isStoredField, type StoredField } from './outputs';
 
 export interface RefLocation {
   /** Where the `$ref` object sits inside the step input. */
@@ -57,12 +58,22 @@ export class RefResolutionError extends Error {
 function readPath(value: unknown, path: string[], ref: string): unknown {
   let current = value;
   for (const key of path) {
+    if (isStoredField(current)) throw storedError(ref, current);
     if (current === null || typeof current !== 'object' || !(key in current)) {
       throw new RefResolutionError(`${ref}: no field "${key}" in the output`, ref);
     }
     current = (current as Record<string, unknown>)[key];
   }
+  if (isStoredField(current)) throw storedError(ref, current);
   return current;
+}
+
+function storedError(ref: string, field: StoredField): RefResolutionError {
+  return new RefResolutionError(
+    `${ref}: this part of the output (${field.$stored.bytes} bytes) was too large for workflow history and is stored ` +
+      `outside it; a $ref may address only fields kept inline (up to ${FIELD_INLINE_BYTES} bytes each)`,
+    ref,
+  );
 }
 
 /** Replaces every `$ref` in `value` with the referenced output. Throws RefResolutionError when it cannot. */

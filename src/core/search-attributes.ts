@@ -1,7 +1,7 @@
 /**
  * Custom search attributes, so jobs are listed from Temporal visibility (`AirlockStatus = 'running'`).
- * The dev server registers them at start (src/temporal/server.ts); a production cluster needs
- * `temporal operator search-attribute create` once (see README).
+ * The dev server registers them at start (src/temporal/server.ts), `airlock cluster up` and
+ * `airlock cluster init-namespace` through the operator API (src/temporal/cluster.ts).
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 

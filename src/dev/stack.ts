@@ -40,7 +40,9 @@ export interface StackOptions {
   logger?: Logger;
 }
 
-export async function startStack({ config, persistent, ui, logger }: StackOptions): Promise<Stack> {
+export async function startStack({ config: given, persistent, ui, logger }: StackOptions): Promise<Stack> {
+  // The embedded stack is development by definition: the README's dev tokens and a generated signing key are fine.
+  const config: Config = { ...given, development: true };
   let server: DevServer;
   if (persistent) {
     mkdirSync(config.dataDir, { recursive: true });

@@ -15,6 +15,7 @@ import {
 import { findRefs, parseRef } from '../core/refs';
 import { compensationActivityName, type JobInput, type PlannedStep } from '../core/job';
 import { jobSchema, stepSchema, type Step } from '../core/job-schema';
+import { toolQueue, type ToolQueues } from '../core/tool-queues';
 
 export interface ValidationIssue {
   path: string;
@@ -69,8 +70,15 @@ function outputPathExists(schema: z.ZodType, path: string[]): boolean {
   return true;
 }
 
-/** Timeouts and attempts of a step, from its tool (the retry policy may depend on the input). */
-export function stepOptions(tool: ToolDefinition, input: Record<string, unknown>): PlannedStep['options'] {
+/**
+ * Timeouts, attempts and task queue of a step, from its tool (the retry policy may depend on the input) and
+ * AIRLOCK_TOOL_QUEUES.
+ */
+export function stepOptions(
+  tool: ToolDefinition,
+  input: Record<string, unknown>,
+  queues: ToolQueues,
+): PlannedStep['options'] {
   let retry = DEFAULT_ACTION_RETRY as { maximumAttempts: number };
   if (typeof tool.retry === 'function') {
     // The retry policy may depend on input fields; a `$ref` there falls back to the schema's default.
@@ -81,11 +89,25 @@ export function stepOptions(tool: ToolDefinition, input: Record<string, unknown>
     startToCloseTimeoutMs: tool.timeouts?.startToCloseMs ?? DEFAULT_ACTION_TIMEOUT_MS,
     heartbeatTimeoutMs: tool.timeouts?.heartbeatMs,
     maximumAttempts: retry.maximumAttempts,
+    ...taskQueueOf(queues, tool.name),
   };
 }
 
-/** Parses and checks a raw job; throws JobValidationError listing every problem. */
-export function planJob(raw: unknown, registry: ToolRegistry, requester: string): JobInput {
+const taskQueueOf = (queues: ToolQueues, tool: string) => {
+  const taskQueue = toolQueue(queues, tool);
+  return taskQueue ? { taskQueue } : {};
+};
+
+/**
+ * Parses and checks a raw job; throws JobValidationError listing every problem. `toolQueues` (AIRLOCK_TOOL_QUEUES)
+ * decides which task queue each step's activities run on.
+ */
+export function planJob(
+  raw: unknown,
+  registry: ToolRegistry,
+  requester: string,
+  toolQueues: ToolQueues = {},
+): JobInput {
   const parsed = jobSchema.safeParse(raw);
   const issues: ValidationIssue[] = parsed.success ? [] : formatIssues(parsed.error);
   // Check the steps even when the envelope is bad, so one answer names every problem.
@@ -147,7 +169,7 @@ export function planJob(raw: unknown, registry: ToolRegistry, requester: string)
       input: step.input,
       risk: tool.risk,
       compensation: tool.compensate ? compensationActivityName(tool.name) : undefined,
-      options: stepOptions(tool, step.input),
+      options: stepOptions(tool, step.input, toolQueues),
     });
   });
 

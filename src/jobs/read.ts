@@ -2,8 +2,8 @@
  * Reading jobs back from Temporal: one job's state by id, and the jobs visibility lists (CLI, HTTP API).
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { jobStateQuery } from '../../workflows/messages';
-import type { JobState } from '../core/job';
+import { callbackStatusQuery, callbackWorkflowId, jobStateQuery } from '../../workflows/messages';
+import type { CallbackStatus, JobState } from '../core/job';
 import { jobsQuery } from '../core/jobs-query';
 import { SESSION_WORKFLOW } from '../core/session';
 
@@ -11,6 +11,16 @@ import { SESSION_WORKFLOW } from '../core/session';
 export async function readJobState(client: Client, jobId: string): Promise<JobState | undefined> {
   try {
     return await client.workflow.getHandle(jobId).query(jobStateQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/** Where the job's completion callback stands (faults-v1); undefined when it has none (yet, or before faults-v1). */
+export async function readCallbackStatus(client: Client, jobId: string): Promise<CallbackStatus | undefined> {
+  try {
+    return await client.workflow.getHandle(callbackWorkflowId(jobId)).query(callbackStatusQuery);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return undefined;
     throw err;

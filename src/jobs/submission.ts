@@ -1,24 +1,22 @@
 /**
- * Submitting a job under an Idempotency-Key (the HTTP API's POST /v1/jobs): the key, scoped to the caller, names the
- * job's workflow, so a retry finds the job its first attempt started. The same key with the same body gets that job
- * back; the same key with another body is refused (IdempotencyKeyReusedError). Nothing here knows about HTTP.
+ * Submitting a job under an Idempotency-Key (the HTTP API's POST /v1/jobs). Keys live in the audit database
+ * (`idempotency_keys`, unique per caller and key), so they hold after the job ended, across API restarts and across
+ * API instances: the first request claims the key by inserting it, naming a fresh job id; a retry with the same body
+ * gets that job back, with another body it is refused (IdempotencyKeyReusedError). Keys are kept for a retention
+ * period, then cleaned up; an expired key may be claimed again (a new job). Nothing here knows about HTTP.
  */
-import { createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { LRUCache } from 'lru-cache';
 import type { ToolRegistry } from '../../activities/registry';
-import type { AttestationKey } from '../core/attestation';
 import type { FreezeReader } from '../core/contracts';
+import type { AttestationKey } from '../core/attestation';
+import type { Database } from '../core/db';
 import { inputDigest } from '../core/digest';
-import { JobStatus } from '../core/job';
+import { JobStatus, type JobInput } from '../core/job';
 import { jobsSubmitted } from '../metrics';
 import { planJob } from './plan';
+import type { ToolQueues } from '../core/tool-queues';
 import { startPlannedJob } from './submit';
-
-/** The workflow id for a caller's Idempotency-Key: keys are scoped to the caller. */
-export function jobIdFor(callerId: string, key: string): string {
-  return `job-${createHash('sha256').update(`${callerId}\n${key}`).digest('hex').slice(0, 32)}`;
-}
 
 /** The Idempotency-Key already started a job for a different request body. */
 export class IdempotencyKeyReusedError extends Error {
@@ -28,6 +26,24 @@ export class IdempotencyKeyReusedError extends Error {
     this.name = 'IdempotencyKeyReusedError';
   }
 }
+
+const MIGRATIONS = `
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  caller text NOT NULL,
+  key text NOT NULL,
+  request_digest text NOT NULL,
+  job_id text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  started boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (caller, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON idempotency_keys (created_at);
+`;
+
+/** How long keys are kept by default: a week. */
+export const DEFAULT_KEY_RETENTION_MS = 7 * 24 * 3600 * 1000;
+/** How often a process deletes expired keys (at most; on submissions). */
+const CLEANUP_EVERY_MS = 10 * 60 * 1000;
 
 export interface KeyedSubmission {
   /** The caller's id: the scope of its keys, the policy's `caller`, and the requester when nobody is named. */
@@ -52,67 +68,156 @@ export interface SubmissionsOptions {
   client: Client;
   registry: ToolRegistry;
   taskQueue: string;
+  /** The audit database, where keys are kept. */
+  db: Database;
+  /** Task queue per tool family (AIRLOCK_TOOL_QUEUES); unrouted tools run on `taskQueue`. */
+  toolQueues?: ToolQueues;
   /** Refuses jobs for a frozen agent. */
   freeze?: FreezeReader;
   /** The channel keys whose vote attestations the job trusts. */
   attestationKeys?: AttestationKey[];
-  /** How many job ids to remember as seen (default 100,000). */
-  remember?: number;
+  /** How long a key is kept (default DEFAULT_KEY_RETENTION_MS). */
+  retentionMs?: number;
 }
 
-/**
- * Keyed submissions for one process. It remembers the jobs it has started or been asked for again, which tells it
- * which submissions are probably retries.
- */
-export class Submissions {
-  private readonly seen: LRUCache<string, true>;
+interface KeyRow {
+  request_digest: string;
+  job_id: string;
+  started: boolean;
+}
 
-  constructor(private readonly opts: SubmissionsOptions) {
-    this.seen = new LRUCache<string, true>({ max: opts.remember ?? 100_000 });
+/** A new job id: `job-` and 32 hex digits. */
+const newJobId = () => `job-${randomUUID().replace(/-/g, '')}`;
+
+/** Keyed submissions, remembered in the database. */
+export class Submissions {
+  private readonly retentionSeconds: number;
+  private lastCleanup = 0;
+
+  private constructor(private readonly opts: SubmissionsOptions) {
+    this.retentionSeconds = (opts.retentionMs ?? DEFAULT_KEY_RETENTION_MS) / 1000;
+  }
+
+  /** Creates the keys table when missing. */
+  static async open(opts: SubmissionsOptions): Promise<Submissions> {
+    await opts.db.exec(MIGRATIONS);
+    return new Submissions(opts);
   }
 
   /**
-   * Starts the job, or returns the one the key already started. Throws JobValidationError (nothing started),
-   * JobFrozenError, or IdempotencyKeyReusedError when the key started a job for another body.
+   * Starts the job, or returns the one the key already started. Throws JobValidationError (nothing started, key not
+   * claimed), JobFrozenError, or IdempotencyKeyReusedError when the key started a job for another body.
    */
   async submit(s: KeyedSubmission): Promise<SubmissionResult> {
-    const jobId = jobIdFor(s.caller, s.key);
-    const requestHash = inputDigest(s.body);
-
-    // A key this process has seen is probably a retry: one read finds its job. Any other key is probably new: start
-    // first (one call); should it be a retry after all (another instance saw it), the start fails and we read.
-    if (this.seen.has(jobId)) {
-      try {
-        return await this.replay(jobId, s.key, requestHash);
-      } catch (e) {
-        if (!(e instanceof WorkflowNotFoundError)) throw e;
-      }
-    }
-    this.seen.set(jobId, true);
-    const plan = planJob(s.body, this.opts.registry, s.requestedBy ?? s.caller);
+    const digest = inputDigest(s.body);
+    const plan = planJob(s.body, this.opts.registry, s.requestedBy ?? s.caller, this.opts.toolQueues);
     plan.caller = s.caller;
     plan.requestId = s.requestId;
     if (this.opts.attestationKeys) plan.attestationKeys = this.opts.attestationKeys;
+    this.cleanupNowAndThen();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // Insert first: exactly one request claims a key (or an expired one, which is claimed afresh).
+      const claimed = await this.opts.db.query<{ job_id: string }>(
+        `INSERT INTO idempotency_keys (caller, key, request_digest, job_id) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (caller, key) DO UPDATE
+           SET request_digest = EXCLUDED.request_digest, job_id = EXCLUDED.job_id, created_at = now(), started = false
+           WHERE idempotency_keys.created_at < now() - make_interval(secs => $5)
+         RETURNING job_id`,
+        [s.caller, s.key, digest, newJobId(), this.retentionSeconds],
+      );
+      if (claimed.rows[0]) return this.start(s, plan, claimed.rows[0].job_id);
+
+      const row = (
+        await this.opts.db.query<KeyRow>(
+          `SELECT request_digest, job_id, started FROM idempotency_keys WHERE caller = $1 AND key = $2`,
+          [s.caller, s.key],
+        )
+      ).rows[0];
+      if (!row) continue; // released by a start that failed, or cleaned up just now: claim again
+      if (row.request_digest !== digest) throw new IdempotencyKeyReusedError(s.key);
+      return this.replay(s, plan, row);
+    }
+    throw new Error(`Idempotency-Key "${s.key}": could not claim or read the key`);
+  }
+
+  /** Starts the job of a key this request claimed; a failed start releases the key. */
+  private async start(s: KeyedSubmission, plan: JobInput, jobId: string): Promise<SubmissionResult> {
     try {
       await startPlannedJob(this.opts.client, plan, {
         taskQueue: this.opts.taskQueue,
         jobId,
         freeze: this.opts.freeze,
-        memo: { requestHash, caller: s.caller },
       });
     } catch (err) {
-      // Concurrent duplicates: one start wins, the others find its job.
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return this.replay(jobId, s.key, requestHash);
+      // Another request of the same key found the claim unstarted and started it (see replay): that is our job.
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return this.describe(jobId);
+      await this.opts.db
+        .query(`DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND job_id = $3 AND NOT started`, [
+          s.caller,
+          s.key,
+          jobId,
+        ])
+        .catch(() => undefined);
       throw err;
     }
+    await this.markStarted(s, jobId);
     jobsSubmitted.inc({ agent: plan.agent });
     return { id: jobId, status: JobStatus.Running, replayed: false };
   }
 
-  /** The job this key already started: the same body gets it back; another body is refused. */
-  private async replay(jobId: string, key: string, requestHash: string): Promise<SubmissionResult> {
+  /**
+   * The job a key already names. A claim not yet marked started may belong to a request that died between claiming
+   * and starting: this request starts it (Temporal refuses a second start of the id, so only one run ever starts).
+   */
+  private async replay(s: KeyedSubmission, plan: JobInput, row: KeyRow): Promise<SubmissionResult> {
+    try {
+      return await this.describe(row.job_id);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+    // Started, but Temporal no longer has it: its history outlived the namespace's retention.
+    if (row.started) return { id: row.job_id, status: 'unknown', replayed: true };
+    try {
+      await startPlannedJob(this.opts.client, plan, {
+        taskQueue: this.opts.taskQueue,
+        jobId: row.job_id,
+        freeze: this.opts.freeze,
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return this.describe(row.job_id);
+      throw err;
+    }
+    await this.markStarted(s, row.job_id);
+    jobsSubmitted.inc({ agent: plan.agent });
+    return { id: row.job_id, status: JobStatus.Running, replayed: true };
+  }
+
+  private async describe(jobId: string): Promise<SubmissionResult> {
     const d = await this.opts.client.workflow.getHandle(jobId).describe();
-    if (d.memo?.requestHash !== requestHash) throw new IdempotencyKeyReusedError(key);
     return { id: jobId, status: String(d.searchAttributes.AirlockStatus?.[0] ?? JobStatus.Running), replayed: true };
+  }
+
+  private async markStarted(s: KeyedSubmission, jobId: string): Promise<void> {
+    await this.opts.db.query(
+      `UPDATE idempotency_keys SET started = true WHERE caller = $1 AND key = $2 AND job_id = $3`,
+      [s.caller, s.key, jobId],
+    );
+  }
+
+  /** Deletes expired keys, at most every few minutes per process; a failure waits for the next time. */
+  private cleanupNowAndThen(): void {
+    if (Date.now() - this.lastCleanup < CLEANUP_EVERY_MS) return;
+    this.lastCleanup = Date.now();
+    void this.deleteExpired().catch(() => undefined);
+  }
+
+  /** Deletes the keys older than the retention; returns how many. */
+  async deleteExpired(): Promise<number> {
+    const r = await this.opts.db.query<{ n: string }>(
+      `WITH gone AS (DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1) RETURNING 1)
+       SELECT count(*) AS n FROM gone`,
+      [this.retentionSeconds],
+    );
+    return Number(r.rows[0]?.n ?? 0);
   }
 }

@@ -3,7 +3,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
+import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { AttestationKey } from '../core/attestation';
 import type { FreezeReader } from '../core/contracts';
 import type { ToolRegistry } from '../../activities/registry';
@@ -12,6 +12,7 @@ import type { jobWorkflow } from '../../workflows/job';
 import { airlockAgentKey, airlockStatusKey } from '../core/search-attributes';
 import { JobStatus, type JobInput } from '../core/job';
 import { planJob } from './plan';
+import type { ToolQueues } from '../core/tool-queues';
 import { jobIdSchema } from '../core/job-schema';
 
 export interface SubmitOptions {
@@ -19,6 +20,8 @@ export interface SubmitOptions {
   /** Refuses jobs for a frozen agent. */
   freeze?: FreezeReader;
   taskQueue: string;
+  /** Task queue per tool family (AIRLOCK_TOOL_QUEUES); unrouted tools run on `taskQueue`. */
+  toolQueues?: ToolQueues;
   requester: string;
   jobId?: string;
   /** The channel keys whose vote attestations the job trusts; without any, no vote can count. */
@@ -33,7 +36,7 @@ export interface Submitted {
 
 /** Validates, plans and starts a job; throws JobValidationError (nothing started) when the job is invalid. */
 export async function submitJob(client: Client, raw: unknown, opts: SubmitOptions): Promise<Submitted> {
-  const plan = planJob(raw, opts.registry, opts.requester);
+  const plan = planJob(raw, opts.registry, opts.requester, opts.toolQueues);
   if (opts.attestationKeys) plan.attestationKeys = opts.attestationKeys;
   return startPlannedJob(client, plan, opts);
 }
@@ -56,6 +59,8 @@ export async function startPlannedJob(
     workflowId: jobId,
     taskQueue: opts.taskQueue,
     args: [plan],
+    // A job id names one run, ever: a start after the job ended is refused, never a second run of the same job.
+    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
     ...(opts.memo ? { memo: opts.memo } : {}),
     // Set at start too, so the job is listable before its first workflow task runs.
     typedSearchAttributes: new TypedSearchAttributes([

@@ -19,6 +19,7 @@ export const FACT_VARIABLES = [
   'cost',
   'shell',
   'http',
+  'github',
   'paths',
   'env',
 ] as const;

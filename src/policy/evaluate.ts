@@ -38,7 +38,8 @@ function staticMatch(rule: CompiledRule, facts: ActionFacts): boolean {
   return true;
 }
 
-function approvalRequirement(a: ApprovalRule): ApprovalRequirement {
+/** A policy's approval block as the workflow uses it. */
+export function approvalRequirement(a: ApprovalRule): ApprovalRequirement {
   return {
     groups: a.groups,
     quorum: a.quorum,

@@ -105,6 +105,12 @@ export const policySchema = z
       .superRefine(decisionChecks)
       .default({ decision: 'deny', reason: 'no rule allows this action' }),
     freeze: z.strictObject({ mode: z.enum(['pause', 'abort']).default('pause') }).default({ mode: 'pause' }),
+    /**
+     * A started action that cannot be retried timed out or lost its worker, so it may or may not have acted: undo it as
+     * if it acted (`compensate`, the default), or ask these people whether it did (`{ ask: <approval> }`: approve = it
+     * acted, compensate it; reject = it did not; no answer in time = compensate). The job stops either way.
+     */
+    onUnknownOutcome: z.union([z.literal('compensate'), z.strictObject({ ask: approvalSchema })]).default('compensate'),
     rules: z.array(ruleSchema).default([]),
   })
   .superRefine((p, ctx) => {

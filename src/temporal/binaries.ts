@@ -57,6 +57,37 @@ export function resolveTemporalBinary(kind: TemporalBinary, env: NodeJS.ProcessE
   return { executable: { type: 'cached-download' }, source: 'download' };
 }
 
+/** The Temporal server and its schema tool that `airlock cluster` runs, built by scripts/build-temporal-server.sh. */
+export type ClusterBinary = 'server' | 'sql-tool';
+
+const CLUSTER_SPEC = {
+  server: { env: 'AIRLOCK_TEMPORAL_SERVER', name: 'temporal-server' },
+  'sql-tool': { env: 'AIRLOCK_TEMPORAL_SQL_TOOL', name: 'temporal-sql-tool' },
+} as const;
+
+/**
+ * Finds a cluster binary: the env var naming it, the project's .tools/bin, then PATH. Unlike the dev server there is
+ * no download: the server is built from the pinned Go module (tools/temporal-server/go.mod).
+ */
+export function resolveClusterBinary(kind: ClusterBinary, env: NodeJS.ProcessEnv = process.env): string {
+  const spec = CLUSTER_SPEC[kind];
+  const fromEnv = env[spec.env];
+  if (fromEnv) {
+    if (!isExecutable(fromEnv)) throw new Error(`${spec.env}=${fromEnv} is not an executable file`);
+    return fromEnv;
+  }
+  const local = join(projectRoot, '.tools', 'bin', spec.name);
+  if (isExecutable(local)) return local;
+  for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    const candidate = join(dir, spec.name);
+    if (isExecutable(candidate)) return candidate;
+  }
+  throw new Error(
+    `No ${spec.name} binary: run \`npm run build:temporal-server\` (builds the pinned server with Go into .tools/bin), ` +
+      `or set ${spec.env} to an existing executable, or put \`${spec.name}\` on PATH.`,
+  );
+}
+
 /** What to tell a user when no binary could be found or downloaded. */
 export function installHint(kind: TemporalBinary): string {
   const spec = SPEC[kind];

@@ -44,6 +44,8 @@ export interface DevServerOptions {
   /** Serve the Temporal UI on this port; omitted = headless. */
   uiPort?: number;
   namespace?: string;
+  /** Register Airlock's search attributes (default true; false: a server as a bare cluster is, for tests). */
+  searchAttributes?: boolean;
   /** Extra `temporal server start-dev` flags (e.g. `--sqlite-pragma`). */
   extraArgs?: string[];
   /** The `temporal` executable; default: resolveTemporalBinary('cli'). */
@@ -91,7 +93,9 @@ export function devServerArgs(opts: DevServerOptions & { port: number; namespace
     ...(opts.dbFilename ? ['--db-filename', opts.dbFilename] : []),
     '--namespace',
     opts.namespace,
-    ...searchAttributeKeys.flatMap((k) => ['--search-attribute', `${k.name}=${METADATA_TYPE[k.type]}`]),
+    ...(opts.searchAttributes === false
+      ? []
+      : searchAttributeKeys.flatMap((k) => ['--search-attribute', `${k.name}=${METADATA_TYPE[k.type]}`])),
     '--log-format',
     'pretty',
     '--log-level',
@@ -241,7 +245,8 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
           await c.workflowService.describeNamespace({ namespace });
           return c.operatorService.listSearchAttributes({ namespace });
         });
-        const missing = searchAttributeKeys.filter((k) => !customAttributes?.[k.name]);
+        const expected = opts.searchAttributes === false ? [] : searchAttributeKeys;
+        const missing = expected.filter((k) => !customAttributes?.[k.name]);
         if (missing.length === 0) break;
         lastError = new Error(`search attributes not registered yet: ${missing.map((k) => k.name).join(', ')}`);
       } catch (err) {

@@ -3,6 +3,7 @@
  * PostgreSQL; everything below goes over HTTP only (except the one tampering with a stored audit row).
  */
 import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -514,6 +515,18 @@ test('airlock audit export writes JSONL that airlock audit verify checks offline
   const ok = cli(['audit', 'verify', file, '--public-key', join(dataDir, 'trusted.pem')]);
   expect(ok.status).toBe(0);
   expect(ok.stdout).toMatch(new RegExp(`^ok: ${lines.length - 1} events, head sha256:[0-9a-f]{64}, signed`));
+
+  // A keyring directory: the key the head names must be in it; a ring of other keys fails naming the key it lacks.
+  const { head } = JSON.parse(lines.at(-1)!);
+  expect(head.keyId).toMatch(/^ed25519:[0-9a-f]{16}$/);
+  const ring = mkdtempSync(join(dataDir, 'ring-'));
+  const otherKey = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  writeFileSync(join(ring, 'other.pem'), otherKey);
+  const unknown = cli(['audit', 'verify', file, '--keyring', ring]);
+  expect(unknown.status).toBe(1);
+  expect(unknown.stderr).toContain(`signed by key ${head.keyId}, which is not in the keyring`);
+  writeFileSync(join(ring, 'trusted.pem'), publicKey);
+  expect(cli(['audit', 'verify', file, '--keyring', ring]).status).toBe(0);
 
   lines[1] = lines[1].replace('"outcome":"allow"', '"outcome":"deny"');
   writeFileSync(file, `${lines.join('\n')}\n`);

@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { openDatabase } from '../../src/audit/db';
 import { type Database } from '../../src/core/db';
+import { Keyring, keyId } from '../../src/audit/keyring';
 import { AuditStore, verifyExport } from '../../src/audit/store';
+import { AuditTrailSealedError } from '../../src/core/audit';
 import { usePostgresDatabase } from '../helpers/postgres';
 import { attestationKeys, testAttestor } from '../helpers/attestation';
 import { createAttestor, generateAttestationKey } from '../../src/attestation';
@@ -161,7 +163,80 @@ describe.each([['PostgreSQL', () => openDatabase(pg.url)]])('audit store on %s',
       reason: 'the chain head does not match the last event',
     });
     const other = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    expect(verifyExport(jsonl, other)).toMatchObject({ ok: false, reason: 'the head signature is not valid' });
+    expect(verifyExport(jsonl, other)).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining(`signed by key ${head!.keyId}, which is not in the keyring`),
+    });
+  });
+
+  test('a signed trail is sealed: appends are refused and the signed head does not move', async () => {
+    const id = job();
+    await store.append({ jobId: id, key: 'a', type: 'job.submitted', data: {} });
+    await store.append({ jobId: id, key: 'z', type: 'job.finished', data: { status: 'succeeded' } });
+    const signed = await store.signHead(id);
+    const late = { jobId: id, key: 'late', type: 'approval.refused' as const, actor: 'dave', data: { code: 'x' } };
+    await expect(store.append(late)).rejects.toBeInstanceOf(AuditTrailSealedError);
+    await expect(store.appendAll([late, { ...late, key: 'later' }])).rejects.toThrow(/is sealed/);
+    // Another process, which never saw this job's head, is refused too (the database decides, not a cache).
+    const other = await AuditStore.open(db, signingKey);
+    await expect(other.append(late)).rejects.toBeInstanceOf(AuditTrailSealedError);
+    // A retried append of an event already in the trail still answers with the stored event.
+    expect((await other.append({ jobId: id, key: 'a', type: 'job.submitted', data: {} })).seq).toBe(1);
+    expect(await store.head(id)).toEqual(signed);
+    expect(await store.verify(id)).toMatchObject({ ok: true, events: 2, signed: true });
+    // What happens after the end is kept beside the trail.
+    await store.recordOutsideTrail(late);
+    await store.recordOutsideTrail(late);
+    expect(await store.outsideTrail(id)).toEqual([expect.objectContaining({ key: 'late', actor: 'dave' })]);
+    expect(await store.verify(id)).toMatchObject({ ok: true, events: 2, signed: true });
+  });
+
+  test('heads name their key; a keyring holding an old key verifies trails it signed; an unknown key is named', async () => {
+    const pem = (k: KeyObject, type: 'pkcs8' | 'spki') => k.export({ type, format: 'pem' }).toString();
+    const old = generateKeyPairSync('ed25519');
+    const next = generateKeyPairSync('ed25519');
+    const before = await AuditStore.open(db, pem(old.privateKey, 'pkcs8'));
+    const id = job();
+    await before.append({ jobId: id, key: 'a', type: 'job.submitted', data: {} });
+    const head = await before.signHead(id);
+    const oldId = `ed25519:${createHash('sha256')
+      .update(old.publicKey.export({ type: 'spki', format: 'der' }))
+      .digest('hex')
+      .slice(0, 16)}`;
+    expect(head).toMatchObject({ keyId: oldId, signature: expect.any(String) });
+    expect(keyId(old.privateKey)).toBe(oldId);
+
+    // After the rotation: the new key alone does not know the old trail, and says which key it lacks.
+    const rotated = await AuditStore.open(db, pem(next.privateKey, 'pkcs8'));
+    expect(await rotated.verify(id)).toMatchObject({
+      ok: false,
+      key: '(head)',
+      reason: expect.stringContaining(`signed by key ${oldId}, which is not in the keyring (${keyId(next.publicKey)})`),
+    });
+    // With the old public key in its keyring it does; new trails are signed by the new key.
+    const keyring = Keyring.fromPem(pem(old.publicKey, 'spki'));
+    const withRing = await AuditStore.open(db, pem(next.privateKey, 'pkcs8'), keyring);
+    expect(await withRing.verify(id)).toMatchObject({ ok: true, signed: true });
+    const id2 = job();
+    await withRing.append({ jobId: id2, key: 'a', type: 'job.submitted', data: {} });
+    expect((await withRing.signHead(id2))?.keyId).toBe(keyId(next.publicKey));
+
+    // Offline: the export carries the key that signed it; a keyring of both verifies either trail.
+    const both = Keyring.fromPem(`${pem(old.publicKey, 'spki')}\n${pem(next.publicKey, 'spki')}`);
+    expect(verifyExport(await withRing.exportJsonl(id), both)).toMatchObject({ ok: true, signed: true });
+    expect(verifyExport(await withRing.exportJsonl(id2), both)).toMatchObject({ ok: true, signed: true });
+    expect(verifyExport(await withRing.exportJsonl(id), Keyring.fromPem(pem(next.publicKey, 'spki')))).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining(oldId),
+    });
+    // A forged head naming a trusted key still fails on its signature.
+    const lines = (await withRing.exportJsonl(id)).trim().split('\n');
+    const last = JSON.parse(lines.pop()!);
+    last.head.keyId = keyId(next.publicKey);
+    expect(verifyExport([...lines, JSON.stringify(last)].join('\n'), both)).toMatchObject({
+      ok: false,
+      reason: 'the head signature is not valid',
+    });
   });
 
   /** A trail whose chain is intact, with one vote recorded as `record` says (by default: as attested). */

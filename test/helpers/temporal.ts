@@ -2,7 +2,8 @@
  * One real Temporal dev server per test file (STYLE.md), a workflow bundle built once, and workers on unique task
  * queues so tests in a file never pick up each other's work.
  */
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { builtinRegistry } from '../../activities';
 import type { ToolRegistry } from '../../activities/registry';
@@ -79,7 +80,9 @@ export function useTestAudit() {
   });
   const pg = usePostgresDatabase();
   beforeAll(async () => {
-    holder.store = await AuditStore.open(openDatabase(pg.url));
+    // Signed as in production, so a job's trail is sealed when it ends.
+    const key = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    holder.store = await AuditStore.open(openDatabase(pg.url), key);
   });
   return holder;
 }
@@ -103,6 +106,8 @@ export interface TestWorkerOptions {
   attestor?: Attestor;
   /** An audit store on the file's database (one with a signing key); default: the file's store. */
   audit?: AuditStore;
+  /** A client of the test's own (e.g. one whose connection counts its calls); default: the server's. */
+  client?: Client;
 }
 
 /**
@@ -122,7 +127,7 @@ export async function testAirlock(env: TemporalServer, opts: TestWorkerOptions =
       ...(opts.callbackSecret ? { AIRLOCK_CALLBACK_SECRET: opts.callbackSecret } : {}),
       ...opts.config,
     }),
-    client: env.client,
+    client: opts.client ?? env.client,
     registry: opts.registry ?? builtinRegistry(),
     deps: testDeps(opts.deps),
     policy,

@@ -19,8 +19,11 @@ export async function spawnWorker(opts: {
   identity: string;
   env?: Record<string, string>;
   command?: 'worker' | 'serve';
+  /** More arguments for the command (`--role control`). */
+  args?: string[];
 }) {
-  const child = spawn(process.execPath, [CLI, opts.command ?? 'worker', '--identity', opts.identity], {
+  const argv = [CLI, opts.command ?? 'worker', '--identity', opts.identity, ...(opts.args ?? [])];
+  const child = spawn(process.execPath, argv, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -28,6 +31,8 @@ export async function spawnWorker(opts: {
       AIRLOCK_TEMPORAL_ADDRESS: opts.address,
       AIRLOCK_TASK_QUEUE: opts.taskQueue,
       AIRLOCK_LOG_LEVEL: 'error',
+      // Tests run with test people files and a generated signing key: the documented opt-in.
+      AIRLOCK_ALLOW_DEV_CREDENTIALS: '1',
       ...opts.env,
     },
   });

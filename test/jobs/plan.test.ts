@@ -177,3 +177,14 @@ test('retry policy may depend on input: shell commands retry only when marked id
   expect(plan(undefined)).toBe(1);
   expect(plan(true)).toBe(3);
 });
+
+test('tool queues are decided at submission: each step carries its queue, an unrouted one none', () => {
+  const job = {
+    ...valid,
+    steps: [...valid.steps, { id: 'run', action: 'shell.run', input: { argv: ['true'], cwd: '/tmp' } }],
+  };
+  const plan = planJob(job, registry, 'alice', { git: 'exec', 'shell.run': 'exec-prod' });
+  expect(plan.steps.map((s) => s.options.taskQueue)).toEqual(['exec', 'exec', 'exec-prod']);
+  // No routing: the options keep the shape jobs had before tool queues (their histories replay unchanged).
+  expect(planJob(job, registry, 'alice').steps.every((s) => !('taskQueue' in s.options))).toBe(true);
+});

@@ -111,6 +111,14 @@ const APPROVAL_PATHS: Record<string, HistorySummary> = {
   },
 };
 
+/**
+ * Since `faults-v1` the same paths, with channels told in the background (humans asked = `notify` signals to the
+ * job's notifier), and a cancelled job closing its request.
+ */
+const FAULTS_V1_PATHS: Record<string, HistorySummary> = Object.fromEntries(
+  Object.entries(APPROVAL_PATHS).map(([file, summary]) => [file.replace('.decide-in-action.', '.faults-v1.'), summary]),
+);
+
 const histories = readdirSync(dir).filter((f) => f.endsWith('.json'));
 const load = (file: string) => JSON.parse(readFileSync(join(dir, file), 'utf8'));
 
@@ -125,6 +133,10 @@ test('there are recorded histories to replay', () => {
       'failing-release-check.decide-in-action.json',
       // The approval paths (scripts/record-approval-histories.ts), since `decide-in-action`.
       ...Object.keys(APPROVAL_PATHS),
+      // Since `faults-v1` (workflows/job.ts FAULTS_V1).
+      'ship-version-bump.faults-v1.json',
+      'failing-release-check.faults-v1.json',
+      ...Object.keys(FAULTS_V1_PATHS),
     ]),
   );
 });
@@ -146,6 +158,7 @@ interface HistoryEvent {
     acceptedRequest: { input: { name: string; args: { payloads: Payload[] } } };
   };
   workflowExecutionSignaledEventAttributes?: { signalName: string; input?: { payloads: Payload[] } };
+  signalExternalWorkflowExecutionInitiatedEventAttributes?: { signalName: string; input?: { payloads: Payload[] } };
   timerFiredEventAttributes?: object;
   workflowExecutionCompletedEventAttributes?: object;
   workflowExecutionCanceledEventAttributes?: object;
@@ -179,7 +192,12 @@ function summarize(events: HistoryEvent[]): HistorySummary {
         ? [[s.signalName, s.signalName === 'freeze' ? decode(s.input!.payloads[0]).mode : ''].join(' ').trim()]
         : [];
     }),
-    asked: activities.filter((a) => a === 'approvals.announce').length,
+    asked:
+      activities.filter((a) => a === 'approvals.announce').length +
+      events.filter((e) => {
+        const s = e.signalExternalWorkflowExecutionInitiatedEventAttributes;
+        return s?.signalName === 'notify' && decode(s.input!.payloads[0]).event !== 'update';
+      }).length,
     timeouts: events.filter((e) => e.timerFiredEventAttributes).length,
     compensations: activities.filter((a) => a.endsWith('.compensate')),
     end: closed.workflowExecutionCompletedEventAttributes
@@ -190,8 +208,9 @@ function summarize(events: HistoryEvent[]): HistorySummary {
   };
 }
 
-test.each(Object.keys(APPROVAL_PATHS))('%s holds the votes, signals and timeouts of its path', (file) => {
-  expect(summarize(load(file).events)).toEqual(APPROVAL_PATHS[file]);
+const PATHS = { ...APPROVAL_PATHS, ...FAULTS_V1_PATHS };
+test.each(Object.keys(PATHS))('%s holds the votes, signals and timeouts of its path', (file) => {
+  expect(summarize(load(file).events)).toEqual(PATHS[file]);
 });
 
 test.each(Object.keys(APPROVAL_PATHS).filter((f) => f.includes('.attested.')))(

@@ -7,7 +7,7 @@ import type { AuditStore } from '../../audit/store';
 import type { RefusalCode } from '../../core/approval';
 import type { Attestor } from '../../core/attestation';
 import { personOf, type Access } from '../access';
-import { HttpError, idParams } from '../http';
+import { bodyRefusals, HttpError, idParams, refusals } from '../http';
 
 export interface ApprovalRoutesOptions {
   client: Client;
@@ -38,6 +38,14 @@ export const approvalRoutes: FastifyPluginAsyncZod<ApprovalRoutesOptions> = asyn
       schema: {
         summary: 'Open approval requests',
         querystring: z.object({ status: z.literal('pending').default('pending') }),
+        response: {
+          200: z.object({
+            approvals: z.array(
+              z.looseObject({ id: z.string(), jobId: z.string(), stepId: z.string(), status: z.string() }),
+            ),
+          }),
+          ...refusals(),
+        },
       },
     },
     async (req) => ({
@@ -61,6 +69,7 @@ export const approvalRoutes: FastifyPluginAsyncZod<ApprovalRoutesOptions> = asyn
             .regex(/^sha256:[0-9a-f]{64}$/)
             .optional(),
         }),
+        response: { 200: z.looseObject({}), ...refusals(403, 404, 409, ...bodyRefusals) },
       },
     },
     async (req) => {

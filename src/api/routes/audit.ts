@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AuditStore } from '../../audit/store';
 import type { Access } from '../access';
-import { HttpError, idParams } from '../http';
+import { HttpError, idParams, refusals } from '../http';
 
 export interface AuditRoutesOptions {
   audit: AuditStore;
@@ -18,6 +18,15 @@ export const auditRoutes: FastifyPluginAsyncZod<AuditRoutesOptions> = async (app
         summary: 'The audit trail; ?verify=1 recomputes the chain',
         params: idParams,
         querystring: z.object({ verify: z.enum(['0', '1']).optional() }),
+        response: {
+          200: z.looseObject({
+            jobId: z.string(),
+            events: z.array(z.looseObject({ seq: z.number(), key: z.string(), type: z.string(), hash: z.string() })),
+            head: z.looseObject({ seq: z.number(), hash: z.string() }).nullable(),
+            verification: z.looseObject({ ok: z.boolean() }).optional(),
+          }),
+          ...refusals(404),
+        },
       },
     },
     async (req) => {
@@ -30,6 +39,8 @@ export const auditRoutes: FastifyPluginAsyncZod<AuditRoutesOptions> = async (app
         jobId: req.params.id,
         events,
         head: (await audit.head(req.params.id)) ?? null,
+        /** Refused votes after the job ended: kept beside the sealed trail, not in it. */
+        afterEnd: await audit.outsideTrail(req.params.id),
         ...(req.query.verify === '1' ? { verification: await audit.verify(req.params.id) } : {}),
       };
     },

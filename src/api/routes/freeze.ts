@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { FreezeControl } from '../../freeze';
 import { personOf, type Access, type RouteAuth } from '../access';
-import { agentName } from '../http';
+import { agentName, bodyRefusals, refusals } from '../http';
 
 export interface FreezeRoutesOptions {
   freeze: FreezeControl;
@@ -18,6 +18,14 @@ const freezeBody = z.strictObject({
   reason: z.string().min(1).max(500),
 });
 
+const frozenEntry = z.object({
+  agent: z.string().optional(),
+  mode: z.enum(['pause', 'abort']),
+  reason: z.string(),
+  by: z.string(),
+  at: z.string(),
+});
+
 export const freezeRoutes: FastifyPluginAsyncZod<FreezeRoutesOptions> = async (app, { freeze, freezeMode, access }) => {
   const auth: RouteAuth = {
     accepts: ['operator'],
@@ -26,7 +34,14 @@ export const freezeRoutes: FastifyPluginAsyncZod<FreezeRoutesOptions> = async (a
 
   app.post(
     '/v1/freeze',
-    { config: { auth }, schema: { summary: 'Kill switch on (global or one agent)', body: freezeBody } },
+    {
+      config: { auth },
+      schema: {
+        summary: 'Kill switch on (global or one agent)',
+        body: freezeBody,
+        response: { 200: z.object({ frozen: frozenEntry, signalled: z.number() }), ...refusals(403, ...bodyRefusals) },
+      },
+    },
     async (req, reply) => {
       const entry = {
         agent: req.body.agent,
@@ -47,6 +62,7 @@ export const freezeRoutes: FastifyPluginAsyncZod<FreezeRoutesOptions> = async (a
       schema: {
         summary: 'Kill switch off',
         body: z.strictObject({ agent: agentName.optional() }).optional(),
+        response: { 200: z.object({ signalled: z.number() }), ...refusals(403, ...bodyRefusals) },
       },
     },
     async (req) => freeze.unfreeze(req.body?.agent),

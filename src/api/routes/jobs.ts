@@ -6,36 +6,69 @@ import { z } from 'zod';
 import type { ToolRegistry } from '../../../activities/registry';
 import type { AttestationKey } from '../../core/attestation';
 import type { FreezeReader } from '../../core/contracts';
+import type { Database } from '../../core/db';
+import type { ToolQueues } from '../../core/tool-queues';
 import { JobStatus } from '../../core/job';
 import { jobSchema } from '../../core/job-schema';
 import { JobFrozenError } from '../../freeze';
 import { JobValidationError } from '../../jobs/plan';
-import { listJobs, readJobState } from '../../jobs/read';
+import { listJobs, readCallbackStatus, readJobState } from '../../jobs/read';
+import type { StoredOutputs } from '../../core/outputs';
 import { IdempotencyKeyReusedError, Submissions } from '../../jobs/submission';
 import { callerOf, type Access } from '../access';
-import { agentName, HttpError, idParams, problem } from '../http';
+import { agentName, bodyRefusals, HttpError, idParams, refusals } from '../http';
 
 export interface JobRoutesOptions {
   client: Client;
   taskQueue: string;
+  /** Task queue per tool family (AIRLOCK_TOOL_QUEUES); unrouted tools run on `taskQueue`. */
+  toolQueues?: ToolQueues;
   registry: ToolRegistry;
   freeze?: FreezeReader;
   /** The channel keys whose vote attestations submitted jobs trust. */
   attestationKeys?: AttestationKey[];
   access: Access;
+  /** Outputs too large for workflow history (faults-v1). */
+  outputs: StoredOutputs;
+  /** The audit database, where Idempotency-Keys are kept. */
+  db: Database;
+  idempotencyKeyRetentionMs?: number;
 }
 
 const idempotencyKey = z.string().min(1).max(255);
 const jobSummary = z.object({ id: z.string(), status: z.string() });
+/** A job's state (JobState in src/core/job.ts); documented by its main fields, the rest passed through. */
+const jobState = z.looseObject({
+  jobId: z.string(),
+  agent: z.string(),
+  title: z.string(),
+  status: z.string(),
+  steps: z.array(z.looseObject({ id: z.string(), action: z.string(), status: z.string() })),
+});
+const jobList = z.object({
+  jobs: z.array(
+    z.object({
+      id: z.string(),
+      status: z.string(),
+      agent: z.string(),
+      /** `session` for an agent's MCP session, `job` for a planned job. */
+      kind: z.enum(['job', 'session']),
+      startedAt: z.string(),
+    }),
+  ),
+});
 
 export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, opts) => {
   const { client, access } = opts;
-  const submissions = new Submissions({
+  const submissions = await Submissions.open({
     client,
     registry: opts.registry,
     taskQueue: opts.taskQueue,
+    toolQueues: opts.toolQueues,
     freeze: opts.freeze,
     attestationKeys: opts.attestationKeys,
+    db: opts.db,
+    retentionMs: opts.idempotencyKeyRetentionMs,
   });
 
   /** The job's state, when it exists and the principal may see its agent's jobs; 404 otherwise. */
@@ -52,9 +85,9 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
       config: { auth: { accepts: ['caller'], refusal: 'jobs are submitted by callers (systems), not people' } },
       schema: {
         summary: 'Submit a job',
-        headers: z.object({ 'idempotency-key': idempotencyKey.optional() }),
+        headers: z.object({ 'idempotency-key': idempotencyKey }),
         body: jobSchema,
-        response: { 200: jobSummary, 201: jobSummary, 400: problem, 403: problem, 409: problem, 422: problem },
+        response: { 200: jobSummary, 201: jobSummary, ...refusals(403, 409, 422, ...bodyRefusals) },
       },
       // Validated by planJob instead, so one answer names every problem (envelope and steps).
       attachValidation: true,
@@ -105,8 +138,35 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
 
   app.get(
     '/v1/jobs/:id',
-    { schema: { summary: 'A job: steps, status, decisions, approvals, outputs', params: idParams } },
-    async (req) => readableJob(req, req.params.id),
+    {
+      schema: {
+        summary: 'A job: steps, status, decisions, approvals, outputs, and the delivery of its callback',
+        params: idParams,
+        response: { 200: jobState, ...refusals(404) },
+      },
+    },
+    async (req) => {
+      const state = await readableJob(req, req.params.id);
+      const callback = await readCallbackStatus(client, req.params.id);
+      return callback ? { ...state, callback } : state;
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id/outputs/:step',
+    {
+      schema: {
+        summary: "A step's whole output, when it was too large for workflow history (the job shows a bounded copy)",
+        params: z.strictObject({ id: idParams.shape.id, step: z.string().min(1).max(200) }),
+        response: { 200: z.unknown(), ...refusals(404) },
+      },
+    },
+    async (req) => {
+      await readableJob(req, req.params.id);
+      const stored = await opts.outputs.get(req.params.id, req.params.step);
+      if (!stored) throw new HttpError(404, 'not_found', `no stored output of step ${req.params.step}`);
+      return stored;
+    },
   );
 
   app.get(
@@ -119,6 +179,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
           agent: agentName.optional(),
           limit: z.coerce.number().int().min(1).max(500).default(50),
         }),
+        response: { 200: jobList, ...refusals() },
       },
     },
     async (req) => {
@@ -134,7 +195,16 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
 
   app.post(
     '/v1/jobs/:id/cancel',
-    { schema: { summary: 'Cancel a job; what it did is compensated', params: idParams } },
+    {
+      schema: {
+        summary: 'Cancel a job; what it did is compensated',
+        params: idParams,
+        response: {
+          202: z.object({ id: z.string(), status: z.literal('cancelling') }),
+          ...refusals(403, 404, ...bodyRefusals),
+        },
+      },
+    },
     async (req, reply) => {
       const state = await readJobState(client, req.params.id);
       if (!state) throw new HttpError(404, 'not_found', `no job ${req.params.id}`);

@@ -27,6 +27,7 @@ import { compensationActivityName, type JobState } from '../../core/job';
 import { formatIssues } from '../../core/issues';
 import { JobFrozenError } from '../../freeze';
 import { stepOptions } from '../../jobs/plan';
+import type { ToolQueues } from '../../core/tool-queues';
 import type { AgentCredential } from '../../people';
 import type { CompiledPolicy } from '../../policy/load';
 import { visibleTools, type AgentFacts } from '../../sessions/catalogue';
@@ -36,6 +37,8 @@ import { agentOf, type RouteAuth } from '../access';
 export interface McpRoutesOptions {
   sessions: AgentSessions;
   registry: ToolRegistry;
+  /** Which task queue each tool's activities run on (AIRLOCK_TOOL_QUEUES), as for planned jobs. */
+  toolQueues?: ToolQueues;
   /** The policy in force (tools/list shows what it could ever allow the agent). */
   policy: () => CompiledPolicy;
   /** How long a call waits for humans, sending progress, before answering `awaiting_approval`. */
@@ -320,7 +323,7 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (app, opts)
             input: args,
             risk: tool.risk,
             ...(tool.compensate ? { compensation: compensationActivityName(tool.name) } : {}),
-            options: stepOptions(tool, args),
+            options: stepOptions(tool, args, opts.toolQueues ?? {}),
           },
           httpRequestId,
         );

@@ -218,3 +218,57 @@ test('Reject opens a modal for the reason; submitting it rejects the request and
     cleanup();
   }
 });
+
+test('two API instances on one database, and an instance started later, accept a signed request once', async () => {
+  const { repo, cleanup } = makeRepo();
+  const { worker, taskQueue } = await slackWorker();
+  // A second API instance: its own composition root, the same database (the file's audit store).
+  const instance = async () => {
+    const app = await (await testAirlock(temporal.env, { config: slackConfig() })).api();
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    return { url, close: () => app.close() };
+  };
+  const second = await instance();
+  const postTo = (url: string, req: { body: string; headers: Record<string, string> }) =>
+    fetch(`${url}/slack/events`, { method: 'POST', body: req.body, headers: req.headers });
+  try {
+    await worker.runUntil(async () => {
+      const { handle } = await submitJob(
+        temporal.env.client,
+        {
+          agent: 'release-bot',
+          title: 'Replayed click',
+          steps: [
+            { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'replay' } },
+            { id: 'merge', action: 'git.merge', input: { repo, source: 'replay', target: 'main' } },
+          ],
+        },
+        { registry: builtinRegistry(), taskQueue, requester: 'bob', jobId: uniqueId('job'), attestationKeys },
+      );
+      const request = await pendingRequest(handle);
+      const value = JSON.stringify({ requestId: request.id, digest: request.inputDigest });
+      const alice = signedRequest(click('U0ALICE01', 'airlock_approve', value));
+      const ephemeral = slack.of('chat.postEphemeral').length;
+
+      const answers = await Promise.all([postTo(base, alice), postTo(second.url, alice)]);
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 401]);
+      await waitForState(handle, (s) => s.approvals[0].votes.length === 1);
+      // A "restart": a third instance, started after the request was seen, still refuses it within the window.
+      await second.close();
+      const restarted = await instance();
+      try {
+        const again = await postTo(restarted.url, alice);
+        expect(again.status).toBe(401);
+        expect(await again.json()).toMatchObject({ error: 'replayed' });
+      } finally {
+        await restarted.close();
+      }
+      // One vote, and no second delivery reached the workflow (no "already voted" refusal was sent).
+      expect((await handle.query(jobStateQuery)).approvals[0].votes.map((v) => v.approver)).toEqual(['alice']);
+      expect(slack.of('chat.postEphemeral')).toHaveLength(ephemeral);
+    });
+  } finally {
+    await second.close();
+    cleanup();
+  }
+});
