@@ -4,8 +4,8 @@
  */
 import { createHmac } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
-import { AuditEventType, callbackTrailId, type AuditSink } from '../src/core/audit';
-import type { JobActivities } from '../src/core/contracts';
+import { AuditEventType, callbackTrailId, type AuditEventInput, type AuditSink } from '../src/core/audit';
+import type { JobActivities, RepairActivities } from '../src/core/contracts';
 import type { OutboundPolicy } from '../src/core/hosts';
 import type { CallbackStatus, JobInput, JobOutcome } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
@@ -31,7 +31,7 @@ export function createJobActivities({
   outbound,
   callbackSecret,
   metrics = noMetrics,
-}: JobActivityDeps): JobActivities {
+}: JobActivityDeps): JobActivities & RepairActivities {
   /** One signed POST of the outcome; throws when it was not taken (retried unless the refusal is permanent). */
   const post = async (url: string, outcome: JobOutcome) => {
     if (!callbackSecret) {
@@ -97,8 +97,14 @@ export function createJobActivities({
           ...(job.caller ? { caller: job.caller } : {}),
           // The channel keys the job trusts: `airlock audit verify` checks every vote's attestation against them.
           ...(job.attestationKeys ? { attestationKeys: job.attestationKeys } : {}),
+          // A retry names the job it retries (whose own trail is sealed: the link back is in its operations trail).
+          ...(job.retryOf ? { retryOf: job.retryOf } : {}),
         },
       });
+    },
+
+    async 'repair.record'(event: AuditEventInput): Promise<void> {
+      await audit.append(event);
     },
 
     async 'job.finished'(outcome: JobOutcome, requestId?: string): Promise<void> {

@@ -2,7 +2,7 @@
  * The `airlock` command line. Each command is a thin shell over the same functions the API and tests use.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { builtinRegistry } from '../activities';
 import { connectClient } from './client';
@@ -26,11 +26,22 @@ import type { ApprovalRequest } from './core/approval';
 import { readJobFile } from './jobs/job-file';
 import { JobValidationError, planJob } from './jobs/plan';
 import { listJobs } from './jobs/read';
+import { formatTriage, jobView } from './operations/triage';
 import { startPlannedJob } from './jobs/submit';
 import { formatTimeline } from './jobs/timeline';
 import { createLogger, installTemporalLogger } from './logger';
 import { jobStateQuery } from '../workflows/messages';
 import { JobStatus } from './core/job';
+import {
+  bundleWorkflows,
+  formatOutcome,
+  historiesById,
+  historiesByQuery,
+  replayJobs,
+  saveHistory,
+  type HistoryToReplay,
+  type ReplayOutcome,
+} from './operations/replay';
 
 const collect = (value: string, previous: Record<string, string>) => {
   const eq = value.indexOf('=');
@@ -249,14 +260,23 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .option('--status <status>', 'running, awaiting_approval, succeeded, failed, …')
     .option('--agent <agent>', 'only this agent')
     .option('--limit <n>', 'at most n jobs', (v) => Number(v), 50)
-    .action(async (opts: { status?: string; agent?: string; limit: number }) => {
+    .option('--failed-since <duration>', 'jobs that ended without succeeding in the last 24h, 90m, 7d…', sinceDuration)
+    .option('--json', 'print the jobs as JSON')
+    .action(async (opts: { status?: string; agent?: string; limit: number; failedSince?: Date; json?: boolean }) => {
       const cfg = config();
       await withClient(cfg, async (client) => {
-        let n = 0;
-        for await (const job of listJobs(client, opts)) {
-          console.log(`${job.id}  ${job.status.padEnd(20)} ${job.agent.padEnd(16)} ${job.startedAt.toISOString()}`);
-          if (++n >= opts.limit) break;
+        const jobs = [];
+        for await (const job of listJobs(client, {
+          status: opts.status,
+          agent: opts.agent,
+          failedSince: opts.failedSince,
+        })) {
+          jobs.push(job);
+          if (!opts.json)
+            console.log(`${job.id}  ${job.status.padEnd(20)} ${job.agent.padEnd(16)} ${job.startedAt.toISOString()}`);
+          if (jobs.length >= opts.limit) break;
         }
+        if (opts.json) console.log(JSON.stringify(jobs, null, 2));
       });
     });
 
@@ -268,7 +288,10 @@ export function buildCli(config: () => Config = loadConfig): Command {
       const cfg = config();
       await withClient(cfg, async (client) => {
         const state = await client.workflow.getHandle(jobId).query(jobStateQuery);
-        console.log(opts.json ? JSON.stringify(state, null, 2) : formatTimeline(state));
+        // Retries, repair, and for a job that did not succeed its triage: failure chain, attempts, workers, UI link.
+        const view = await jobView(client, state, cfg.temporal.uiUrl);
+        if (opts.json) console.log(JSON.stringify(view, null, 2));
+        else console.log([formatTimeline(state), formatTriage(view)].filter(Boolean).join('\n'));
       });
     });
 
@@ -282,6 +305,172 @@ export function buildCli(config: () => Config = loadConfig): Command {
         console.log(`cancel requested for ${jobId}`);
       });
     });
+
+  program
+    .command('replay')
+    .description(
+      "Replay jobs' histories against this checkout's workflow code (before you deploy): per job ok, or where it diverges",
+    )
+    .argument('[jobIds...]', 'jobs to replay')
+    .option('--query <visibility-query>', 'replay the workflows this query lists, e.g. \'AirlockStatus="failed"\'')
+    .option('--save <dir>', 'also write each history as a fixture (the format of test/histories)')
+    .option('--workflows <path>', "the workflow code to replay against (default: this checkout's workflows/)")
+    .option('--json', 'print the outcomes as JSON')
+    .action(async (jobIds: string[], opts: { query?: string; save?: string; workflows?: string; json?: boolean }) => {
+      if (!jobIds.length && !opts.query) throw new CliError('name jobs to replay, or --query');
+      if (jobIds.length && opts.query) throw new CliError('name jobs or --query, not both');
+      const cfg = config();
+      // Replaying a diverging history makes the SDK log the failed task: the report below says it in words.
+      try {
+        Runtime.install({
+          logger: new DefaultLogger('ERROR'),
+          telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+        });
+      } catch {
+        // Already installed in this process (tests run commands in-process): its logger stays.
+      }
+      const bundle = await bundleWorkflows(opts.workflows);
+      await withClient(cfg, async (client) => {
+        const source = opts.query ? historiesByQuery(client, opts.query) : historiesById(client, jobIds);
+        const saved = async function* (): AsyncGenerator<HistoryToReplay> {
+          for await (const h of source) {
+            if (opts.save) saveHistory(opts.save, h);
+            yield h;
+          }
+        };
+        const outcomes: ReplayOutcome[] = [];
+        const progress = process.stderr.isTTY ? (s: string) => process.stderr.write(`\r${s}`) : undefined;
+        for await (const o of replayJobs(saved(), bundle)) {
+          outcomes.push(o);
+          const diverged = outcomes.filter((x) => !x.ok).length;
+          progress?.(`replayed ${outcomes.length}, ${diverged} diverging…`);
+          if (!progress && outcomes.length % 25 === 0)
+            console.error(`replayed ${outcomes.length}, ${diverged} diverging`);
+          if (!opts.json) {
+            if (progress) process.stderr.write('\r\x1b[K');
+            console.log(formatOutcome(o));
+          }
+        }
+        if (progress) process.stderr.write('\r\x1b[K');
+        const diverged = outcomes.filter((o) => !o.ok);
+        if (opts.json) console.log(JSON.stringify({ ok: !diverged.length, jobs: outcomes }, null, 2));
+        else console.error(`${outcomes.length} replayed, ${diverged.length} diverging`);
+        if (diverged.length) process.exitCode = 1;
+      });
+    });
+
+  /** An operator's request to the API, with their token; refusals become exit codes (README "Operating Airlock"). */
+  const operate = async (
+    path: string,
+    body: Record<string, unknown>,
+    opts: { tokenFile?: string; apiUrl?: string; json?: boolean },
+    print: (answer: Record<string, unknown>) => string,
+  ) => {
+    const token = opts.tokenFile ? readFileSync(opts.tokenFile, 'utf8').trim() : process.env.AIRLOCK_TOKEN;
+    if (!token) throw new CliError('a token is required: set AIRLOCK_TOKEN or pass --token-file', EXIT.forbidden);
+    const base = opts.apiUrl ?? process.env.AIRLOCK_API_URL ?? 'http://127.0.0.1:8080';
+    const res = await fetch(new URL(path, base), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+    if (!res.ok) {
+      if (opts.json) console.log(JSON.stringify(answer, null, 2));
+      const code =
+        res.status === 409
+          ? EXIT.refused
+          : res.status === 401 || res.status === 403
+            ? EXIT.forbidden
+            : res.status === 404
+              ? EXIT.notFound
+              : EXIT.error;
+      throw new CliError(`refused (${String(answer.error ?? res.status)}): ${String(answer.message ?? '')}`, code);
+    }
+    console.log(opts.json ? JSON.stringify(answer, null, 2) : print(answer));
+    return answer;
+  };
+  const apiOptions = (c: Command) =>
+    c
+      .option('--token-file <file>', 'a file holding your API token (default: AIRLOCK_TOKEN)')
+      .option('--api-url <url>', 'the Airlock API (default: AIRLOCK_API_URL or http://127.0.0.1:8080)')
+      .option('--json', 'print the answer as JSON');
+  type ApiOpts = { tokenFile?: string; apiUrl?: string; json?: boolean };
+  const at = (jobId: string, op: string) => `/v1/jobs/${encodeURIComponent(jobId)}/${op}`;
+
+  apiOptions(
+    program
+      .command('retry <jobId>')
+      .description(
+        'Run an ended job (failed, timed_out, rejected, cancelled) again as a new job; approvals asked again',
+      )
+      .option('--dry-run', 'show what would run, which steps ask for approval, and whether the policy changed')
+      .option('--reason <text>', 'why (shown to approvers)'),
+  ).action(async (jobId: string, opts: ApiOpts & { dryRun?: boolean; reason?: string }) => {
+    await operate(at(jobId, 'retry'), { dryRun: !!opts.dryRun, reason: opts.reason }, opts, (a) => {
+      const plan = a as unknown as {
+        retryJobId: string;
+        steps: { id: string; action: string; decision: string; asksApproval: boolean }[];
+        policy: { changed: boolean | string; current: string; original: string[] };
+      };
+      const lines = [
+        `${opts.dryRun ? 'would start' : 'started'} ${plan.retryJobId} (retry of ${jobId})`,
+        ...plan.steps.map(
+          (s) => `  ${s.id.padEnd(16)} ${s.action.padEnd(20)} ${s.asksApproval ? 'asks for approval' : s.decision}`,
+        ),
+        `policy ${plan.policy.changed === true ? `CHANGED since the original (${plan.policy.original.join(', ')} → ${plan.policy.current})` : plan.policy.changed === false ? `unchanged (${plan.policy.current})` : `now ${plan.policy.current} (the original decided nothing)`}`,
+      ];
+      return lines.join('\n');
+    });
+  });
+
+  apiOptions(
+    program
+      .command('reset <jobId>')
+      .description(
+        'Take a running or stuck job back to before a step; votes given since do not count, approvals asked again',
+      )
+      .requiredOption('--to-step <stepId>', 'the step to run again')
+      .option('--dry-run', 'show where the job would be reset to, and what runs again')
+      .option('--reason <text>', 'why (in the audit trail)'),
+  ).action(async (jobId: string, opts: ApiOpts & { toStep: string; dryRun?: boolean; reason?: string }) => {
+    await operate(at(jobId, 'reset'), { toStep: opts.toStep, dryRun: !!opts.dryRun, reason: opts.reason }, opts, (a) =>
+      [
+        `${opts.dryRun ? 'would reset' : 'reset'} ${jobId} to before step ${String(a.toStep)} (event ${String(a.eventId)})${a.newRunId ? `, new run ${String(a.newRunId)}` : ''}`,
+        `  kept: ${(a.kept as string[]).join(', ') || 'nothing'}; run again: ${(a.rerun as string[]).join(', ')}; votes discarded: ${String(a.discardedVotes)}`,
+      ].join('\n'),
+    );
+  });
+
+  const repairLines = (a: Record<string, unknown>) =>
+    [
+      `${String(a.jobId)}: ${String(a.status)}`,
+      ...(a.steps as { stepId: string; status: string; by?: string; note?: string; error?: { message: string } }[]).map(
+        (s) =>
+          `  ${s.stepId}: ${s.status}${s.by ? ` by ${s.by}` : ''}${s.note ? ` (${s.note})` : ''}${s.status === 'compensation_failed' && s.error ? `: ${s.error.message}` : ''}`,
+      ),
+    ].join('\n');
+
+  apiOptions(
+    program
+      .command('compensate <jobId>')
+      .description("Run a compensation_failed job's failed compensations again, once their cause is fixed")
+      .option('--step <stepId>', "only this step's")
+      .option('--dry-run', 'show what would be undone'),
+  ).action(async (jobId: string, opts: ApiOpts & { step?: string; dryRun?: boolean }) => {
+    const a = await operate(at(jobId, 'compensate'), { step: opts.step, dryRun: !!opts.dryRun }, opts, repairLines);
+    if (a.status === 'compensation_failed') process.exitCode = EXIT.error;
+  });
+
+  apiOptions(
+    program
+      .command('resolve <jobId>')
+      .description('Record that a step of a compensation_failed job was undone by hand')
+      .requiredOption('--step <stepId>', 'the step undone by hand')
+      .requiredOption('--note <text>', 'what was done'),
+  ).action(async (jobId: string, opts: ApiOpts & { step: string; note: string }) => {
+    await operate(at(jobId, 'resolve'), { step: opts.step, note: opts.note }, opts, repairLines);
+  });
 
   const approvals = program.command('approvals').description('List and decide approval requests');
 
@@ -448,8 +637,26 @@ export function buildCli(config: () => Config = loadConfig): Command {
 const countYes = (r: ApprovalRequest) =>
   new Set(r.votes.filter((v) => v.decision === 'approve').map((v) => v.approver)).size;
 
+/** Exit codes of the operators' commands (README "Operating Airlock"). */
+export const EXIT = { ok: 0, error: 1, refused: 3, forbidden: 4, notFound: 5 } as const;
+
 /** A failure whose message says it all. */
-class CliError extends Error {}
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.error,
+  ) {
+    super(message);
+  }
+}
+
+/** `24h`, `90m`, `7d`: the instant that long ago. */
+function sinceDuration(value: string): Date {
+  const m = /^(\d+)([mhd])$/.exec(value);
+  if (!m) throw new InvalidArgumentError(`expected a duration like 30m, 24h or 7d, got "${value}"`);
+  const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
+  return new Date(Date.now() - Number(m[1]) * unit);
+}
 
 export function main(argv = process.argv): Promise<unknown> {
   return buildCli()
@@ -463,8 +670,10 @@ export function main(argv = process.argv): Promise<unknown> {
         err instanceof WorkerRoleError
       )
         console.error(err.message);
-      else if (err instanceof CliError) console.error(err.message);
-      else if (err instanceof WorkflowNotFoundError) console.error(`no such job: ${err.workflowId}`);
+      else if (err instanceof CliError) {
+        console.error(err.message);
+        process.exit(err.exitCode);
+      } else if (err instanceof WorkflowNotFoundError) console.error(`no such job: ${err.workflowId}`);
       else console.error(err instanceof Error ? err.message : err);
       process.exit(1);
     });

@@ -309,7 +309,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       idempotencyKeyRetentionMs: config.api.idempotencyKeyRetentionMs,
       console: {
         namespace: config.temporal.namespace,
-        temporalUiUrl: config.console.temporalUiUrl,
+        temporalUiUrl: config.temporal.uiUrl,
         trustedProxies: config.console.trustedProxies,
         proxyHeader: config.console.proxyHeader,
         sessionKey: config.console.sessionKey,
@@ -317,6 +317,8 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       },
       freezeMode: () => policy.current().source.freeze.mode,
       mcp: { policy: () => policy.current(), ...config.mcp },
+      policy,
+      temporalUiUrl: config.temporal.uiUrl,
       namespace: config.temporal.namespace,
       slack: config.slack
         ? createSlackApp({

@@ -30,6 +30,8 @@ export const configSchema = z.object({
   AIRLOCK_TASK_QUEUE: z.string().min(1).default('airlock'),
   AIRLOCK_DATA_DIR: z.string().min(1).default('.airlock'),
   AIRLOCK_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  /** The Temporal UI that `jobs show` and the console link a workflow in: `<url>/namespaces/<ns>/workflows/<id>`. */
+  AIRLOCK_TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
   /** Hosts `http.request` may call: `api.example.com`, `*.example.com`, `host:8443`, `host:*`. */
   AIRLOCK_HTTP_ALLOWED_HOSTS: list,
   /** Hosts (same patterns) plain http may go to, e.g. `127.0.0.1:*` for local development; https only otherwise. */
@@ -134,8 +136,6 @@ export const configSchema = z.object({
     .string()
     .refine((k) => sessionKeyBytes(k) !== undefined, 'must be 32 bytes as 64 hex digits or base64')
     .optional(),
-  /** The Temporal Web UI the console links engineers to. */
-  AIRLOCK_TEMPORAL_UI_URL: z.url().default('http://localhost:8233'),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   /** Slack Web API base URL; tests point it at a local server. */
@@ -202,7 +202,7 @@ export const productionVariables: Record<ProductionRole, (keyof z.input<typeof c
 };
 
 export interface Config {
-  temporal: { address: string; namespace: string; taskQueue: string; uiPort: number };
+  temporal: { address: string; namespace: string; taskQueue: string; uiPort: number; uiUrl: string };
   /** Where each tool's activities run (AIRLOCK_TOOL_QUEUES); tools not named run on `temporal.taskQueue`. */
   toolQueues: ToolQueues;
   dataDir: string;
@@ -228,7 +228,7 @@ export interface Config {
   /** Agents over MCP (/mcp): how long a call waits for humans before answering, and how often it tells. */
   mcp: { approvalWaitMs: number; progressIntervalMs: number; upstreamsFile?: string };
   /** The web console (src/console): who may vouch for a person, the session key (secret), the Temporal UI link. */
-  console: { trustedProxies: string[]; proxyHeader: string; sessionKey?: Buffer; temporalUiUrl: string };
+  console: { trustedProxies: string[]; proxyHeader: string; sessionKey?: Buffer };
   callbackSecret?: string;
   /** Present when Slack is configured (SLACK_BOT_TOKEN); start-up refuses a half-configured Slack. */
   slack?: {
@@ -289,6 +289,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       namespace: c.AIRLOCK_NAMESPACE,
       taskQueue: c.AIRLOCK_TASK_QUEUE,
       uiPort: c.AIRLOCK_TEMPORAL_UI_PORT,
+      uiUrl: c.AIRLOCK_TEMPORAL_UI_URL.replace(/\/+$/, ''),
     },
     toolQueues: c.AIRLOCK_TOOL_QUEUES,
     dataDir: resolve(c.AIRLOCK_DATA_DIR),
@@ -322,7 +323,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       trustedProxies: c.AIRLOCK_CONSOLE_TRUSTED_PROXIES,
       proxyHeader: c.AIRLOCK_CONSOLE_PROXY_HEADER,
       sessionKey: c.AIRLOCK_CONSOLE_SESSION_KEY ? sessionKeyBytes(c.AIRLOCK_CONSOLE_SESSION_KEY) : undefined,
-      temporalUiUrl: c.AIRLOCK_TEMPORAL_UI_URL.replace(/\/+$/, ''),
     },
     mcp: {
       approvalWaitMs: c.AIRLOCK_MCP_APPROVAL_WAIT,

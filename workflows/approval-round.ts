@@ -91,6 +91,7 @@ export async function askHumans(
     rollbackPlan: [...undo]
       .reverse()
       .map((u) => ({ stepId: u.step.id, action: u.step.action, compensation: u.step.compensation! })),
+    ...(input.retryOf ? { retryOf: input.retryOf } : {}),
   };
   // A request asked again (policy changed since the approval) replaces the closed one under the same id.
   state.approvals = [...state.approvals.filter((r) => r.id !== request.id), request];

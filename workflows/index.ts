@@ -4,3 +4,4 @@ export { freezeControlWorkflow } from './freeze';
 export { sessionWorkflow } from './session';
 export { callbackWorkflow } from './callback';
 export { approvalNotifierWorkflow } from './notifier';
+export { repairWorkflow } from './repair';

@@ -77,6 +77,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     approvals: [],
     spent: { actions: 0, cost: 0 },
     startedAt: now(),
+    ...(input.retryOf ? { retryOf: input.retryOf } : {}),
   };
   const deadline = input.budget.deadline ? Date.parse(input.budget.deadline) : undefined;
 

@@ -6,6 +6,7 @@ import type { FreezeEntry } from '../src/core/decision';
 import type { CallbackStatus, JobState } from '../src/core/job';
 import type { Vote, VoteResult } from '../src/core/approval';
 import type { SessionCall, SessionCallResult, SessionEnd } from '../src/core/session';
+import type { RepairState } from '../src/core/repair';
 
 /** The job's status, per-step status, decisions, approvals, outputs and compensations. Works on closed jobs too. */
 export const jobStateQuery = defineQuery<JobState>('jobState');
@@ -41,3 +42,6 @@ export const callbackStatusQuery = defineQuery<CallbackStatus>('callbackStatus')
 
 /** The id of the workflow delivering a job's callback. */
 export const callbackWorkflowId = (jobId: string) => `${jobId}:callback`;
+
+/** How a repair of a `compensation_failed` job stands; asked of `<jobId>:repair` (workflows/repair.ts). */
+export const repairStateQuery = defineQuery<RepairState>('repairState');

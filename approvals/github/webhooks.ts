@@ -11,6 +11,7 @@
  * bots (Airlock's own comments among them) are ignored.
  */
 import { Webhooks } from '@octokit/webhooks';
+import { keepRawBody } from '../raw-body';
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import type { Attestor } from '../../src/core/attestation';
@@ -164,11 +165,7 @@ export function createGithubWebhooks(opts: GithubWebhookOptions) {
   const register = (server: FastifyInstance) =>
     server.register(async (scope) => {
       // The signature covers the raw bytes: keep the body as a string.
-      scope.addContentTypeParser(
-        ['application/json', 'application/x-www-form-urlencoded'],
-        { parseAs: 'string' },
-        (_req, body, done) => done(null, body),
-      );
+      keepRawBody(scope);
       scope.post(
         '/github/webhooks',
         { config: { auth: { public: true } }, schema: { hide: true } },

@@ -5,6 +5,7 @@
  * workflow's channel activity once the vote is recorded.
  */
 import { App, type Receiver, type ReceiverEvent } from '@slack/bolt';
+import { keepRawBody } from '../raw-body';
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import type { Attestor } from '../../src/core/attestation';
@@ -137,10 +138,8 @@ export function createSlackApp(opts: SlackAppOptions) {
   /** Registers `POST /slack/events` on Airlock's server. */
   const register = (server: FastifyInstance) =>
     server.register(async (scope) => {
-      // Slack signs the raw body: keep it as a string (replacing, in this scope only, the API's own parsers).
-      const types = ['application/x-www-form-urlencoded', 'application/json'];
-      for (const type of types) if (scope.hasContentTypeParser(type)) scope.removeContentTypeParser(type);
-      scope.addContentTypeParser(types, { parseAs: 'string' }, (_req, body, done) => done(null, body));
+      // Slack signs the raw body: keep it as a string.
+      keepRawBody(scope);
       scope.post('/slack/events', { schema: { hide: true } }, async (req, reply) => {
         const rawBody = String(req.body ?? '');
         const signature = req.headers['x-slack-signature'] as string | undefined;

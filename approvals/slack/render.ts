@@ -52,6 +52,20 @@ export function approvalBlocks(r: ApprovalRequest) {
         },
       ],
     },
+    ...(r.retryOf
+      ? [
+          {
+            type: 'section',
+            text: {
+              type: 'mrkdwn',
+              text: clip(
+                `*Retry* of ${r.retryOf.jobId}, which ended ${r.retryOf.status}${r.retryOf.error ? `: ${r.retryOf.error.message}` : ''} (retried by ${r.retryOf.by})`,
+                2900,
+              ),
+            },
+          },
+        ]
+      : []),
     {
       type: 'section',
       text: {

@@ -44,6 +44,8 @@ import { jobRoutes } from './routes/jobs';
 import { mcpRoutes } from './routes/mcp';
 import type { CompiledPolicy } from '../policy/load';
 import { AgentSessions } from '../sessions/sessions';
+import { operationRoutes } from './routes/operations';
+import type { PolicyStore } from '../policy/store';
 import { StepOutputTable } from '../audit/outputs';
 
 export interface ApiOptions {
@@ -73,6 +75,10 @@ export interface ApiOptions {
   slack?: { register: (app: FastifyInstance) => unknown };
   /** Registers `POST /github/webhooks` (approvals/github/webhooks.ts) when GitHub's webhook secret is configured. */
   github?: { register: (app: FastifyInstance) => unknown };
+  /** The policy, for what a retry would ask (its dry run). */
+  policy: PolicyStore;
+  /** Where `jobs show` links a workflow in the Temporal UI (AIRLOCK_TEMPORAL_UI_URL). */
+  temporalUiUrl?: string;
   /** Largest accepted request body, in bytes. */
   bodyLimit?: number;
   /** Agents over MCP (/mcp): the policy in force (what tools/list shows) and how long calls wait for humans. */
@@ -206,6 +212,17 @@ export async function buildApi(opts: ApiOptions) {
     access,
     db: audit.db,
     idempotencyKeyRetentionMs: opts.idempotencyKeyRetentionMs,
+    temporalUiUrl: opts.temporalUiUrl ?? 'http://localhost:8233',
+  });
+  await app.register(operationRoutes, {
+    client,
+    taskQueue: opts.taskQueue,
+    registry: opts.registry,
+    policy: opts.policy,
+    audit,
+    freeze: opts.freeze,
+    attestationKeys: opts.attestationKeys,
+    access,
   });
   await app.register(auditRoutes, { audit, access });
   await app.register(approvalRoutes, { client, audit, access, attestor: opts.attestor });

@@ -4,6 +4,7 @@
  */
 import type { Attestation } from './attestation';
 import type { RiskClass } from './decision';
+import type { RetryOrigin } from './job';
 
 export const ApprovalStatus = {
   Pending: 'pending',
@@ -67,6 +68,8 @@ export interface ApprovalRequest {
   /** What has been done and would be undone on rejection, in the order it would be undone. */
   rollbackPlan: { stepId: string; action: string; compensation: string }[];
   closedAt?: string;
+  /** The job is a retry: of which job, how that one ended and why (approvers decide again, knowing it). */
+  retryOf?: RetryOrigin;
 }
 
 /** Answer to a vote: the request's state after it. */

@@ -48,6 +48,17 @@ export const AuditEventType = {
    * `callbackTrailId(jobId)`.
    */
   CallbackFailed: 'callback.failed',
+  /** An operator retried the ended job as a new one (in the job's operations trail, `operationsTrailId`). */
+  JobRetried: 'job.retried',
+  /** An operator reset the running job to before a step (in the job's own trail: it is still running). */
+  JobReset: 'job.reset',
+  // A repair of a `compensation_failed` job (workflows/repair.ts), in its repair trail (`repairTrailId`).
+  RepairStarted: 'repair.started',
+  RepairCompensated: 'repair.compensated',
+  RepairCompensationFailed: 'repair.compensation_failed',
+  /** An operator says a step was undone by hand, with a note. */
+  RepairResolvedByHand: 'repair.resolved_by_hand',
+  RepairFinished: 'repair.finished',
 } as const;
 export type AuditEventType = (typeof AuditEventType)[keyof typeof AuditEventType];
 
@@ -63,6 +74,12 @@ export interface AuditEventInput {
 
 /** The trail of what happens after a job ended (its callback): kept apart, so the job's sealed trail stays sealed. */
 export const callbackTrailId = (jobId: string) => `${jobId}/callback`;
+
+/** The trail of what operators did to a job after it ended (`job.retried`): its own trail is sealed by then. */
+export const operationsTrailId = (jobId: string) => `${jobId}/operations`;
+
+/** The trail of a job's repairs (`airlock compensate`, `airlock resolve`): kept apart from the sealed job trail. */
+export const repairTrailId = (jobId: string) => `${jobId}/repair`;
 
 /**
  * The sink as workers and channels use it: an event about a job whose trail is already sealed (a refused vote after

@@ -30,6 +30,11 @@ export interface JobActivities {
   'job.callbackFailed'(url: string, outcome: JobOutcome, status: CallbackStatus): Promise<void>;
 }
 
+/** A repair's audit events (workflows/repair.ts), in the job's repair trail: the job's own is sealed. */
+export interface RepairActivities {
+  'repair.record'(event: AuditEventInput): Promise<void>;
+}
+
 /** A request's life in the audit trail and on every channel it names (approvals/channel.ts). */
 export interface ApprovalActivities {
   'approvals.announce'(request: ApprovalRequest, event: 'requested' | 'escalated'): Promise<void>;

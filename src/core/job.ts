@@ -19,6 +19,13 @@ export const JobStatus = {
   CompensationFailed: 'compensation_failed',
   /** Paused by a freeze until unfrozen (extends DESIGN.md's list). */
   Frozen: 'frozen',
+  /**
+   * After `compensation_failed`: every failed compensation was run again by a repair (`airlock compensate`). Set by the
+   * repair workflow (`<jobId>:repair`, src/core/repair.ts); the job's own workflow has ended and keeps its status.
+   */
+  Compensated: 'compensated',
+  /** After `compensation_failed`: what could not be undone was undone by hand (`airlock resolve`), the rest repaired. */
+  ResolvedByHand: 'resolved_by_hand',
 } as const;
 export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
 
@@ -89,6 +96,21 @@ export interface JobInput {
   callbackUrl?: string;
   /** The channel public keys whose attestations count as votes (set by the submitter from config). */
   attestationKeys?: AttestationKey[];
+  /** The job this one retries (`airlock retry`): the same plan, every approval asked again. */
+  retryOf?: RetryOrigin;
+}
+
+/** What a retry knows of the job it retries: shown in its state and in every approval request it makes. */
+export interface RetryOrigin {
+  jobId: string;
+  /** How the original ended. */
+  status: JobStatus;
+  /** Why it ended so (the failure that stopped it). */
+  error?: StepError;
+  /** The operator who asked for the retry, and when. */
+  by: string;
+  at: string;
+  reason?: string;
 }
 
 /** What the audit hears when a job ends, and what a completion callback carries. */
@@ -214,6 +236,8 @@ export interface JobState {
   error?: StepError;
   startedAt: string;
   endedAt?: string;
+  /** The job this one retries. */
+  retryOf?: RetryOrigin;
 }
 
 /** Result of a job that succeeded. Failed jobs end the workflow with a failure instead. */

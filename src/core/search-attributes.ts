@@ -8,4 +8,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 export const airlockStatusKey = defineSearchAttributeKey('AirlockStatus', SearchAttributeType.KEYWORD);
 export const airlockAgentKey = defineSearchAttributeKey('AirlockAgent', SearchAttributeType.KEYWORD);
 
-export const searchAttributeKeys = [airlockStatusKey, airlockAgentKey];
+/** Set at start on a retry (`airlock retry`): the job it retries, so the original can show who retried it. */
+export const airlockRetryOfKey = defineSearchAttributeKey('AirlockRetryOf', SearchAttributeType.KEYWORD);
+
+export const searchAttributeKeys = [airlockStatusKey, airlockAgentKey, airlockRetryOfKey];

@@ -3,7 +3,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
+import { TypedSearchAttributes, WorkflowIdReusePolicy, type SearchAttributePair } from '@temporalio/common';
 import type { AttestationKey } from '../core/attestation';
 import type { FreezeReader } from '../core/contracts';
 import type { ToolRegistry } from '../../activities/registry';
@@ -51,7 +51,11 @@ export async function refuseIfFrozen(freeze: FreezeReader | undefined, agent: st
 export async function startPlannedJob(
   client: Client,
   plan: JobInput,
-  opts: Pick<SubmitOptions, 'taskQueue' | 'jobId' | 'freeze'> & { memo?: Record<string, unknown> },
+  opts: Pick<SubmitOptions, 'taskQueue' | 'jobId' | 'freeze'> & {
+    memo?: Record<string, unknown>;
+    /** Search attributes besides status and agent (a retry's AirlockRetryOf). */
+    searchAttributes?: SearchAttributePair[];
+  },
 ): Promise<Submitted> {
   await refuseIfFrozen(opts.freeze, plan.agent);
   const jobId = jobIdSchema.parse(opts.jobId ?? `job-${randomUUID()}`);
@@ -66,6 +70,7 @@ export async function startPlannedJob(
     typedSearchAttributes: new TypedSearchAttributes([
       { key: airlockStatusKey, value: JobStatus.Running },
       { key: airlockAgentKey, value: plan.agent },
+      ...(opts.searchAttributes ?? []),
     ]),
   });
   return { jobId, plan, handle };

@@ -10,6 +10,7 @@ import { Worker } from '@temporalio/worker';
 import { verifyAttestation } from '../../src/core/attestation';
 import type { JobInput } from '../../src/core/job';
 import { workflowBundle } from '../helpers/temporal';
+import { replayIdOf } from '../helpers/histories';
 
 const dir = join(__dirname, '..', 'histories');
 const COMPENSATIONS = ['git.commit.compensate', 'git.create_branch.compensate'];
@@ -141,9 +142,9 @@ test('there are recorded histories to replay', () => {
   );
 });
 
-// Recorded as job `history-<name>` (scripts/record-histories.ts), in `<name>[.<tag>].json`: ids derived from the job
-// id must match on replay.
-const jobIdOf = (file: string) => `history-${file.split('.')[0]}`;
+// Recorded as job `history-<name>` (scripts/record-histories.ts), in `<name>[.<tag>].json`, or saved from a real job
+// by `airlock replay --save` as `saved--<jobId>.json`: ids derived from the job id must match on replay.
+const jobIdOf = replayIdOf;
 
 test.each(histories)('%s replays with the current workflow code', async (file) => {
   await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, load(file), jobIdOf(file));

@@ -16,6 +16,7 @@ import { listJobs, readCallbackStatus, readJobState } from '../../jobs/read';
 import type { StoredOutputs } from '../../core/outputs';
 import { IdempotencyKeyReusedError, Submissions } from '../../jobs/submission';
 import { callerOf, type Access } from '../access';
+import { jobView } from '../../operations/triage';
 import { agentName, bodyRefusals, HttpError, idParams, refusals } from '../http';
 
 export interface JobRoutesOptions {
@@ -33,6 +34,8 @@ export interface JobRoutesOptions {
   /** The audit database, where Idempotency-Keys are kept. */
   db: Database;
   idempotencyKeyRetentionMs?: number;
+  /** Where a job's triage links the Temporal UI. */
+  temporalUiUrl: string;
 }
 
 const idempotencyKey = z.string().min(1).max(255);
@@ -140,15 +143,21 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
     '/v1/jobs/:id',
     {
       schema: {
-        summary: 'A job: steps, status, decisions, approvals, outputs, and the delivery of its callback',
+        summary:
+          'A job: steps, status, decisions, approvals, outputs, the delivery of its callback, its retries and repair, ' +
+          'and (unless it succeeded) its triage',
         params: idParams,
         response: { 200: jobState, ...refusals(404) },
       },
     },
     async (req) => {
       const state = await readableJob(req, req.params.id);
-      const callback = await readCallbackStatus(client, req.params.id);
-      return callback ? { ...state, callback } : state;
+      const [callback, view] = await Promise.all([
+        readCallbackStatus(client, req.params.id),
+        // Retries, repair, and for a job that did not succeed its triage (failure chain, attempts, workers, UI link).
+        jobView(client, state, opts.temporalUiUrl),
+      ]);
+      return callback ? { ...view, callback } : view;
     },
   );
 
@@ -176,6 +185,8 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
         summary: 'List jobs',
         querystring: z.strictObject({
           status: z.enum(Object.values(JobStatus) as [string, ...string[]]).optional(),
+          /** Jobs that ended without succeeding since this instant (ISO 8601). */
+          failedSince: z.iso.datetime({ offset: true }).optional(),
           agent: agentName.optional(),
           limit: z.coerce.number().int().min(1).max(500).default(50),
         }),
@@ -184,7 +195,11 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
     },
     async (req) => {
       const jobs: { id: string; status: string; agent: string; kind: string; startedAt: string }[] = [];
-      for await (const job of listJobs(client, req.query)) {
+      const { failedSince, ...filter } = req.query;
+      for await (const job of listJobs(client, {
+        ...filter,
+        ...(failedSince ? { failedSince: new Date(failedSince) } : {}),
+      })) {
         if (!access.mayTouchAgent(req.principal, job.agent)) continue;
         jobs.push({ ...job, startedAt: job.startedAt.toISOString() });
         if (jobs.length >= req.query.limit) break;
