@@ -41,10 +41,12 @@ export class AgentSessions {
     return this.opts.client.workflow.getHandle<typeof sessionWorkflow>(sessionId);
   }
 
-  /** Starts a session for the agent; throws JobFrozenError when a freeze covers it. */
-  async start(agent: AgentCredential, requestId?: string): Promise<string> {
+  /**
+   * Starts a session for the agent; throws JobFrozenError when a freeze covers it. `sessionId` is for recorders of
+   * test histories (whose replay derives ids from it); the MCP server always takes a fresh one.
+   */
+  async start(agent: AgentCredential, requestId?: string, sessionId = `session-${randomUUID()}`): Promise<string> {
     await refuseIfFrozen(this.opts.freeze, agent.name);
-    const sessionId = `session-${randomUUID()}`;
     const { maxActions, maxCost, maxDuration } = agent.budget;
     const input: SessionInput = {
       agent: agent.name,
