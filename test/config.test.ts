@@ -2,7 +2,13 @@ import { ConfigError, loadConfig } from '../src/config';
 
 test('defaults describe the embedded stack', () => {
   const c = loadConfig({});
-  expect(c.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'airlock', uiPort: 8233 });
+  expect(c.temporal).toEqual({
+    address: '127.0.0.1:7233',
+    namespace: 'default',
+    taskQueue: 'airlock',
+    uiPort: 8233,
+    uiUrl: 'http://localhost:8233',
+  });
   expect(c.http).toEqual({ allowedHosts: [], insecureHosts: [], allowedNetworks: [], callbackHosts: ['*'] });
 });
 

@@ -31,7 +31,7 @@ const health = async (base: string) => {
 
 test('start registers the missing search attributes; jobs are accepted and health says ok, and 503 names them when they go', async () => {
   const { client } = temporal.env;
-  expect(await missingSearchAttributes(client, 'default')).toEqual(['AirlockStatus', 'AirlockAgent']);
+  expect(await missingSearchAttributes(client, 'default')).toEqual(['AirlockStatus', 'AirlockAgent', 'AirlockRetryOf']);
 
   api = await spawnWorker({
     command: 'serve',

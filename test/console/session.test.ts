@@ -219,11 +219,8 @@ test('bad console settings and duplicate emails are refused naming the field', (
     /AIRLOCK_CONSOLE_SESSION_KEY: must be 32 bytes/,
   );
   expect(() => loadConfig({ AIRLOCK_TEMPORAL_UI_URL: 'not a url' })).toThrow(/AIRLOCK_TEMPORAL_UI_URL/);
-  expect(loadConfig({}).console).toMatchObject({
-    trustedProxies: [],
-    proxyHeader: 'x-forwarded-email',
-    temporalUiUrl: 'http://localhost:8233',
-  });
+  expect(loadConfig({}).console).toMatchObject({ trustedProxies: [], proxyHeader: 'x-forwarded-email' });
+  expect(loadConfig({}).temporal.uiUrl).toBe('http://localhost:8233');
   const file = join(dataDir, 'people-dup.yaml');
   writeFileSync(file, 'people:\n  a: { email: x@example.com }\n  b: { email: X@example.com }\n');
   expect(() => loadDirectory(file)).toThrow(/people\.b\.email: x@example\.com is also a's|X@example\.com is also a's/);
