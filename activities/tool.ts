@@ -70,6 +70,8 @@ export interface ToolDefinition<I extends z.ZodType = z.ZodType, O extends z.Zod
   /** Retry policy for the action; a function of the input when safety depends on it (shell commands). */
   retry?: ToolRetry | ((input: z.infer<I>) => ToolRetry);
   execute: (input: z.infer<I>, ctx: ToolContext) => Promise<z.infer<O>>;
+  /** The input's JSON Schema as given (an upstream MCP server's tool); otherwise derived from `input`. */
+  jsonSchema?: Record<string, unknown>;
   /** Undoes the action. Must tolerate "nothing to undo": it also runs for a step that failed or timed out. */
   compensate?: (input: z.infer<I>, ctx: CompensationContext<z.infer<O>>) => Promise<void>;
 }

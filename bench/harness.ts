@@ -35,6 +35,7 @@ export const SIZE = {
   apiSeconds: env('BENCH_API_SECONDS', 10),
   apiConcurrency: env('BENCH_API_CONCURRENCY', 16),
   policyDecisions: env('BENCH_POLICY_DECISIONS', 200_000),
+  mcpCalls: env('BENCH_MCP_CALLS', 200),
 };
 /** No-op actions per job in figure 1 (and the bare baseline's activities). */
 export const STEPS = 10;
@@ -54,7 +55,7 @@ export const TUNING = {
 };
 
 /** What BENCH_ONLY may name: figure numbers, and `pragmas` (figure 1 also without the SQLite pragmas). */
-export const SELECTABLE = ['1', '2', '3', '4', '5', 'pragmas'];
+export const SELECTABLE = ['1', '2', '3', '4', '5', '6', 'pragmas'];
 /** BENCH_ONLY=1,4 runs part of the suite: a diagnosis; only a full run writes latest.json. Undefined: everything. */
 export const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
 for (const name of ONLY ?? [])

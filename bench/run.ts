@@ -11,6 +11,7 @@ import { approvalRoundTrip } from './figures/2-approval';
 import { manyWaiting } from './figures/3-waiting';
 import { apiSubmissions } from './figures/4-api';
 import { policyEvaluation } from './figures/5-policy';
+import { mcpLatency } from './figures/6-mcp';
 import { type Harness, ONLY, openHarness, SIZE, TUNING, want } from './harness';
 import { printTable, writeResults } from './lib';
 
@@ -23,6 +24,7 @@ const FIGURES: [selectedBy: string[], run: (h: Harness) => Promise<void>][] = [
   [['1', 'pragmas'], governanceOverhead],
   [['2'], approvalRoundTrip],
   [['4'], apiSubmissions],
+  [['6'], mcpLatency],
   [['3'], manyWaiting],
 ];
 

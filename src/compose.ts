@@ -11,6 +11,8 @@ import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { builtinRegistry } from '../activities';
+import type { Upstream } from '../activities/mcp/upstream';
+import { connectUpstreams } from './upstreams';
 import { setGitHooksPath } from '../activities/git/git';
 import type { ToolDeps } from '../activities/tool';
 import type { ApprovalChannel } from '../approvals/channel';
@@ -239,7 +241,6 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
     if (!opts.audit) await audit.db.close();
     throw err;
   }
-  const registry = opts.registry ?? builtinRegistry();
   // GitHub's clients hold the token or the App's private key; tools and the channel get only the clients.
   const github: GithubClients | undefined =
     opts.deps?.github ??
@@ -251,6 +252,17 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
       : undefined);
   const baseDeps = opts.deps ?? toolDeps(config, opts.development);
   const deps: ToolDeps = github ? { ...baseDeps, github } : baseDeps;
+  // Upstream MCP servers' tools join the registry as `<server>.<tool>`, governed like the built-in ones.
+  let upstreams: Upstream[] = [];
+  try {
+    if (config.mcp.upstreamsFile) upstreams = await connectUpstreams(config.mcp.upstreamsFile, deps.secret);
+  } catch (err) {
+    watched?.stopWatching();
+    if (!opts.audit) await audit.db.close();
+    throw err;
+  }
+  const base = opts.registry ?? builtinRegistry();
+  const registry = upstreams.length ? new ToolRegistry([...base.list(), ...upstreams.flatMap((u) => u.tools)]) : base;
   // The git family's hooks are the operator's (AIRLOCK_GIT_HOOKS_PATH), never a repository's own.
   setGitHooksPath(config.git.hooksPath);
   const freeze = opts.freeze ?? new FreezeControl(client, config.temporal.taskQueue);
@@ -304,6 +316,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
         dataDir: config.dataDir,
       },
       freezeMode: () => policy.current().source.freeze.mode,
+      mcp: { policy: () => policy.current(), ...config.mcp },
       policy,
       temporalUiUrl: config.temporal.uiUrl,
       namespace: config.temporal.namespace,
@@ -366,6 +379,7 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
     },
     async close() {
       watched?.stopWatching();
+      await Promise.allSettled(upstreams.map((u) => u.close()));
       if (!opts.audit) await audit.db.close();
     },
   };

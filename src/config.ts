@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { projectRoot } from './temporal/binaries';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { durationSchema } from './policy/schema';
 import { parseToolQueues, type ToolQueues } from './core/tool-queues';
 
 const listOf = (fallback: string) =>
@@ -106,6 +107,12 @@ export const configSchema = z.object({
   /** People in these groups may cancel any job and freeze. */
   AIRLOCK_OPERATOR_GROUPS: listOf('sre,sre-leads'),
   AIRLOCK_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(1200),
+  /** How long an MCP tool call waits for humans (sending progress) before answering `awaiting_approval`. */
+  AIRLOCK_MCP_APPROVAL_WAIT: durationSchema.default(25_000),
+  /** How often a waiting MCP tool call sends a progress notification. */
+  AIRLOCK_MCP_PROGRESS_INTERVAL: durationSchema.default(5_000),
+  /** A YAML file of upstream MCP servers re-exposed as governed tools `<server>.<tool>`. */
+  AIRLOCK_MCP_UPSTREAMS: z.string().min(1).optional(),
   /** How long an Idempotency-Key is kept (hours; default a week); expired keys are deleted and may be used again. */
   AIRLOCK_IDEMPOTENCY_KEY_RETENTION_HOURS: z.coerce.number().positive().default(168),
   /**
@@ -218,6 +225,8 @@ export interface Config {
     /** How long Idempotency-Keys are kept, in milliseconds. */
     idempotencyKeyRetentionMs: number;
   };
+  /** Agents over MCP (/mcp): how long a call waits for humans before answering, and how often it tells. */
+  mcp: { approvalWaitMs: number; progressIntervalMs: number; upstreamsFile?: string };
   /** The web console (src/console): who may vouch for a person, the session key (secret), the Temporal UI link. */
   console: { trustedProxies: string[]; proxyHeader: string; sessionKey?: Buffer };
   callbackSecret?: string;
@@ -314,6 +323,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       trustedProxies: c.AIRLOCK_CONSOLE_TRUSTED_PROXIES,
       proxyHeader: c.AIRLOCK_CONSOLE_PROXY_HEADER,
       sessionKey: c.AIRLOCK_CONSOLE_SESSION_KEY ? sessionKeyBytes(c.AIRLOCK_CONSOLE_SESSION_KEY) : undefined,
+    },
+    mcp: {
+      approvalWaitMs: c.AIRLOCK_MCP_APPROVAL_WAIT,
+      progressIntervalMs: c.AIRLOCK_MCP_PROGRESS_INTERVAL,
+      upstreamsFile: c.AIRLOCK_MCP_UPSTREAMS ? resolve(c.AIRLOCK_MCP_UPSTREAMS) : undefined,
     },
     slack: c.SLACK_BOT_TOKEN
       ? {

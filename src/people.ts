@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { PeopleDirectory, Person } from './core/people';
 import { globToRegExp } from './policy/load';
+import { durationSchema } from './policy/schema';
 import { ConfigFileError, parseYamlConfig } from './yaml-config';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 hex digest (see `airlock hash-token`)');
@@ -38,11 +39,41 @@ export const callerSchema = z.strictObject({
 });
 export type Caller = z.infer<typeof callerSchema> & { id: string };
 
+/**
+ * An agent that connects over MCP (src/api/routes/mcp.ts) with its own bearer token: each session it opens is a
+ * job of kind `session` for this agent, with these limits.
+ */
+export const agentCredentialSchema = z.strictObject({
+  tokenSha256: sha256Hex,
+  /** The policy's `caller` for this agent's sessions (`mcp` by default). */
+  caller: z.string().min(1).max(100).default('mcp'),
+  /** The person responsible for the agent: the job's requester, who cannot approve its calls. Default: the agent. */
+  requestedBy: z.string().min(1).max(100).optional(),
+  /** The policy's `context` for this agent's calls. */
+  context: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  /** Per session: at most this many actions, this much cost, and this long from the start. */
+  budget: z
+    .strictObject({
+      maxActions: z.number().int().positive().optional(),
+      maxCost: z.number().positive().optional(),
+      maxDuration: durationSchema.optional(),
+    })
+    .default({}),
+  /** A session ends after this long without a tool call (what it did stays). */
+  idleTimeout: durationSchema.default(30 * 60_000),
+});
+export type AgentCredential = z.infer<typeof agentCredentialSchema> & { name: string };
+
+const agentKey = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'agent names are 1-100 letters, digits, ".", "_" or "-"');
+
 const idKey = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'ids are lowercase letters, digits, ".", "_" and "-"');
 export const directorySchema = z
   .strictObject({
     people: z.record(idKey, personSchema).default({}),
     callers: z.record(idKey, callerSchema).default({}),
+    agents: z.record(agentKey, agentCredentialSchema).default({}),
   })
   .superRefine((d, ctx) => {
     // The console's proxy names a person by email: one address must name one person.
@@ -65,10 +96,19 @@ const sameHash = (a: string, b: string) => timingSafeEqual(Buffer.from(a, 'hex')
 export class Directory implements PeopleDirectory {
   private readonly people = new Map<string, Person>();
   private readonly callers = new Map<string, Caller>();
+  private readonly agents = new Map<string, AgentCredential>();
 
-  constructor(data: z.infer<typeof directorySchema>) {
+  constructor(
+    data: Omit<z.infer<typeof directorySchema>, 'agents'> & Partial<Pick<z.infer<typeof directorySchema>, 'agents'>>,
+  ) {
     for (const [id, p] of Object.entries(data.people)) this.people.set(id, { ...p, id });
     for (const [id, c] of Object.entries(data.callers)) this.callers.set(id, { ...c, id });
+    for (const [name, a] of Object.entries(data.agents ?? {})) this.agents.set(name, { ...a, name });
+  }
+
+  /** An agent's MCP credential and session limits. */
+  agent(name: string): AgentCredential | undefined {
+    return this.agents.get(name);
   }
 
   person(id: string): Person | undefined {
@@ -95,21 +135,23 @@ export class Directory implements PeopleDirectory {
     return e ? [...this.people.values()].find((p) => p.email?.toLowerCase() === e) : undefined;
   }
 
-  /** The person or caller a bearer token belongs to (compared as hashes, in constant time). */
-  byToken(token: string): { person: Person } | { caller: Caller } | undefined {
+  /** The person, caller or agent a bearer token belongs to (compared as hashes, in constant time). */
+  byToken(token: string): { person: Person } | { caller: Caller } | { agent: AgentCredential } | undefined {
     const h = hashToken(token);
     for (const p of this.people.values()) if (p.tokenSha256 && sameHash(p.tokenSha256, h)) return { person: p };
     for (const c of this.callers.values()) if (sameHash(c.tokenSha256, h)) return { caller: c };
+    for (const a of this.agents.values()) if (sameHash(a.tokenSha256, h)) return { agent: a };
     return undefined;
   }
 
   /** Every token hash, with whose it is (to refuse published development tokens at start). */
-  tokenHashes(): { kind: 'person' | 'caller'; id: string; tokenSha256: string }[] {
+  tokenHashes(): { kind: 'person' | 'caller' | 'agent'; id: string; tokenSha256: string }[] {
     return [
       ...[...this.people.values()]
         .filter((p) => p.tokenSha256)
         .map((p) => ({ kind: 'person' as const, id: p.id, tokenSha256: p.tokenSha256! })),
       ...[...this.callers.values()].map((c) => ({ kind: 'caller' as const, id: c.id, tokenSha256: c.tokenSha256 })),
+      ...[...this.agents.values()].map((a) => ({ kind: 'agent' as const, id: a.name, tokenSha256: a.tokenSha256 })),
     ];
   }
 

@@ -57,11 +57,13 @@ test('a copy of the development people file elsewhere, or one dev token in a fil
   writeFileSync(
     own,
     `people:\n  erin: { groups: [sre], tokenSha256: ${hashToken('a-real-secret-token')} }\n` +
-      `callers:\n  deployer: { tokenSha256: ${hashToken('dev-ci-token')}, agents: ['*'] }\n`,
+      `callers:\n  deployer: { tokenSha256: ${hashToken('dev-ci-token')}, agents: ['*'] }\n` +
+      `agents:\n  helper: { tokenSha256: ${hashToken('dev-deploy-bot-token')} }\n`,
   );
   const mixed = start('worker', { AIRLOCK_PEOPLE_FILE: own, AIRLOCK_AUDIT_SIGNING_KEY: KEY });
   expect(mixed.status).toBe(1);
   expect(mixed.out).toContain('caller deployer has the published development token dev-ci-token');
+  expect(mixed.out).toContain('agent helper has the published development token dev-deploy-bot-token');
   expect(mixed.out).not.toContain('erin');
 });
 

@@ -99,7 +99,7 @@ export async function askHumans(
   setStatus(JobStatus.AwaitingApproval);
   await tell(ctx, request, 'requested');
 
-  const closed = () => request.status !== ApprovalStatus.Pending || state.frozen?.mode === 'abort';
+  const closed = () => request.status !== ApprovalStatus.Pending || state.frozen?.mode === 'abort' || !!ctx.closing?.();
   let told = 0;
   /**
    * Waits until closed or timed out; tells the channels (and the audit) about each vote as it arrives. Since faults-v1
@@ -142,7 +142,7 @@ export async function askHumans(
   if (!decided) {
     request.status = ApprovalStatus.TimedOut;
   } else if (request.status === ApprovalStatus.Pending) {
-    request.status = ApprovalStatus.Cancelled; // an abort-freeze arrived while waiting
+    request.status = ApprovalStatus.Cancelled; // an abort-freeze arrived while waiting, or the session is ending
   }
   request.closedAt = now();
   await tell(ctx, request, 'update');

@@ -48,6 +48,11 @@ export interface JobContext {
   readonly faults: boolean;
   /** The approval notifier of this job, once a request was announced (faults-v1, notifier.ts). */
   notifier?: Notifier;
+  /**
+   * Why the run takes no more actions, when it is ending (an agent session being closed): open approval requests
+   * close and steps stop before acting. Jobs have none.
+   */
+  closing?(): string | undefined;
 }
 
 /** Tells channels about approval requests in the background (workflows/notifier.ts). */

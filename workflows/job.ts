@@ -9,6 +9,8 @@
  *
  * ARCHITECTURE: the parts of one job run, each handed the run's JobContext (no per-job state in module variables):
  *   job.ts            this entry: the job's state, its query/signal/update handlers, the step loop and the saga
+ *   step.ts           one step: decide and act, ask humans, register the compensation (shared with session.ts)
+ *   session.ts        an agent's MCP session: each tool call an update running one step (see step.ts)
  *   approval-round.ts asking humans, waiting for their votes, escalating; the `decide` update's handler and validator
  *   compensate.ts     running the compensations in reverse when the job stops
  *   finish.ts         the end status, closing the audit trail, the callback; after the steps or after compensating
@@ -18,47 +20,26 @@
  * run issues (activities, their options, timers, upserts, markers, their order) needs `patched()`.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
-  TimeoutFailure,
-  condition,
   isCancellation,
   patched,
-  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { decideUpdate, freezeSignal, jobStateQuery, unfreezeSignal } from './messages';
-import { ApprovalStatus, type Vote } from '../src/core/approval';
-import type { GateInput } from '../src/core/gate';
+import type { Vote } from '../src/core/approval';
 import { RefResolutionError, resolveRefs } from '../src/core/refs';
 import { airlockAgentKey, airlockStatusKey } from '../src/core/search-attributes';
-import {
-  type ActionResult,
-  type DecideRequest,
-  JobStatus,
-  StepStatus,
-  type JobInput,
-  type JobResult,
-  type JobState,
-  type PlannedStep,
-  type StepActivityOptions,
-  type StepState,
-  type ToolCall,
-} from '../src/core/job';
+import { JobStatus, StepStatus, type JobInput, type JobResult, type JobState, type ToolCall } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
-import type { PolicyDecision } from '../src/core/decision';
-import { TimeoutType } from '@temporalio/common';
-import type { FreezeActivities, PolicyActivities } from '../src/core/contracts';
-import { OUTPUTS_TOTAL_BYTES, OUTPUT_INLINE_BYTES, jsonBytes } from '../src/core/outputs';
-import { describe, fail, jobAudit, now, tools, type JobContext, type Undo } from './context';
-import { askHumans, recordVote, validateVote } from './approval-round';
+import { describe, fail, jobAudit, now, type JobContext, type Undo } from './context';
+import { recordVote, validateVote } from './approval-round';
 import { compensate } from './compensate';
 import { endStatus, finish } from './finish';
-import { decideThenAct } from './pre-patch';
+import { freezeWaiter, runStep } from './step';
 
-/** The patch that moved the policy decision into the action's activity (see tryStep and pre-patch.ts). */
+/** The patch that moved the policy decision into the action's activity (see step.ts and pre-patch.ts). */
 export const DECIDE_IN_ACTION = 'decide-in-action';
 /** A job whose `job.started` the audit database refuses for good ends `failed` instead of staying `running`. */
 export const AUDIT_REFUSED_FAILS = 'audit-refused-fails';
@@ -68,11 +49,11 @@ export const AUDIT_REFUSED_FAILS = 'audit-refused-fails';
  *   - the end state is final: the callback is delivered by a workflow of its own after the job ends (finish.ts);
  *   - channels are told in the background; the audit part is written on the decision path (approval-round.ts,
  *     notifier.ts); the approval timeout runs from the request; a cancelled job closes its request everywhere;
- *   - a paused job re-checks the freeze and its deadline still applies (honourFreeze);
+ *   - a paused job re-checks the freeze and its deadline still applies (freezeWaiter in step.ts);
  *   - outputs enter history bounded (ToolCall.outputLimit, src/core/outputs.ts);
  *   - compensations retry until they succeed or fail permanently; a step refused for its input is not undone;
  *   - a started action that timed out without retries is `unknown`, counted, and the policy's `onUnknownOutcome`
- *     decides (unknownOutcome below).
+ *     decides (unknownOutcome in step.ts).
  * When the old branches can go: once no job started before this patch is running (`airlock jobs list --status
  * running` etc. shows none started before the deploy that brought it) and test/histories without `.faults-v1` (and not
  * `.decide-in-action`-only paths still needed) are retired. Then, as for DECIDE_IN_ACTION (pre-patch.ts): first replace
@@ -80,19 +61,6 @@ export const AUDIT_REFUSED_FAILS = 'audit-refused-fails';
  * `ctx.faults`; one deploy later, delete the `deprecatePatch` call.
  */
 export const FAULTS_V1 = 'faults-v1';
-
-/** How often a paused job re-reads the freeze: doubling from the first, up to the last. */
-const FREEZE_RECHECK_MS = { first: 5_000, max: 5 * 60_000 };
-
-/** Reading the freeze and the policy's `onUnknownOutcome`: in-process and quick. */
-const freezeState = proxyLocalActivities<FreezeActivities>({
-  startToCloseTimeout: '10s',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 3 },
-});
-const unknownOutcomePolicy = proxyLocalActivities<PolicyActivities>({
-  startToCloseTimeout: '10s',
-  retry: { initialInterval: '1s', maximumInterval: '30s' },
-});
 
 /** Runs one job to its end state. Succeeds with the step outputs; otherwise fails after compensating. */
 export async function jobWorkflow(input: JobInput): Promise<JobResult> {
@@ -162,110 +130,14 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       throw fail(FailureType.DeadlineExceeded, `the job's deadline ${input.budget.deadline} passed before ${what}`);
   };
 
-  /**
-   * Waits out a pause-freeze; an abort-freeze stops the job. Since faults-v1 the job re-reads the freeze now and then
-   * (the unfreeze signal may have come before a decision made on a freeze state up to a second old), and its
-   * deadline still applies while paused.
-   */
-  const honourFreeze = async () => {
-    let recheckMs = FREEZE_RECHECK_MS.first;
-    while (state.frozen) {
-      if (state.frozen.mode === 'abort') {
-        throw fail(FailureType.JobFrozen, `frozen by ${state.frozen.by}: ${state.frozen.reason}`, state.frozen);
-      }
-      setStatus(JobStatus.Frozen);
-      if (!faults) {
-        await condition(() => !state.frozen || state.frozen.mode === 'abort');
-        continue;
-      }
-      checkDeadline('the freeze was lifted');
-      const changed = await condition(
-        () => !state.frozen || state.frozen.mode === 'abort',
-        Math.max(1, Math.min(recheckMs, remainingMs())),
-      );
-      if (changed) continue;
-      checkDeadline('the freeze was lifted');
-      // Still frozen as far as the signals tell: ask the freeze store itself.
-      const current = await freezeState['freeze.lookup'](input.agent).catch(() => state.frozen);
-      state.frozen = current ?? undefined;
-      recheckMs = Math.min(recheckMs * 2, FREEZE_RECHECK_MS.max);
-    }
-    if (state.status === JobStatus.Frozen) setStatus(JobStatus.Running);
-  };
+  /** Waits out a pause-freeze; an abort-freeze stops the job (since faults-v1 re-reading the freeze: step.ts). */
+  const honourFreeze = freezeWaiter({ input, state, setStatus, remainingMs, checkDeadline }, faults);
 
   // What the approval round, the compensations and the finishing share with the step loop.
   const ctx: JobContext = { jobId, input, state, undo, setStatus, remainingMs, checkDeadline, honourFreeze, faults };
 
   /** Output bytes the steps have put into history so far (faults-v1 bounds it: OUTPUTS_TOTAL_BYTES). */
-  let inlineBytes = 0;
-
-  /** Runs a step's activity; its compensation is registered first, since an action that timed out may have acted. */
-  const runActivity = async (step: PlannedStep, stepState: StepState, call: ToolCall, options: StepActivityOptions) => {
-    const { decide: _, ...plain } = call;
-    if (step.compensation && !undo.some((u) => u.step.id === step.id)) undo.push({ step, call: plain });
-    stepState.status = StepStatus.Running;
-    stepState.input = call.input;
-    stepState.startedAt = now();
-    try {
-      return await tools(options)[step.action](call);
-    } catch (err) {
-      stepState.status = StepStatus.Failed;
-      stepState.error = describe(err);
-      if (faults && refusedBeforeActing(err)) {
-        // Refused before acting (on every attempt alike): there is nothing to undo.
-        const i = undo.findIndex((u) => u.step.id === step.id);
-        if (i >= 0) undo.splice(i, 1);
-      }
-      if (faults && mayHaveActedUnseen(err)) throw await unknownOutcome(step, stepState, call, err);
-      throw err;
-    } finally {
-      stepState.endedAt = now();
-    }
-  };
-
-  /**
-   * One try at a step: the policy decides and, when it allows (or humans approved this input under this policy), the
-   * tool acts. Since `decideInAction` both happen in the action's activity; before, a local activity decided first
-   * (pre-patch.ts).
-   */
-  const tryStep = async (
-    step: PlannedStep,
-    stepState: StepState,
-    call: ToolCall,
-    decisionNo: number,
-    approved: { digest: string; policyHash: string } | undefined,
-  ): Promise<ActionResult> => {
-    const { maxCost } = input.budget;
-    const gateInput: GateInput = {
-      ...(approved ? { approved } : {}),
-      ...(maxCost !== undefined ? { budget: { spent: state.spent.cost, max: maxCost } } : {}),
-    };
-    if (decideInAction) {
-      const options = {
-        ...step.options,
-        startToCloseTimeoutMs: Math.min(step.options.startToCloseTimeoutMs, remainingMs()),
-      };
-      if (faults) {
-        // Decided before acting: how much of the output may enter history (the rest is stored outside it).
-        call = {
-          ...call,
-          outputLimit: Math.max(1024, Math.min(OUTPUT_INLINE_BYTES, OUTPUTS_TOTAL_BYTES - inlineBytes)),
-        };
-      }
-      const decide: DecideRequest = {
-        decisionNo,
-        action: step.action,
-        agent: input.agent,
-        caller: input.caller ?? input.requester,
-        context: input.context,
-        gate: gateInput,
-      };
-      return (await runActivity(step, stepState, { ...call, decide }, options)) as ActionResult;
-    }
-    return decideThenAct(ctx, step, call, decisionNo, gateInput, (legacyCall, options) =>
-      runActivity(step, stepState, legacyCall, options),
-    );
-  };
+  const outputBytes = { inline: 0 };
 
   try {
     for (const [index, step] of input.steps.entries()) {
@@ -287,73 +159,9 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
         ...(input.requestId ? { requestId: input.requestId } : {}),
       };
 
-      // Decide (and act), asking humans as often as the policy requires it (again when it changed after an approval).
-      let result: ActionResult;
-      /** An attempt after the first came back without acting: an earlier attempt may have acted before failing. */
-      let mayHaveActed = false;
-      for (;;) {
-        if (state.frozen || state.status === JobStatus.Frozen) await honourFreeze();
-        checkDeadline(`step ${step.id}`);
-        if (input.budget.maxActions !== undefined && state.spent.actions + 1 > input.budget.maxActions) {
-          throw fail(
-            FailureType.BudgetExceeded,
-            `step ${step.id} would be action ${state.spent.actions + 1} of at most ${input.budget.maxActions}`,
-          );
-        }
-        const approvedRequest = state.approvals.find(
-          (r) => r.stepId === step.id && r.status === ApprovalStatus.Approved,
-        );
-        result = await tryStep(
-          step,
-          stepState,
-          call,
-          (stepState.decisions?.length ?? 0) + 1,
-          approvedRequest && { digest: approvedRequest.inputDigest, policyHash: approvedRequest.policyHash },
-        );
-        const { decision } = result;
-        const { outcome, ruleId, policyHash, reason, inputDigest, cost } = decision;
-        stepState.decisions = [
-          ...(stepState.decisions ?? []),
-          { outcome, ruleId, policyHash, reason, inputDigest, cost, at: now() },
-        ];
-        if (result.acted) break;
-        mayHaveActed ||= result.attempt > 1;
-        if (!mayHaveActed) {
-          const i = undo.findIndex((u) => u.step.id === step.id);
-          if (i >= 0) undo.splice(i, 1); // nothing acted: nothing to undo
-        }
-        stepState.status = StepStatus.Pending;
-        if (decision.frozen) {
-          state.frozen = decision.frozen;
-          continue;
-        }
-        if (result.overBudget) {
-          throw fail(
-            FailureType.BudgetExceeded,
-            `step ${step.id} costs ${cost}; ${state.spent.cost} of ${input.budget.maxCost} already spent`,
-          );
-        }
-        if (outcome === 'deny') {
-          stepState.status = StepStatus.Denied;
-          throw fail(
-            FailureType.PolicyDenied,
-            `step ${step.id} (${step.action}) denied by rule ${ruleId}: ${reason ?? 'no reason given'}`,
-            { ruleId, policyHash },
-          );
-        }
-        await askHumans(ctx, step, stepState, resolved, decision);
-      }
-
-      const { output, decision } = result;
-      state.spent = { actions: state.spent.actions + 1, cost: state.spent.cost + decision.cost };
-      const entry = undo.find((u) => u.step.id === step.id);
-      // The compensation gets the call the action ran with, and the limits the policy set for it.
-      if (entry && decideInAction) entry.call = { ...call, ...(decision.limits ? { limits: decision.limits } : {}) };
-      if (entry) entry.output = output;
+      // Decide (and act), asking humans as often as the policy requires it (workflows/step.ts).
+      const { output } = await runStep(ctx, { step, stepState, call, resolved }, { decideInAction, outputBytes });
       outputs[step.id] = output;
-      stepState.output = output;
-      stepState.status = StepStatus.Succeeded;
-      if (faults) inlineBytes += jsonBytes(output);
     }
     if (!faults) {
       await finish(ctx, JobStatus.Succeeded);
@@ -386,63 +194,4 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
   // send the job back into compensating.
   await finish(ctx, JobStatus.Succeeded);
   return { status: JobStatus.Succeeded, outputs };
-
-  /**
-   * A step that may have acted without the workflow hearing of it (faults-v1): counted as spent, marked `unknown`,
-   * and the policy's `onUnknownOutcome` decides: compensate as if it acted, or ask humans whether it did (a `reject`
-   * means it did not: its compensation is dropped). The job stops either way; returns the failure to stop it with.
-   */
-  async function unknownOutcome(step: PlannedStep, stepState: StepState, call: ToolCall, err: unknown) {
-    stepState.status = StepStatus.Unknown;
-    state.spent = { ...state.spent, actions: state.spent.actions + 1 };
-    const why = `step ${step.id} (${step.action}) may or may not have acted: ${describe(err).message}`;
-    const rule = await unknownOutcomePolicy['policy.onUnknownOutcome']({
-      agent: input.agent,
-      action: step.action,
-      input: call.input,
-    });
-    if (!rule.ask) return fail(FailureType.OutcomeUnknown, `${why}; compensated as if it acted`);
-    const question: PolicyDecision = {
-      outcome: 'require_approval',
-      ruleId: 'onUnknownOutcome',
-      policyHash: rule.policyHash,
-      reason: `Did ${step.id} act? ${why}. Approve: it acted (undo it). Reject: it did not.`,
-      approval: rule.ask,
-      inputDigest: rule.inputDigest,
-      cost: 0,
-    };
-    try {
-      await askHumans(ctx, step, stepState, call.input, question, `${jobId}:${step.id}.outcome`);
-    } catch (answer) {
-      if (describe(answer).type !== FailureType.ApprovalRejected) {
-        // No answer in time: undo it as if it acted. Cancelled or frozen: stop as asked.
-        if (describe(answer).type === FailureType.ApprovalTimedOut) {
-          stepState.status = StepStatus.Unknown;
-          return fail(
-            FailureType.OutcomeUnknown,
-            `${why}; nobody said in time whether it did: compensated as if it acted`,
-          );
-        }
-        return answer;
-      }
-      const i = undo.findIndex((u) => u.step.id === step.id);
-      if (i >= 0) undo.splice(i, 1);
-      stepState.status = StepStatus.Failed;
-      return fail(FailureType.OutcomeUnknown, `${why}; humans said it did not act: not compensated`);
-    }
-    stepState.status = StepStatus.Unknown;
-    return fail(FailureType.OutcomeUnknown, `${why}; humans said it acted: compensated`);
-  }
-}
-
-/** Failures the action's activity raises before acting, on every attempt alike. */
-function refusedBeforeActing(err: unknown): boolean {
-  const type = describe(err).type;
-  return type === FailureType.InvalidToolInput || type === FailureType.ApprovalMismatch;
-}
-
-/** The activity started and then timed out or lost its worker, with no attempt left: it may have acted unseen. */
-function mayHaveActedUnseen(err: unknown): boolean {
-  if (!(err instanceof ActivityFailure) || !(err.cause instanceof TimeoutFailure)) return false;
-  return err.cause.timeoutType === TimeoutType.START_TO_CLOSE || err.cause.timeoutType === TimeoutType.HEARTBEAT;
 }

@@ -5,6 +5,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FreezeEntry } from '../src/core/decision';
 import type { CallbackStatus, JobState } from '../src/core/job';
 import type { Vote, VoteResult } from '../src/core/approval';
+import type { SessionCall, SessionCallResult, SessionEnd } from '../src/core/session';
 import type { RepairState } from '../src/core/repair';
 
 /** The job's status, per-step status, decisions, approvals, outputs and compensations. Works on closed jobs too. */
@@ -22,6 +23,19 @@ export const decideUpdate = defineUpdate<VoteResult, [Vote]>('decide');
 export const freezeSignal = defineSignal<[FreezeEntry]>('freeze');
 /** A freeze was lifted (`agent` absent = the global one). */
 export const unfreezeSignal = defineSignal<[{ agent?: string }]>('unfreeze');
+
+/**
+ * An agent's tool call in its session (workflows/session.ts): runs one step and answers with its output, or fails
+ * with why it did not act (denied, rejected, timed out, over budget, the tool failed). Its update id is
+ * `<session>/<call id>`, so a retried call acts once. Refused (no trace in history) once the session is ending.
+ */
+export const callToolUpdate = defineUpdate<SessionCallResult, [SessionCall]>('callTool');
+
+/**
+ * Ends an agent session: `closed` keeps what it did, `rollback` runs its compensations in reverse first. Answers
+ * once the session has ended.
+ */
+export const endSessionUpdate = defineUpdate<SessionEnd, [{ reason: 'closed' | 'rollback'; by: string }]>('endSession');
 
 /** Where a job's completion callback stands; asked of its delivery workflow, `<jobId>:callback` (faults-v1). */
 export const callbackStatusQuery = defineQuery<CallbackStatus>('callbackStatus');

@@ -8,11 +8,13 @@
  */
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Person } from '../core/people';
-import type { Caller, Directory } from '../people';
+import type { AgentCredential, Caller, Directory } from '../people';
 import { HttpError } from './http';
 
-export type Principal = { kind: 'person'; person: Person } | { kind: 'caller'; caller: Caller };
-export type PrincipalKind = 'caller' | 'person' | 'operator';
+export type Principal =
+  { kind: 'person'; person: Person } | { kind: 'caller'; caller: Caller } | { kind: 'agent'; agent: AgentCredential };
+/** Agents (MCP) reach only the routes that name them: every other route refuses an agent's token. */
+export type PrincipalKind = 'caller' | 'person' | 'operator' | 'agent';
 
 export type RouteAuth =
   | { public: true }
@@ -27,6 +29,8 @@ export type RouteAuth =
       accepts?: PrincipalKind[];
       /** The 403 message for any other principal. */
       refusal?: string;
+      /** The `WWW-Authenticate` value of a 401 (default `Bearer`). */
+      challenge?: (req: FastifyRequest) => string;
     };
 
 declare module 'fastify' {
@@ -49,7 +53,7 @@ export class Access {
     return p?.kind === 'person' && p.person.groups.some((g) => this.operatorGroups.includes(g));
   }
 
-  /** Callers see the jobs of agents they may run; people see every job. */
+  /** Callers see the jobs of agents they may run; people see every job; agents see none over /v1/. */
   mayTouchAgent(p: Principal | undefined, agent: string): boolean {
     return p?.kind === 'caller' ? this.directory.mayRun(p.caller, agent) : p?.kind === 'person';
   }
@@ -64,6 +68,12 @@ export class Access {
 export function callerOf(req: FastifyRequest): Caller {
   if (req.principal?.kind !== 'caller') throw new Error(`${req.routeOptions.url} must accept only callers`);
   return req.principal.caller;
+}
+
+/** The request's agent, on a route that accepts only agents. */
+export function agentOf(req: FastifyRequest): AgentCredential {
+  if (req.principal?.kind !== 'agent') throw new Error(`${req.routeOptions.url} must accept only agents`);
+  return req.principal.agent;
 }
 
 /** The request's person, on a route that accepts only people. */
@@ -92,14 +102,23 @@ export function authenticate(directory: Directory) {
     const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
     const who = token ? directory.byToken(token) : undefined;
     if (!who) {
-      reply.header('www-authenticate', 'Bearer');
+      const challenge = req.routeOptions.config.auth;
+      reply.header(
+        'www-authenticate',
+        challenge && !challenge.public && challenge.challenge ? challenge.challenge(req) : 'Bearer',
+      );
       throw new HttpError(
         401,
         'unauthorized',
         token ? 'the bearer token is not valid' : 'an Authorization: Bearer <token> header is required',
       );
     }
-    req.principal = 'person' in who ? { kind: 'person', person: who.person } : { kind: 'caller', caller: who.caller };
+    req.principal =
+      'person' in who
+        ? { kind: 'person', person: who.person }
+        : 'caller' in who
+          ? { kind: 'caller', caller: who.caller }
+          : { kind: 'agent', agent: who.agent };
   };
 }
 
@@ -107,6 +126,8 @@ export function authenticate(directory: Directory) {
 export function authorise(access: Access) {
   return async (req: FastifyRequest) => {
     const auth = req.routeOptions.config.auth;
+    if (req.principal?.kind === 'agent' && !auth?.public && !auth?.accepts?.includes('agent'))
+      throw new HttpError(403, 'forbidden', 'agent tokens reach only the MCP endpoint (/mcp)');
     if (!auth || auth.public || !auth.accepts) return;
     if (!access.isOfKind(req.principal, auth.accepts))
       throw new HttpError(403, 'forbidden', auth.refusal ?? `this route is for: ${auth.accepts.join(', ')}`);

@@ -41,6 +41,9 @@ import { auditRoutes } from './routes/audit';
 import { freezeRoutes } from './routes/freeze';
 import { healthRoutes } from './routes/health';
 import { jobRoutes } from './routes/jobs';
+import { mcpRoutes } from './routes/mcp';
+import type { CompiledPolicy } from '../policy/load';
+import { AgentSessions } from '../sessions/sessions';
 import { operationRoutes } from './routes/operations';
 import type { PolicyStore } from '../policy/store';
 import { StepOutputTable } from '../audit/outputs';
@@ -78,6 +81,8 @@ export interface ApiOptions {
   temporalUiUrl?: string;
   /** Largest accepted request body, in bytes. */
   bodyLimit?: number;
+  /** Agents over MCP (/mcp): the policy in force (what tools/list shows) and how long calls wait for humans. */
+  mcp?: { policy: () => CompiledPolicy; approvalWaitMs: number; progressIntervalMs: number };
   /** The web console at /console (src/console): its proxy, session and Temporal UI settings. */
   console?: Pick<
     ConsoleOptions,
@@ -134,9 +139,11 @@ export async function buildApi(opts: ApiOptions) {
     keyGenerator: (req) =>
       req.principal?.kind === 'person'
         ? `person:${req.principal.person.id}`
-        : req.principal
+        : req.principal?.kind === 'caller'
           ? `caller:${req.principal.caller.id}`
-          : req.ip,
+          : req.principal?.kind === 'agent'
+            ? `agent:${req.principal.agent.name}`
+            : req.ip,
     allowList: (req) => isPublic(req),
     errorResponseBuilder: (_req, ctx) => ({
       statusCode: 429,
@@ -233,6 +240,15 @@ export async function buildApi(opts: ApiOptions) {
       freezeMode: opts.freezeMode,
       operations,
     });
+  if (opts.mcp) {
+    const sessions = new AgentSessions({
+      client,
+      taskQueue: opts.taskQueue,
+      freeze: opts.freeze,
+      attestationKeys: opts.attestationKeys,
+    });
+    await app.register(mcpRoutes, { sessions, registry: opts.registry, toolQueues: opts.toolQueues, ...opts.mcp });
+  }
   // Slack authenticates its requests by their signature (approvals/slack/verify.ts), not by a bearer token.
   if (opts.slack) await app.register(publicScope(opts.slack.register));
   // GitHub too: the webhook's X-Hub-Signature-256 is its authentication.

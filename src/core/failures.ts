@@ -29,6 +29,10 @@ export const FailureType = {
   BudgetExceeded: 'BudgetExceeded',
   DeadlineExceeded: 'DeadlineExceeded',
   JobFrozen: 'JobFrozen',
+  /** An agent session was closed, rolled back or cancelled while the call waited: it did not act. */
+  SessionEnded: 'SessionEnded',
+  /** An upstream MCP server's tool answered with an error. */
+  UpstreamToolError: 'UpstreamToolError',
   /** The policy's `maxRuntime` for the action ran out (retried like a timeout, within the policy's `retries`). */
   MaxRuntimeExceeded: 'MaxRuntimeExceeded',
   /** A started action that cannot be retried timed out or lost its worker: it may or may not have acted. */

@@ -195,6 +195,8 @@ export interface StepError {
 
 export interface StepState {
   id: string;
+  /** In an agent session: the MCP call that made this step. */
+  callId?: string;
   action: string;
   risk: RiskClass;
   status: StepStatus;
@@ -218,6 +220,8 @@ export type DecisionRecord = Pick<
 /** Answer of the `jobState` query. */
 export interface JobState {
   jobId: string;
+  /** `session` for an agent's MCP session (workflows/session.ts); absent for a planned job. */
+  kind?: 'session';
   agent: string;
   title: string;
   requester: string;

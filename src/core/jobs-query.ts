@@ -13,7 +13,9 @@ export const FAILED_STATUSES = ['failed', 'timed_out', 'rejected', 'cancelled', 
 export function jobsQuery(
   filter: { status?: string; agent?: string; running?: boolean; failedSince?: Date; workflowType?: string } = {},
 ): string {
-  const clauses = [`WorkflowType = ${literal(filter.workflowType ?? 'jobWorkflow')}`];
+  // Agent sessions are jobs too (kind `session`): listed, counted, frozen and approved alike.
+  const types = filter.workflowType ? [filter.workflowType] : ['jobWorkflow', 'sessionWorkflow'];
+  const clauses = [`WorkflowType IN (${types.map(literal).join(', ')})`];
   if (filter.running) clauses.push("ExecutionStatus = 'Running'");
   if (filter.status) clauses.push(`AirlockStatus = ${literal(filter.status)}`);
   if (filter.failedSince) {

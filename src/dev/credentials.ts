@@ -10,11 +10,19 @@ import { hashToken, type Directory } from '../people';
 import { projectRoot } from '../temporal/binaries';
 
 /** The tokens README publishes (`dev-<id>-token`); config/people.yaml holds their hashes. */
-export const DEV_TOKENS = ['dev-alice-token', 'dev-bob-token', 'dev-carol-token', 'dev-dave-token', 'dev-ci-token'];
+export const DEV_TOKENS = [
+  'dev-alice-token',
+  'dev-bob-token',
+  'dev-carol-token',
+  'dev-dave-token',
+  'dev-ci-token',
+  // The development MCP agent (config/people.yaml `agents:`).
+  'dev-deploy-bot-token',
+];
 
 /** The development people file, and the SHA-256 of its content as published (so a copy elsewhere is known too). */
 export const DEV_PEOPLE_FILE = join(projectRoot, 'config', 'people.yaml');
-export const DEV_PEOPLE_FILE_SHA256 = 'a97dca7b1b363df46973dbbc4d83e89aecacbbeaad6f0269f43befe785f71be6';
+export const DEV_PEOPLE_FILE_SHA256 = '90e620effbd1fabe3988a3dcb0d279ad4432531cefca3a2ff53d8a741ce5574a';
 
 const DEV_TOKEN_BY_HASH = new Map(DEV_TOKENS.map((t) => [hashToken(t), t]));
 

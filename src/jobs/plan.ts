@@ -70,7 +70,15 @@ function outputPathExists(schema: z.ZodType, path: string[]): boolean {
   return true;
 }
 
-function stepOptions(tool: ToolDefinition, input: Record<string, unknown>, queues: ToolQueues): PlannedStep['options'] {
+/**
+ * Timeouts, attempts and task queue of a step, from its tool (the retry policy may depend on the input) and
+ * AIRLOCK_TOOL_QUEUES.
+ */
+export function stepOptions(
+  tool: ToolDefinition,
+  input: Record<string, unknown>,
+  queues: ToolQueues,
+): PlannedStep['options'] {
   let retry = DEFAULT_ACTION_RETRY as { maximumAttempts: number };
   if (typeof tool.retry === 'function') {
     // The retry policy may depend on input fields; a `$ref` there falls back to the schema's default.

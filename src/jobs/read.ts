@@ -5,6 +5,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { callbackStatusQuery, callbackWorkflowId, jobStateQuery } from '../../workflows/messages';
 import { JobStatus, type CallbackStatus, type JobState } from '../core/job';
 import { jobsQuery } from '../core/jobs-query';
+import { SESSION_WORKFLOW } from '../core/session';
 
 /** A job's state; undefined when there is no such job. */
 export async function readJobState(client: Client, jobId: string): Promise<JobState | undefined> {
@@ -31,6 +32,8 @@ export interface JobSummary {
   /** Airlock's status; Temporal's execution status for a job that never set one. */
   status: string;
   agent: string;
+  /** `session` for an agent's MCP session, `job` for a planned job. */
+  kind: 'job' | 'session';
   startedAt: Date;
 }
 
@@ -70,6 +73,7 @@ export async function* listJobs(client: Client, filter: Parameters<typeof jobsQu
       id: wf.workflowId,
       status,
       agent: String(wf.searchAttributes.AirlockAgent?.[0] ?? ''),
+      kind: wf.type === SESSION_WORKFLOW ? 'session' : 'job',
       startedAt: wf.startTime,
     };
   }

@@ -5,7 +5,7 @@ const ms = (a?: string, b?: string) => (a && b ? `${Date.parse(b) - Date.parse(a
 
 export function formatTimeline(state: JobState): string {
   const lines = [
-    `job ${state.jobId} "${state.title}" agent=${state.agent} requester=${state.requester} → ${state.status}`,
+    `${state.kind ?? 'job'} ${state.jobId} "${state.title}" agent=${state.agent} requester=${state.requester} → ${state.status}`,
   ];
   const width = Math.max(...state.steps.map((s) => s.id.length));
   const actionWidth = Math.max(...state.steps.map((s) => s.action.length));

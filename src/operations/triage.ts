@@ -48,6 +48,8 @@ export const temporalUiLink = (uiUrl: string, namespace: string, workflowId: str
 
 /** Adds retries, repair and triage to a job's state. */
 export async function jobView(client: Client, state: JobState, uiUrl: string): Promise<JobView> {
+  // Agent sessions are not retried, reset or repaired (readJob reads planned jobs only): their state is their view.
+  if (state.kind === 'session') return { ...state, retriedBy: [] };
   const [retriedBy, repair] = await Promise.all([retriesOf(client, state.jobId), readRepair(client, state.jobId)]);
   const repaired = repair && repair.status !== 'repairing' && repair.status !== JobStatus.CompensationFailed;
   return {

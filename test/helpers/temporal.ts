@@ -104,6 +104,8 @@ export interface TestWorkerOptions {
   directory?: Directory;
   /** Signs the API's and Slack's votes (default: the tests' attestor, whose keys test jobs trust). */
   attestor?: Attestor;
+  /** An audit store on the file's database (one with a signing key); default: the file's store. */
+  audit?: AuditStore;
   /** A client of the test's own (e.g. one whose connection counts its calls); default: the server's. */
   client?: Client;
 }
@@ -129,7 +131,7 @@ export async function testAirlock(env: TemporalServer, opts: TestWorkerOptions =
     registry: opts.registry ?? builtinRegistry(),
     deps: testDeps(opts.deps),
     policy,
-    audit: fileAudit!.store,
+    audit: opts.audit ?? fileAudit!.store,
     freeze: new FreezeControl(env.client, taskQueue, `airlock-freeze-${taskQueue}`),
     channels: opts.channels,
     attestor: opts.attestor ?? testAttestor,

@@ -120,6 +120,25 @@ const FAULTS_V1_PATHS: Record<string, HistorySummary> = Object.fromEntries(
   Object.entries(APPROVAL_PATHS).map(([file, summary]) => [file.replace('.decide-in-action.', '.faults-v1.'), summary]),
 );
 
+/**
+ * What each recording of an agent session holds: its updates in order (tool calls, votes, the end), how often humans
+ * were asked (`notify` signals to the session's notifier), the compensations run, and how it ended.
+ */
+const SESSION_PATHS: Record<string, SessionSummary> = {
+  'session-rollback.session.json': {
+    updates: ['callTool', 'callTool', 'callTool', 'decide', 'endSession'],
+    asked: 1,
+    compensations: ['git.merge.compensate', 'git.commit.compensate', 'git.create_branch.compensate'],
+    end: 'completed',
+  },
+  'session-closed.session.json': {
+    updates: ['callTool', 'callTool', 'callTool', 'decide', 'endSession'],
+    asked: 1,
+    compensations: [],
+    end: 'completed',
+  },
+};
+
 const histories = readdirSync(dir).filter((f) => f.endsWith('.json'));
 const load = (file: string) => JSON.parse(readFileSync(join(dir, file), 'utf8'));
 
@@ -138,6 +157,8 @@ test('there are recorded histories to replay', () => {
       'ship-version-bump.faults-v1.json',
       'failing-release-check.faults-v1.json',
       ...Object.keys(FAULTS_V1_PATHS),
+      // Agent sessions (workflows/session.ts, scripts/record-session-histories.ts).
+      ...Object.keys(SESSION_PATHS),
     ]),
   );
 });
@@ -208,6 +229,22 @@ function summarize(events: HistoryEvent[]): HistorySummary {
         : closed.workflowExecutionFailedEventAttributes?.failure.applicationFailureInfo?.type,
   };
 }
+
+interface SessionSummary {
+  updates: string[];
+  asked: number;
+  compensations: string[];
+  end?: string;
+}
+
+test.each(Object.keys(SESSION_PATHS))('%s holds the calls, votes and compensations of its session', (file) => {
+  const events: HistoryEvent[] = load(file).events;
+  const { asked, compensations, end } = summarize(events);
+  const updates = events.flatMap(
+    (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest.input.name ?? [],
+  );
+  expect({ updates, asked, compensations, end }).toEqual(SESSION_PATHS[file]);
+});
 
 const PATHS = { ...APPROVAL_PATHS, ...FAULTS_V1_PATHS };
 test.each(Object.keys(PATHS))('%s holds the votes, signals and timeouts of its path', (file) => {

@@ -49,7 +49,16 @@ const jobState = z.looseObject({
   steps: z.array(z.looseObject({ id: z.string(), action: z.string(), status: z.string() })),
 });
 const jobList = z.object({
-  jobs: z.array(z.object({ id: z.string(), status: z.string(), agent: z.string(), startedAt: z.string() })),
+  jobs: z.array(
+    z.object({
+      id: z.string(),
+      status: z.string(),
+      agent: z.string(),
+      /** `session` for an agent's MCP session, `job` for a planned job. */
+      kind: z.enum(['job', 'session']),
+      startedAt: z.string(),
+    }),
+  ),
 });
 
 export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, opts) => {
@@ -185,7 +194,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, op
       },
     },
     async (req) => {
-      const jobs: { id: string; status: string; agent: string; startedAt: string }[] = [];
+      const jobs: { id: string; status: string; agent: string; kind: string; startedAt: string }[] = [];
       const { failedSince, ...filter } = req.query;
       for await (const job of listJobs(client, {
         ...filter,

@@ -1,0 +1,137 @@
+/**
+ * Agent sessions from the MCP server's side: starting one (a `sessionWorkflow`, listed with the jobs), sending a
+ * tool call as an update (`<session>/<call id>`: a retried call acts once), waiting a while for its result, reading
+ * the session's state, and ending it. Everything goes through Temporal: any API process serves any session.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  WorkflowNotFoundError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  WorkflowUpdateStage,
+  type Client,
+} from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { COMPENSATION_OPTIONS } from '../../activities/tool';
+import type { AttestationKey } from '../core/attestation';
+import type { FreezeReader } from '../core/contracts';
+import { JobStatus, type JobState, type PlannedStep } from '../core/job';
+import { airlockAgentKey, airlockStatusKey } from '../core/search-attributes';
+import { SESSION_WORKFLOW, type SessionCallResult, type SessionEnd, type SessionInput } from '../core/session';
+import { refuseIfFrozen } from '../jobs/submit';
+import type { AgentCredential } from '../people';
+import { callToolUpdate, endSessionUpdate, jobStateQuery } from '../../workflows/messages';
+import type { sessionWorkflow } from '../../workflows/session';
+
+export interface AgentSessionsOptions {
+  client: Client;
+  taskQueue: string;
+  /** Refuses new sessions for a frozen agent. */
+  freeze?: FreezeReader;
+  /** The channel keys whose vote attestations sessions trust. */
+  attestationKeys?: AttestationKey[];
+}
+
+/** A call's result within the wait, or still pending. */
+export type CallOutcome = { done: true; result: SessionCallResult } | { done: false };
+
+export class AgentSessions {
+  constructor(private readonly opts: AgentSessionsOptions) {}
+
+  private handle(sessionId: string) {
+    return this.opts.client.workflow.getHandle<typeof sessionWorkflow>(sessionId);
+  }
+
+  /**
+   * Starts a session for the agent; throws JobFrozenError when a freeze covers it. `sessionId` is for recorders of
+   * test histories (whose replay derives ids from it); the MCP server always takes a fresh one.
+   */
+  async start(agent: AgentCredential, requestId?: string, sessionId = `session-${randomUUID()}`): Promise<string> {
+    await refuseIfFrozen(this.opts.freeze, agent.name);
+    const { maxActions, maxCost, maxDuration } = agent.budget;
+    const input: SessionInput = {
+      agent: agent.name,
+      title: `MCP session of ${agent.name}`,
+      requester: agent.requestedBy ?? agent.name,
+      caller: agent.caller,
+      context: agent.context,
+      budget: {
+        ...(maxActions !== undefined ? { maxActions } : {}),
+        ...(maxCost !== undefined ? { maxCost } : {}),
+        ...(maxDuration !== undefined ? { deadline: new Date(Date.now() + maxDuration).toISOString() } : {}),
+      },
+      steps: [],
+      compensationOptions: { ...COMPENSATION_OPTIONS },
+      ...(requestId ? { requestId } : {}),
+      ...(this.opts.attestationKeys ? { attestationKeys: this.opts.attestationKeys } : {}),
+      idleTimeoutMs: agent.idleTimeout,
+    };
+    await this.opts.client.workflow.start<typeof sessionWorkflow>(SESSION_WORKFLOW, {
+      workflowId: sessionId,
+      taskQueue: this.opts.taskQueue,
+      args: [input],
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: airlockStatusKey, value: JobStatus.Running },
+        { key: airlockAgentKey, value: agent.name },
+      ]),
+    });
+    return sessionId;
+  }
+
+  /** The session's agent while it runs; undefined when there is no such session or it has ended. */
+  async runningAgent(sessionId: string): Promise<string | undefined> {
+    try {
+      const d = await this.handle(sessionId).describe();
+      if (d.type !== SESSION_WORKFLOW || d.status.name !== 'RUNNING') return undefined;
+      return d.typedSearchAttributes.get(airlockAgentKey);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Sends a tool call (once per call id: a retry finds the same update) and waits until the session accepted it. */
+  async startCall(sessionId: string, callId: string, step: Omit<PlannedStep, 'id'>, requestId?: string) {
+    await this.handle(sessionId).startUpdate(callToolUpdate, {
+      args: [{ callId, step, ...(requestId ? { requestId } : {}) }],
+      updateId: updateId(sessionId, callId),
+      waitForStage: WorkflowUpdateStage.ACCEPTED,
+    });
+  }
+
+  /**
+   * Waits up to `waitMs` for a call's result; throws WorkflowUpdateFailedError when it did not act (its cause says
+   * why). `tick` runs every `intervalMs` meanwhile (progress notifications).
+   */
+  async awaitCall(
+    sessionId: string,
+    callId: string,
+    waitMs: number,
+    tick?: { intervalMs: number; run: () => Promise<void> },
+  ): Promise<CallOutcome> {
+    const update = this.handle(sessionId).getUpdateHandle<SessionCallResult>(updateId(sessionId, callId));
+    const timer = tick && setInterval(() => void tick.run().catch(() => undefined), tick.intervalMs);
+    try {
+      const result = await this.opts.client.withDeadline(Date.now() + waitMs, () => update.result());
+      return { done: true, result };
+    } catch (err) {
+      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return { done: false };
+      throw err;
+    } finally {
+      if (timer) clearInterval(timer);
+    }
+  }
+
+  async state(sessionId: string): Promise<JobState> {
+    return this.handle(sessionId).query(jobStateQuery);
+  }
+
+  /** Ends the session (`rollback` undoes what it did first); answers once it has ended. */
+  async end(sessionId: string, reason: 'closed' | 'rollback', by: string): Promise<SessionEnd> {
+    return this.handle(sessionId).executeUpdate(endSessionUpdate, { args: [{ reason, by }] });
+  }
+}
+
+/** The update id of a call: a retry of the same MCP request in the same session is the same update. */
+export function updateId(sessionId: string, callId: string): string {
+  return `${sessionId}/${callId}`;
+}

@@ -1,0 +1,402 @@
+/**
+ * Agents over MCP: the official SDK client (Streamable HTTP) against the API as the composition root builds it,
+ * listening on 127.0.0.1, with a worker on the real Temporal dev server and the audit on real PostgreSQL. Approvals
+ * are decided over the HTTP API with people's tokens, as humans do.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from '@temporalio/worker';
+import { AuditStore } from '../../src/audit/store';
+import type { Airlock } from '../../src/compose';
+import { gitOk, makeRepo, subjects } from '../helpers/git';
+import { fixture, testAirlock, useTemporalServer, workflowBundle } from '../helpers/temporal';
+import { eventually } from '../helpers/wait';
+
+const temporal = useTemporalServer();
+let airlock: Airlock;
+let worker: Worker;
+let running: Promise<void>;
+let app: Awaited<ReturnType<Airlock['api']>>;
+let base: string;
+let repo: string;
+let cleanup: () => void;
+
+beforeAll(async () => {
+  ({ repo, cleanup } = makeRepo());
+  // The file's database, with a key that signs each trail's head when its session ends.
+  const signingKey = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  // An upstream MCP server (stdio) re-exposed as calc.<tool>; its token comes from the worker's secrets.
+  const upstreams = join(mkdtempSync(join(tmpdir(), 'airlock-mcp-')), 'upstreams.yaml');
+  writeFileSync(
+    upstreams,
+    `servers:\n  calc:\n    command: ${process.execPath}\n    args: [${fixture('upstream-mcp.mjs')}]\n    env: { UPSTREAM_TOKEN: { secret: CALC_TOKEN } }\n    risk: low\n`,
+  );
+  airlock = await testAirlock(temporal.env, {
+    audit: await AuditStore.open(temporal.audit().db, signingKey),
+    deps: { secret: (name) => (name === 'CALC_TOKEN' ? 'upstream-s3cret' : undefined) },
+    policy: fixture('policy-mcp.yaml'),
+    config: {
+      AIRLOCK_PEOPLE_FILE: fixture('people-mcp.yaml'),
+      AIRLOCK_MCP_APPROVAL_WAIT: '1500ms',
+      AIRLOCK_MCP_PROGRESS_INTERVAL: '200ms',
+      AIRLOCK_MCP_UPSTREAMS: upstreams,
+    },
+  });
+  worker = await airlock.worker({ connection: temporal.env.nativeConnection, workflowBundle: await workflowBundle() });
+  running = worker.run();
+  app = await airlock.api();
+  base = await app.listen({ host: '127.0.0.1', port: 0 });
+}, 90_000);
+afterAll(async () => {
+  await app?.close();
+  worker?.shutdown();
+  await running;
+  await airlock?.close();
+  cleanup?.();
+});
+
+async function connect(agent = 'deploy-bot') {
+  const client = new Client({ name: 'test-agent', version: '1' });
+  const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
+    requestInit: { headers: { authorization: `Bearer ${agent}-test-token` } },
+  });
+  await client.connect(transport);
+  return { client, transport, sessionId: transport.sessionId! };
+}
+
+type Structured = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const structured = (r: unknown) => (r as CallToolResult).structuredContent as Structured;
+const textOf = (r: unknown) => ((r as CallToolResult).content[0] as { text: string }).text;
+
+async function api(method: string, path: string, as: string, body?: unknown) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${as}-test-token`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json().catch(() => undefined)) as Structured };
+}
+
+const auditTypes = async (sessionId: string, stepId: string) =>
+  (await airlock.audit.events(sessionId))
+    .filter((e) => (e.data as { stepId?: string }).stepId === stepId)
+    .map((e) => e.type);
+
+test('/mcp needs an agent token: 401 with a Bearer challenge naming the resource metadata; people get 403', async () => {
+  const init = {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+  };
+  const res = await fetch(`${base}/mcp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body: JSON.stringify(init),
+  });
+  expect(res.status).toBe(401);
+  const challenge = res.headers.get('www-authenticate')!;
+  expect(challenge).toMatch(/^Bearer /);
+  const metadataUrl = /resource_metadata="([^"]+)"/.exec(challenge)![1];
+  const metadata = await (await fetch(metadataUrl)).json();
+  expect(metadata).toMatchObject({ resource: `${base}/mcp`, bearer_methods_supported: ['header'] });
+
+  const asPerson = await fetch(`${base}/mcp`, {
+    method: 'POST',
+    headers: {
+      authorization: 'Bearer alice-test-token',
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify(init),
+  });
+  expect(asPerson.status).toBe(403);
+  // An agent's token reaches nothing else.
+  expect((await api('GET', '/v1/jobs', 'deploy-bot')).status).toBe(403);
+});
+
+test('tools/list shows each agent only what the policy could allow it, with JSON Schemas and risk classes', async () => {
+  const { client, transport } = await connect();
+  const { tools } = await client.listTools();
+  const names = tools.map((t) => t.name).sort();
+  expect(names).toEqual(
+    [
+      'airlock_rollback',
+      'airlock_status',
+      'airlock_wait',
+      'calc.add',
+      'calc.divide',
+      'calc.token_length',
+      'git.commit',
+      'git.create_branch',
+      'git.merge',
+    ].sort(),
+  );
+  const branch = tools.find((t) => t.name === 'git.create_branch')!;
+  expect(branch.inputSchema).toMatchObject({ type: 'object', required: expect.arrayContaining(['repo', 'branch']) });
+  expect(Object.keys(branch.inputSchema.properties!)).toEqual(expect.arrayContaining(['repo', 'branch', 'from']));
+  expect(branch.description).toContain('Risk: low');
+  expect(tools.find((t) => t.name === 'git.merge')!.description).toContain('Risk: medium');
+  await transport.terminateSession();
+
+  // The rule denying shell.run names deploy-bot only: another agent sees it.
+  const other = await connect('other-bot');
+  expect((await other.client.listTools()).tools.map((t) => t.name)).toContain('shell.run');
+  await other.transport.terminateSession();
+});
+
+test('an allowed call acts once, audited, in a session listed with the jobs; a retried request id does not act again', async () => {
+  const { client, transport, sessionId } = await connect();
+  expect(sessionId).toMatch(/^session-/);
+  const result = await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-allowed' } });
+  expect(result.isError).toBeFalsy();
+  expect(structured(result)).toMatchObject({ status: 'succeeded', stepId: 'call-1', ruleId: 'everyday' });
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-allowed')).toBe(true);
+  expect(await auditTypes(sessionId, 'call-1')).toEqual(['policy.decision', 'action.started', 'action.finished']);
+
+  // The same JSON-RPC request sent twice (a client retrying after a lost response) is one update: it acts once.
+  const retried = {
+    jsonrpc: '2.0',
+    id: 'retry-me',
+    method: 'tools/call',
+    params: { name: 'git.create_branch', arguments: { repo, branch: 'mcp-retried' } },
+  };
+  const send = async () => {
+    const res = await fetch(`${base}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: 'Bearer deploy-bot-test-token',
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': sessionId,
+        'mcp-protocol-version': transport.protocolVersion ?? '2025-06-18',
+      },
+      body: JSON.stringify(retried),
+    });
+    const body = await res.text();
+    const data = body
+      .split('\n')
+      .filter((l) => l.startsWith('data: '))
+      .map((l) => JSON.parse(l.slice(6)))
+      .find((m) => m.id === 'retry-me');
+    return data.result.structuredContent;
+  };
+  const first = await send();
+  const second = await send();
+  expect(first).toMatchObject({ status: 'succeeded', stepId: 'call-2' });
+  expect(second).toEqual(first);
+  const state = await api('GET', `/v1/jobs/${sessionId}`, 'alice');
+  expect(state.body).toMatchObject({ kind: 'session', agent: 'deploy-bot', status: 'running' });
+  expect(state.body.steps.map((s: { callId: string }) => s.callId)).toEqual([expect.any(String), 'retry-me']);
+  expect((await airlock.audit.events(sessionId)).filter((e) => e.type === 'action.started')).toHaveLength(2);
+
+  // Listed with the jobs, with its search attributes.
+  await eventually(async () => {
+    const list = await api('GET', '/v1/jobs?agent=deploy-bot&status=running', 'alice');
+    return list.body.jobs.some((j: { id: string; kind: string }) => j.id === sessionId && j.kind === 'session');
+  }, 'the session listed as a running job of deploy-bot');
+  await transport.terminateSession();
+});
+
+test('a denied call is a tool error naming the rule and its reason, and acts not', async () => {
+  const { client, transport, sessionId } = await connect();
+  const result = await client.callTool({ name: 'git.delete_branch', arguments: { repo, branch: 'main' } });
+  expect(result.isError).toBe(true);
+  expect(textOf(result)).toContain('never-delete-branches');
+  expect(textOf(result)).toContain('agents never delete branches');
+  expect(structured(result)).toMatchObject({ status: 'denied', ruleId: 'never-delete-branches' });
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/main')).toBe(true);
+  expect(await auditTypes(sessionId, 'call-1')).toEqual(['policy.decision']);
+  await transport.terminateSession();
+});
+
+test('an approval-gated call reports progress, answers awaiting_approval, and acts once after a person approves', async () => {
+  const { client, transport, sessionId } = await connect();
+  await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-approved' } });
+  await client.callTool({
+    name: 'git.commit',
+    arguments: { repo, branch: 'mcp-approved', message: 'Approved change', files: [{ path: 'a.txt', content: 'a\n' }] },
+  });
+  const progress: { progress: number; message?: string }[] = [];
+  const pending = await client.callTool(
+    { name: 'git.merge', arguments: { repo, source: 'mcp-approved', target: 'main' } },
+    undefined,
+    { onprogress: (p) => progress.push(p) },
+  );
+  expect(pending.isError).toBeFalsy();
+  const waiting = structured(pending);
+  expect(waiting).toMatchObject({
+    status: 'awaiting_approval',
+    stepId: 'call-3',
+    approvalRequestId: `${sessionId}:call-3`,
+    approvers: ['sre'],
+    ruleId: 'merge-needs-an-sre',
+    deadline: expect.any(String),
+  });
+  expect(progress.length).toBeGreaterThan(0);
+  expect(progress.at(-1)!.message).toContain(`awaiting approval ${sessionId}:call-3`);
+
+  // Asking again before anyone decided: still waiting, nothing acted.
+  const again = await client.callTool({
+    name: 'airlock_wait',
+    arguments: { callId: waiting.callId, waitSeconds: 0.5 },
+  });
+  expect(structured(again)).toMatchObject({ status: 'awaiting_approval', callId: waiting.callId });
+  expect(await auditTypes(sessionId, 'call-3')).not.toContain('action.started');
+
+  const vote = await api('POST', `/v1/approvals/${encodeURIComponent(waiting.approvalRequestId)}/decision`, 'alice', {
+    decision: 'approve',
+  });
+  expect(vote.status).toBe(200);
+  const done = await client.callTool({ name: 'airlock_wait', arguments: { callId: waiting.callId } });
+  expect(structured(done)).toMatchObject({ status: 'succeeded', stepId: 'call-3', ruleId: 'merge-needs-an-sre' });
+  const twice = await client.callTool({ name: 'airlock_wait', arguments: { callId: waiting.callId } });
+  expect(structured(twice)).toEqual(structured(done));
+  expect(subjects(repo, 'main')).toContain('Approved change');
+  expect((await auditTypes(sessionId, 'call-3')).filter((t) => t === 'action.started')).toHaveLength(1);
+  await transport.terminateSession();
+});
+
+test("a rejected call is a tool error carrying the approver's reason", async () => {
+  const { client, transport, sessionId } = await connect();
+  await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-rejected' } });
+  const pending = structured(
+    await client.callTool({ name: 'git.merge', arguments: { repo, source: 'mcp-rejected', target: 'main' } }),
+  );
+  expect(pending.status).toBe('awaiting_approval');
+  const vote = await api('POST', `/v1/approvals/${encodeURIComponent(pending.approvalRequestId)}/decision`, 'bob', {
+    decision: 'reject',
+    comment: 'not during the freeze window',
+  });
+  expect(vote.status).toBe(200);
+  const result = await client.callTool({ name: 'airlock_wait', arguments: { callId: pending.callId } });
+  expect(result.isError).toBe(true);
+  expect(textOf(result)).toContain('not during the freeze window');
+  expect(structured(result)).toMatchObject({
+    status: 'rejected',
+    approver: 'bob',
+    reason: 'not during the freeze window',
+  });
+  expect(await auditTypes(sessionId, 'call-2')).not.toContain('action.started');
+  await transport.terminateSession();
+});
+
+test('airlock_rollback runs the compensations in reverse and ends the session, its audit head signed', async () => {
+  const { client, sessionId } = await connect();
+  await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-undone' } });
+  await client.callTool({
+    name: 'git.commit',
+    arguments: { repo, branch: 'mcp-undone', message: 'To be undone', files: [{ path: 'u.txt', content: 'u\n' }] },
+  });
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-undone')).toBe(true);
+  const result = await client.callTool({ name: 'airlock_rollback', arguments: {} });
+  expect(structured(result)).toMatchObject({
+    reason: 'rollback',
+    status: 'cancelled',
+    compensated: ['call-2', 'call-1'],
+  });
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-undone')).toBe(false);
+  const events = (await airlock.audit.events(sessionId)).map(
+    (e) => `${e.type}:${(e.data as { stepId?: string }).stepId ?? ''}`,
+  );
+  expect(events.filter((e) => e.startsWith('compensation.'))).toEqual([
+    'compensation.finished:call-2',
+    'compensation.finished:call-1',
+  ]);
+  await eventually(async () => (await airlock.audit.head(sessionId))?.signature, 'the signed audit head');
+  expect(await airlock.audit.verify(sessionId)).toMatchObject({ ok: true });
+  // The session is over: its id is unknown now, as MCP clients expect.
+  await expect(client.callTool({ name: 'airlock_status', arguments: {} })).rejects.toThrow(/404|Session not found/);
+});
+
+test('closing the session (DELETE) ends its workflow, keeping what it did', async () => {
+  const { client, transport, sessionId } = await connect();
+  await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-kept' } });
+  await transport.terminateSession();
+  const state = await api('GET', `/v1/jobs/${sessionId}`, 'alice');
+  expect(state.body).toMatchObject({ kind: 'session', status: 'succeeded', compensated: [] });
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-kept')).toBe(true);
+  await eventually(async () => (await airlock.audit.head(sessionId))?.signature, 'the signed audit head');
+});
+
+test('an abort-freeze of the agent undoes its session and ends it', async () => {
+  const { client, sessionId } = await connect('other-bot');
+  await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-frozen' } });
+  const frozen = await api('POST', '/v1/freeze', 'alice', { agent: 'other-bot', mode: 'abort', reason: 'incident 42' });
+  try {
+    expect(frozen.status).toBe(200);
+    const state = await eventually(async () => {
+      const s = (await api('GET', `/v1/jobs/${sessionId}`, 'alice')).body;
+      return s.status === 'cancelled' && s;
+    }, 'the frozen session to end');
+    expect(state).toMatchObject({ compensated: ['call-1'], error: { type: 'JobFrozen' } });
+    expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-frozen')).toBe(false);
+    // A frozen agent opens no new session.
+    await expect(connect('other-bot')).rejects.toThrow(/frozen/);
+  } finally {
+    await api('DELETE', '/v1/freeze', 'alice', { agent: 'other-bot' });
+  }
+});
+
+test("an operator's cancel undoes the session", async () => {
+  const { client, sessionId } = await connect();
+  await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-cancelled' } });
+  expect((await api('POST', `/v1/jobs/${sessionId}/cancel`, 'alice')).status).toBe(202);
+  const state = await eventually(async () => {
+    const s = (await api('GET', `/v1/jobs/${sessionId}`, 'alice')).body;
+    return s.status === 'cancelled' && s;
+  }, 'the cancelled session to end');
+  expect(state.compensated).toEqual(['call-1']);
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-cancelled')).toBe(false);
+});
+
+test('the session budget holds across calls, and an idle session ends keeping what it did', async () => {
+  const { client, sessionId } = await connect('brief-bot');
+  const first = await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-brief' } });
+  expect(structured(first).status).toBe('succeeded');
+  const second = await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-brief-2' } });
+  expect(second.isError).toBe(true);
+  expect(structured(second)).toMatchObject({ type: 'BudgetExceeded' });
+  expect(textOf(second)).toContain('at most 1');
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-brief-2')).toBe(false);
+  // idleTimeout: 2s for brief-bot.
+  const state = await eventually(async () => {
+    const s = (await api('GET', `/v1/jobs/${sessionId}`, 'alice')).body;
+    return s.status === 'succeeded' && s;
+  }, 'the idle session to end');
+  expect(state.compensated).toEqual([]);
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-brief')).toBe(true);
+});
+
+test('tools of an upstream MCP server are governed tools <server>.<tool>, its credentials kept on the worker', async () => {
+  const { client, transport, sessionId } = await connect();
+  const { tools } = await client.listTools();
+  const add = tools.find((t) => t.name === 'calc.add')!;
+  expect(add.inputSchema).toMatchObject({ type: 'object', required: ['a', 'b'] });
+  expect(add.description).toContain('Risk: low');
+
+  const sum = await client.callTool({ name: 'calc.add', arguments: { a: 2, b: 3 } });
+  expect(structured(sum)).toMatchObject({ status: 'succeeded', ruleId: 'calculator', output: { sum: 5 } });
+  expect(await auditTypes(sessionId, 'call-1')).toEqual(['policy.decision', 'action.started', 'action.finished']);
+  // The upstream got the token from the worker's secrets; the agent never sees it.
+  const token = await client.callTool({ name: 'calc.token_length', arguments: {} });
+  expect(structured(token).output).toEqual({ length: 'upstream-s3cret'.length });
+  expect(JSON.stringify(await airlock.audit.events(sessionId))).not.toContain('upstream-s3cret');
+
+  const failed = await client.callTool({ name: 'calc.divide', arguments: { a: 1, b: 0 } });
+  expect(failed.isError).toBe(true);
+  expect(structured(failed)).toMatchObject({ type: 'UpstreamToolError' });
+  expect(textOf(failed)).toContain('division by zero');
+  const invalid = await client.callTool({ name: 'calc.add', arguments: { a: 'two' } });
+  expect(invalid.isError).toBe(true);
+  expect(textOf(invalid)).toContain('arguments.a');
+  await transport.terminateSession();
+});

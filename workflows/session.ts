@@ -1,0 +1,264 @@
+/**
+ * An agent's MCP session as one durable workflow (a job of kind `session`): the agent's tool calls arrive as
+ * `callTool` updates, each running one step with the job's machinery (step.ts: the action's activity decides with
+ * the policy right before acting, humans are asked when the policy says so, the compensation is registered before
+ * the action). Budgets (actions, cost, deadline) and freezes hold for the whole session; the audit trail is the
+ * session's, its head signed when the session ends.
+ *
+ * A session ends when the agent closes it (`endSession` closed: what it did stays), after `idleTimeoutMs` without a
+ * call, at its deadline, or by rollback (`endSession` rollback), an abort-freeze or an operator's cancel, which run
+ * its compensations in reverse first. Calls still waiting for humans are closed; calls acting finish first.
+ *
+ * Several calls may run at once (an agent may read while a change waits for approval); each is its own step.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  TemporalFailure,
+  allHandlersFinished,
+  condition,
+  isCancellation,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import {
+  callToolUpdate,
+  decideUpdate,
+  endSessionUpdate,
+  freezeSignal,
+  jobStateQuery,
+  unfreezeSignal,
+} from './messages';
+import { ApprovalStatus, type Vote } from '../src/core/approval';
+import { airlockAgentKey, airlockStatusKey } from '../src/core/search-attributes';
+import { JobStatus, StepStatus, type JobState, type PlannedStep, type StepState, type ToolCall } from '../src/core/job';
+import type { SessionCall, SessionEnd, SessionEndReason, SessionInput } from '../src/core/session';
+import { FailureType } from '../src/core/failures';
+import { describe, fail, jobAudit, now, type JobContext, type Undo } from './context';
+import { recordVote, validateVote } from './approval-round';
+import { compensate, type CompensationFailure } from './compensate';
+import { finish } from './finish';
+import { freezeWaiter, runStep } from './step';
+
+/** Runs one agent session until it ends; answers how it ended and what was undone. */
+export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> {
+  const jobId = workflowInfo().workflowId;
+  const state: JobState = {
+    jobId,
+    kind: 'session',
+    agent: input.agent,
+    title: input.title,
+    requester: input.requester,
+    ...(input.caller ? { caller: input.caller } : {}),
+    status: JobStatus.Running,
+    steps: [],
+    compensated: [],
+    approvals: [],
+    spent: { actions: 0, cost: 0 },
+    startedAt: now(),
+  };
+  const deadline = input.budget.deadline ? Date.parse(input.budget.deadline) : undefined;
+  const undo: Undo[] = [];
+  let ending: { reason: SessionEndReason; by?: string } | undefined;
+  let ended: SessionEnd | undefined;
+  let inFlight = 0;
+  let lastTouched = Date.now();
+
+  const setStatus = (status: JobStatus) => {
+    // Calls run side by side: the session waits for humans as long as any of its requests is open.
+    const shown =
+      status === JobStatus.Running && state.approvals.some((r) => r.status === ApprovalStatus.Pending)
+        ? JobStatus.AwaitingApproval
+        : status;
+    if (shown === state.status) return;
+    state.status = shown;
+    upsertSearchAttributes([
+      { key: airlockStatusKey, value: shown },
+      { key: airlockAgentKey, value: input.agent },
+    ]);
+  };
+  const remainingMs = () => (deadline === undefined ? Infinity : deadline - Date.now());
+  const checkDeadline = (what: string) => {
+    if (remainingMs() <= 0)
+      throw fail(FailureType.DeadlineExceeded, `the session's deadline ${input.budget.deadline} passed before ${what}`);
+  };
+  // Sessions are new: every faults-v1 behaviour of jobs holds for them unconditionally (JobContext.faults).
+  const honourFreeze = freezeWaiter({ input, state, setStatus, remainingMs, checkDeadline }, true);
+  const closing = () => (ending ? `the session is ending (${ending.reason})` : undefined);
+  const ctx: JobContext = {
+    jobId,
+    input,
+    state,
+    undo,
+    setStatus,
+    remainingMs,
+    checkDeadline,
+    honourFreeze,
+    closing,
+    faults: true,
+  };
+  /** Output bytes the calls have put into history so far (bounded as a job's: OUTPUTS_TOTAL_BYTES). */
+  const outputBytes = { inline: 0 };
+
+  setHandler(jobStateQuery, () => state);
+  setHandler(freezeSignal, (entry) => {
+    if (!entry.agent || entry.agent === input.agent) state.frozen = entry;
+  });
+  setHandler(unfreezeSignal, ({ agent }) => {
+    if (state.frozen && state.frozen.agent === agent) state.frozen = undefined;
+  });
+  setHandler(decideUpdate, (vote) => recordVote(state, vote), {
+    validator: (vote: Vote) => validateVote(state, input, vote),
+  });
+
+  const refuseWhenEnding = () => {
+    if (ending || ended)
+      throw ApplicationFailure.create({
+        type: FailureType.SessionEnded,
+        nonRetryable: true,
+        message: `session ${jobId} ${ended ? `has ended (${ended.reason})` : `is ending (${ending!.reason})`}`,
+      });
+  };
+
+  setHandler(
+    callToolUpdate,
+    async ({ callId, step: planned, requestId }) => {
+      inFlight++;
+      lastTouched = Date.now();
+      const stepId = `call-${state.steps.length + 1}`;
+      const step: PlannedStep = { id: stepId, ...planned };
+      const stepState: StepState = {
+        id: stepId,
+        callId,
+        action: step.action,
+        risk: step.risk,
+        status: StepStatus.Pending,
+      };
+      state.steps.push(stepState);
+      const call: ToolCall = {
+        jobId,
+        stepId,
+        idempotencyKey: `${jobId}/${stepId}`,
+        input: step.input,
+        ...(requestId ? { requestId } : {}),
+      };
+      try {
+        const { output, decision } = await runStep(
+          ctx,
+          { step, stepState, call, resolved: step.input },
+          { decideInAction: true, outputBytes },
+        );
+        return {
+          callId,
+          stepId,
+          action: step.action,
+          inputDigest: decision.inputDigest,
+          outcome: decision.outcome,
+          ruleId: decision.ruleId,
+          output,
+        };
+      } catch (err) {
+        if (stepState.status === StepStatus.Pending || stepState.status === StepStatus.Running)
+          stepState.status = StepStatus.Failed;
+        stepState.error ??= describe(err);
+        // A failure the agent can read (type and message); anything else would fail the workflow task.
+        if (err instanceof ApplicationFailure || isCancellation(err)) throw err;
+        const { message, type } = describe(err);
+        throw ApplicationFailure.create({
+          type,
+          message: `${step.action}: ${message}`,
+          nonRetryable: true,
+          ...(err instanceof TemporalFailure ? { cause: err } : {}),
+        });
+      } finally {
+        inFlight--;
+        lastTouched = Date.now();
+      }
+    },
+    { validator: (_call: SessionCall) => refuseWhenEnding() },
+  );
+
+  setHandler(
+    endSessionUpdate,
+    async ({ reason, by }) => {
+      ending ??= { reason, by };
+      await condition(() => ended !== undefined);
+      return ended!;
+    },
+    { validator: (_end: { reason: string }) => (ended ? refuseWhenEnding() : undefined) },
+  );
+
+  const { compensationOptions: _, ...auditedSession } = input;
+  try {
+    await jobAudit['job.started'](jobId, auditedSession);
+  } catch (err) {
+    // Only a non-retryable failure gets here (activities/audit-sink.ts): the session fails, and its status says so.
+    state.error = describe(err);
+    state.endedAt = now();
+    setStatus(JobStatus.Failed);
+    throw err;
+  }
+
+  let cancelled: unknown;
+  try {
+    for (;;) {
+      if (ending) break;
+      if (state.frozen?.mode === 'abort') {
+        ending = { reason: 'frozen', by: state.frozen.by };
+        break;
+      }
+      const left = remainingMs();
+      if (left <= 0) {
+        ending = { reason: 'deadline' };
+        break;
+      }
+      const idleLeft = inFlight > 0 ? Infinity : lastTouched + input.idleTimeoutMs - Date.now();
+      if (idleLeft <= 0) {
+        ending = { reason: 'idle' };
+        break;
+      }
+      const touched = lastTouched;
+      const wake = () => !!ending || state.frozen?.mode === 'abort' || lastTouched !== touched;
+      const wait = Math.min(left, idleLeft);
+      if (wait === Infinity) await condition(wake);
+      else await condition(wake, Math.max(wait, 1));
+    }
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    cancelled = err;
+    ending ??= { reason: 'cancelled' };
+  }
+
+  const { reason, by } = ending;
+  return CancellationScope.nonCancellable(async () => {
+    // Requests still open close (closing()); actions under way finish first: nothing is undone while it may act.
+    await condition(() => inFlight === 0);
+    let failures: CompensationFailure[] = [];
+    const undoing = reason === 'rollback' || reason === 'frozen' || reason === 'cancelled';
+    if (undoing) {
+      state.error = {
+        message:
+          reason === 'rollback'
+            ? `rolled back by ${by ?? 'the agent'}`
+            : reason === 'frozen'
+              ? `frozen by ${by}: ${state.frozen?.reason ?? ''}`
+              : 'cancelled',
+        type: reason === 'frozen' ? FailureType.JobFrozen : FailureType.SessionEnded,
+      };
+      failures = await compensate(undo, input.compensationOptions, state, true);
+    }
+    const status = failures.length
+      ? JobStatus.CompensationFailed
+      : undoing
+        ? JobStatus.Cancelled
+        : reason === 'deadline'
+          ? JobStatus.TimedOut
+          : JobStatus.Succeeded;
+    await finish(ctx, status);
+    ended = { reason, status, compensated: state.compensated, failedCompensations: failures.map((f) => f.stepId) };
+    await condition(allHandlersFinished);
+    if (cancelled) throw cancelled;
+    return ended;
+  });
+}
