@@ -13,6 +13,7 @@ import { JobFrozenError } from '../../src/freeze';
 import { listJobs } from '../../src/jobs/read';
 import { submitJob } from '../../src/jobs/submit';
 import { jobStateQuery } from '../../workflows/messages';
+import { attestationKeys } from '../helpers/attestation';
 import { pendingRequest, vote, waitForState } from '../helpers/approvals';
 import { gitOut, makeRepo } from '../helpers/git';
 import { fixture, testWorker, uniqueId, workflowBundle } from '../helpers/temporal';
@@ -86,6 +87,7 @@ test('a merge that needs two SREs waits for both votes, then acts', async () => 
       taskQueue,
       requester: 'erin',
       jobId: uniqueId('job'),
+      attestationKeys,
     });
     const request = await pendingRequest(handle);
     expect(request).toMatchObject({ action: 'git.merge', groups: ['sre'], quorum: 2 });

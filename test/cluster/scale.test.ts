@@ -4,7 +4,7 @@
  * execution workers; an execution worker SIGKILLed mid-action leaves the action to the other, done once; a control
  * worker SIGKILLed while a job waits for approval loses nothing.
  */
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -12,6 +12,7 @@ import { builtinTools, ToolRegistry } from '../../activities';
 import type { ToolDefinition } from '../../activities/tool';
 import { submitJob } from '../../src/jobs/submit';
 import { pendingRequest, vote } from '../helpers/approvals';
+import { attestationKeys } from '../helpers/attestation';
 import { gitOut, makeRepo } from '../helpers/git';
 import { usePostgresDatabase } from '../helpers/postgres';
 import { fixture, uniqueId } from '../helpers/temporal';
@@ -23,6 +24,9 @@ const cluster = useCluster();
 // The worker processes share one audit trail: a real PostgreSQL database.
 const pg = usePostgresDatabase();
 const dataDir = mkdtempSync(join(tmpdir(), 'airlock-scale-'));
+/** The operator's git hooks for the workers (a repository's own hooks never run). */
+const hooksDir = join(dataDir, 'hooks');
+mkdirSync(hooksDir);
 const workers: WorkerProcess[] = [];
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.kill()));
@@ -53,6 +57,7 @@ async function topology() {
         AIRLOCK_DATA_DIR: dataDir,
         AIRLOCK_POLICY_FILE: fixture('policy-approvals.yaml'),
         AIRLOCK_PEOPLE_FILE: fixture('people.yaml'),
+        AIRLOCK_GIT_HOOKS_PATH: hooksDir,
       },
     }).then((w) => (workers.push(w), w));
   const [control, exec1, exec2] = await Promise.all([
@@ -67,6 +72,7 @@ async function topology() {
       toolQueues,
       requester: 'erin',
       jobId: uniqueId('job'),
+      attestationKeys,
     });
   return { control, exec: { 'exec-1': exec1, 'exec-2': exec2 }, spawn, submit };
 }
@@ -118,7 +124,8 @@ test('an execution worker SIGKILLed mid-action: the other finishes the action, a
   const armed = `${repo}.armed`;
   const reached = `${repo}.reached`;
   // git runs reference-transaction after the ref moved and waits for it: the commit is done, the activity not.
-  const hook = join(repo, 'hooks', 'reference-transaction');
+  // Repository hooks never run; the workers run this one as an operator hook (AIRLOCK_GIT_HOOKS_PATH).
+  const hook = join(hooksDir, 'reference-transaction');
   writeFileSync(
     hook,
     `#!/bin/sh
