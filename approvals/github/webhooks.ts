@@ -9,6 +9,9 @@
  * Each goes through deliverVote with the GitHub channel's attestation (`github:<login>`); the login is resolved to a
  * person through the people file, never guessed; unknown logins and refused votes get a reply comment saying why;
  * bots (Airlock's own comments among them) are ignored.
+ *
+ * Binding to code: a push to the pull request (`pull_request` `synchronize`) tells each open round on it shown for
+ * another head (headMovedSignal): the votes so far were for that head, so the job asks again for the new one.
  */
 import { Webhooks } from '@octokit/webhooks';
 import type { Client } from '@temporalio/client';
@@ -17,7 +20,8 @@ import type { Attestor } from '../../src/core/attestation';
 import type { AuditSink } from '../../src/core/audit';
 import { splitRepo, type GithubClients } from '../../src/core/github';
 import type { PeopleDirectory } from '../../src/core/people';
-import { ApprovalRefusedError, deliverVote } from '../deliver';
+import { headMovedSignal } from '../../workflows/messages';
+import { ApprovalRefusedError, deliverVote, parseRequestId } from '../deliver';
 import type { SeenDeliveries } from '../seen-deliveries';
 import { ACTION_APPROVE, ACTION_REJECT } from './render';
 import type { GithubRounds, Round } from './rounds';
@@ -143,6 +147,16 @@ export function createGithubWebhooks(opts: GithubWebhookOptions) {
     await decide(repository.full_name, issue.number, sender, command.decision, rounds, command.comment);
   });
 
+  webhooks.on('pull_request.synchronize', async ({ payload }) => {
+    const { pull_request: pr, repository } = payload;
+    const headSha = pr.head.sha;
+    for (const round of await opts.rounds.openOn(repository.full_name, pr.number)) {
+      if (round.headSha === headSha) continue;
+      const { jobId } = parseRequestId(round.requestId);
+      await opts.temporal.workflow.getHandle(jobId).signal(headMovedSignal, { requestId: round.requestId, headSha });
+    }
+  });
+
   webhooks.on('check_run.requested_action', async ({ payload }) => {
     const { check_run: run, requested_action: action, repository, sender } = payload;
     if (isBot(sender) || !run.external_id) return;
@@ -163,12 +177,11 @@ export function createGithubWebhooks(opts: GithubWebhookOptions) {
   /** Registers `POST /github/webhooks` on Airlock's server (public: authenticated by the signature). */
   const register = (server: FastifyInstance) =>
     server.register(async (scope) => {
-      // The signature covers the raw bytes: keep the body as a string.
-      scope.addContentTypeParser(
-        ['application/json', 'application/x-www-form-urlencoded'],
-        { parseAs: 'string' },
-        (_req, body, done) => done(null, body),
-      );
+      // The signature covers the raw bytes: keep the body as a string, in place of any parser the server (or another
+      // channel's registration, Slack's) already has for these types.
+      const types = ['application/json', 'application/x-www-form-urlencoded'];
+      for (const type of types) if (scope.hasContentTypeParser(type)) scope.removeContentTypeParser(type);
+      scope.addContentTypeParser(types, { parseAs: 'string' }, (_req, body, done) => done(null, body));
       scope.post(
         '/github/webhooks',
         { config: { auth: { public: true } }, schema: { hide: true } },

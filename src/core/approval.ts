@@ -11,6 +11,8 @@ export const ApprovalStatus = {
   Rejected: 'rejected',
   TimedOut: 'timed_out',
   Cancelled: 'cancelled',
+  /** github-head-binding: the pull request's head moved while the request was open; it is asked again. */
+  Superseded: 'superseded',
 } as const;
 export type ApprovalStatus = (typeof ApprovalStatus)[keyof typeof ApprovalStatus];
 
@@ -67,6 +69,19 @@ export interface ApprovalRequest {
   /** What has been done and would be undone on rejection, in the order it would be undone. */
   rollbackPlan: { stepId: string; action: string; compensation: string }[];
   closedAt?: string;
+  /**
+   * github-head-binding: the pull request head commit this round approves (a merge's `sha`, or the head GitHub
+   * reported when the round before was superseded). Votes count for this head only.
+   */
+  headSha?: string;
+  /** The head the pull request moved to, which closed this round as superseded. */
+  supersededBy?: string;
+}
+
+/** A pull request's head moved (the GitHub `pull_request` `synchronize` webhook): the request it names is re-asked. */
+export interface HeadMoved {
+  requestId: string;
+  headSha: string;
 }
 
 /** Answer to a vote: the request's state after it. */

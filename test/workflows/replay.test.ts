@@ -137,6 +137,8 @@ test('there are recorded histories to replay', () => {
       'ship-version-bump.faults-v1.json',
       'failing-release-check.faults-v1.json',
       ...Object.keys(FAULTS_V1_PATHS),
+      // Since `github-head-binding`: a push to the PR supersedes the open round (test/approvals/github).
+      'github-head-moved.github-head-binding.json',
     ]),
   );
 });
