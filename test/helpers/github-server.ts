@@ -72,6 +72,13 @@ interface CheckRun {
   actions: { label: string; description: string; identifier: string }[];
 }
 
+/** A route that acts at once but answers only after `delayMs`: a caller killed meanwhile never hears of it. */
+interface Slow {
+  match: (method: string, path: string) => boolean;
+  times: number;
+  delayMs: number;
+}
+
 interface Fault {
   match: (method: string, path: string) => boolean;
   times: number;
@@ -124,6 +131,7 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
   const installationTokens = new Set<string>();
   const calls: GithubCall[] = [];
   const faults: Fault[] = [];
+  const slows: Slow[] = [];
   const deliveries: { id: string; event: string; status: number; raw: string; signature?: string }[] = [];
   let nextId = 1000;
   let commitSalt = 0;
@@ -557,6 +565,8 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
     } catch {
       body = {};
     }
+    const slow = slows.find((f) => f.times > 0 && f.match(method, path));
+    if (slow) slow.times--;
     const send = (status: number, data: unknown, headers: Record<string, string> = {}) => {
       calls.push({
         method,
@@ -566,8 +576,13 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
         auth: req.headers.authorization,
         at: Date.now(),
       });
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
-      res.end(data === undefined ? '' : JSON.stringify(data));
+      const answer = () => {
+        if (res.destroyed) return; // the caller is gone (killed)
+        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+        res.end(data === undefined ? '' : JSON.stringify(data));
+      };
+      if (slow) setTimeout(answer, slow.delayMs).unref();
+      else answer();
     };
     const fault = faults.find((f) => f.times > 0 && f.match(method, path));
     if (fault) {
@@ -687,6 +702,13 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
         body: { message: status === 502 ? 'Server Error' : 'error' },
       });
     },
+    /**
+     * The next `times` requests matching are carried out at once (and counted) but answered only after `delayMs`:
+     * a worker killed meanwhile dies in the middle of the call, after GitHub acted.
+     */
+    slowNext(match: { method?: string; path: RegExp }, delayMs: number, times = 1) {
+      slows.push({ match: (m, p) => (!match.method || match.method === m) && match.path.test(p), times, delayMs });
+    },
     /** GitHub's secondary rate limit (docs: "Rate limits for the REST API"): 403 with Retry-After in seconds. */
     secondaryRateLimit(match: { method?: string; path: RegExp }, retryAfterSeconds: number, times = 1) {
       faults.push({
@@ -779,7 +801,11 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
     /** Comments on a PR, oldest first. */
     commentsOn: (number: number) => [...comments.values()].filter((c) => c.issue_number === number),
     headSha: (number: number) => headSha(pulls.get(number)!),
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections(); // answers still held back by slowNext
+      }),
   };
 }
 
