@@ -12,6 +12,8 @@
  *
  * Binding to code: a push to the pull request (`pull_request` `synchronize`) tells each open round on it shown for
  * another head (headMovedSignal): the votes so far were for that head, so the job asks again for the new one.
+ *
+ * Deployments: a `deployment_protection_rule` (`requested`) starts a gate job (opts.deploymentGate).
  */
 import { Webhooks } from '@octokit/webhooks';
 import type { Client } from '@temporalio/client';
@@ -39,6 +41,8 @@ export interface GithubWebhookOptions {
   seen: SeenDeliveries;
   audit?: AuditSink;
   log?: { error: (obj: object, msg: string) => void };
+  /** Starts the gate of a `deployment_protection_rule` webhook (src/github-deployments.ts); absent: ignored. */
+  deploymentGate?: (payload: never) => Promise<unknown>;
 }
 
 interface Sender {
@@ -155,6 +159,10 @@ export function createGithubWebhooks(opts: GithubWebhookOptions) {
       const { jobId } = parseRequestId(round.requestId);
       await opts.temporal.workflow.getHandle(jobId).signal(headMovedSignal, { requestId: round.requestId, headSha });
     }
+  });
+
+  webhooks.on('deployment_protection_rule.requested', async ({ payload }) => {
+    await opts.deploymentGate?.(payload as never);
   });
 
   webhooks.on('check_run.requested_action', async ({ payload }) => {

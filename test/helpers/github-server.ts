@@ -128,6 +128,10 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
   const reviews: Review[] = [];
   const checkRuns = new Map<number, CheckRun>();
   const dispatches: { workflow: string; ref: string; inputs: unknown }[] = [];
+  /** Workflow runs waiting on a deployment protection rule: run id → environments not yet answered. */
+  const waitingRuns = new Map<number, Set<string>>();
+  /** Every answer received on a deployment_callback_url, in order (a second answer is refused, and not listed). */
+  const deploymentAnswers: { runId: number; environment: string; state: string; comment: string; at: number }[] = [];
   const installationTokens = new Set<string>();
   const calls: GithubCall[] = [];
   const faults: Fault[] = [];
@@ -532,6 +536,38 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
       },
     ],
     [
+      'GET',
+      new RegExp(`^${R}/actions/runs/(\\d+)/pending_deployments$`),
+      (m) => [
+        200,
+        [...(waitingRuns.get(Number(m[1])) ?? [])].map((name) => ({
+          environment: { id: 1, name },
+          wait_timer: 0,
+          current_user_can_approve: false,
+          reviewers: [],
+        })),
+      ],
+    ],
+    [
+      'POST',
+      new RegExp(`^${R}/actions/runs/(\\d+)/deployment_protection_rule$`),
+      (m, b) => {
+        const runId = Number(m[1]);
+        const environment = String(b.environment_name ?? '');
+        if (b.state !== 'approved' && b.state !== 'rejected') fail(422, 'Validation Failed: state');
+        // GitHub takes one answer per environment of a run.
+        if (!waitingRuns.get(runId)?.delete(environment)) fail(422, `No pending deployment for ${environment}`);
+        deploymentAnswers.push({
+          runId,
+          environment,
+          state: String(b.state),
+          comment: String(b.comment ?? ''),
+          at: Date.now(),
+        });
+        return [204, undefined];
+      },
+    ],
+    [
       'POST',
       new RegExp(`^${R}/actions/workflows/([^/]+)/dispatches$`),
       (m, b) => {
@@ -672,6 +708,7 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
     comments,
     checkRuns,
     dispatches,
+    deploymentAnswers,
     installationTokens,
     set webhookUrl(u: string) {
       state.webhookUrl = u;
@@ -796,6 +833,27 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
         after: sha,
         pull_request: pullJson(p),
         sender: user(login),
+      });
+    },
+    /**
+     * A workflow run reaches an environment whose protection rule names the App: the `deployment_protection_rule`
+     * webhook (`requested`), with the run's deployment_callback_url on this server.
+     */
+    requestDeployment(o: { runId: number; environment: string; ref?: string; creator?: string; pr?: number }) {
+      let envs = waitingRuns.get(o.runId);
+      if (!envs) waitingRuns.set(o.runId, (envs = new Set()));
+      envs.add(o.environment);
+      const sha = refs.get(`heads/${o.ref ?? 'main'}`) ?? refs.get('heads/main')!;
+      const creator = user(o.creator ?? 'dave-gh');
+      return send('deployment_protection_rule', {
+        action: 'requested',
+        environment: o.environment,
+        event: 'push',
+        deployment_callback_url: `${url}/repos/${fullName}/actions/runs/${o.runId}/deployment_protection_rule`,
+        deployment: { id: ++nextId, ref: o.ref ?? 'main', sha, environment: o.environment, creator },
+        pull_requests: o.pr ? [pullJson(pulls.get(o.pr)!)] : [],
+        installation: { id: installationId },
+        sender: creator,
       });
     },
     /** Comments on a PR, oldest first. */
