@@ -7,6 +7,7 @@ import { createBranch } from './git/create-branch';
 import { deleteBranch } from './git/delete-branch';
 import { mergeBranch } from './git/merge';
 import { githubComment } from './github/comment';
+import { githubDeploymentGate } from './github/deployment-gate';
 import { githubCommitFiles } from './github/commit-files';
 import { githubCreateBranch } from './github/create-branch';
 import { githubAddLabels, githubRequestReviewers } from './github/labels-reviewers';
@@ -28,6 +29,7 @@ export const builtinTools = [
   githubCreatePullRequest,
   githubComment,
   githubMergePullRequest,
+  githubDeploymentGate,
   githubAddLabels,
   githubRequestReviewers,
 ] as ToolDefinition[];

@@ -34,6 +34,7 @@ import { ALLOW_DEV_CREDENTIALS, devCredentialProblems } from './dev/credentials'
 import type { GithubClients } from './core/github';
 import { FreezeControl } from './freeze';
 import { createGithubClients } from './github';
+import { deploymentGates } from './github-deployments';
 import { createLogger } from './logger';
 import { activityMetrics } from './metrics';
 import { loadDirectory, type Directory } from './people';
@@ -289,6 +290,15 @@ export async function composeAirlock(opts: ComposeOptions): Promise<Airlock> {
           seen: await SeenDeliveries.open(audit.db),
           audit,
           log: logger,
+          deploymentGate: deploymentGates({
+            client,
+            registry,
+            taskQueue: config.temporal.taskQueue,
+            toolQueues: config.toolQueues,
+            attestationKeys,
+            directory,
+            publicUrl: config.github.publicUrl,
+          }),
         })
       : undefined;
 

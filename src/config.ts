@@ -159,6 +159,8 @@ export const configSchema = z.object({
   GITHUB_WEBHOOK_SECRET: z.string().min(1).optional(),
   /** The REST API base URL: GitHub Enterprise Server's `https://<host>/api/v3`, or a local stand-in in tests. */
   AIRLOCK_GITHUB_API_URL: z.url().optional(),
+  /** Where people reach this Airlock (e.g. https://airlock.example.com): links to audit trails shown on GitHub. */
+  AIRLOCK_PUBLIC_URL: z.url().optional(),
   /** Least time between two writes (GitHub asks for one second); tests set 0. */
   AIRLOCK_GITHUB_WRITE_INTERVAL_MS: z.coerce.number().int().min(0).optional(),
   AIRLOCK_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -262,6 +264,8 @@ export interface GithubConfig {
   /** Verifies webhooks (X-Hub-Signature-256); without it POST /github/webhooks is not served. */
   webhookSecret?: string;
   writeIntervalMs?: number;
+  /** AIRLOCK_PUBLIC_URL, without a trailing slash: a deployment gate's answer links to the job's audit trail there. */
+  publicUrl?: string;
 }
 
 export class ConfigError extends Error {
@@ -373,6 +377,7 @@ function githubConfig(c: z.infer<typeof configSchema>): GithubConfig | undefined
     ...(c.GITHUB_APP_ID ? { app: { id: c.GITHUB_APP_ID, privateKey: privateKey! } } : { token: c.GITHUB_TOKEN }),
     webhookSecret: c.GITHUB_WEBHOOK_SECRET,
     writeIntervalMs: c.AIRLOCK_GITHUB_WRITE_INTERVAL_MS,
+    ...(c.AIRLOCK_PUBLIC_URL ? { publicUrl: c.AIRLOCK_PUBLIC_URL.replace(/\/+$/, '') } : {}),
   };
 }
 

@@ -8,17 +8,37 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
+  setHandler,
 } from '@temporalio/workflow';
 import type { ApprovalActivities, ApprovalEvent } from '../src/core/contracts';
-import { RefusalCode, ApprovalStatus, type ApprovalRequest, type Vote, type VoteResult } from '../src/core/approval';
+import {
+  RefusalCode,
+  ApprovalStatus,
+  type ApprovalRequest,
+  type HeadMoved,
+  type Vote,
+  type VoteResult,
+} from '../src/core/approval';
 import { commentDigest, verifyAttestation } from '../src/core/attestation';
 import { JobStatus, StepStatus, type JobInput, type JobState, type PlannedStep, type StepState } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
 import type { PolicyDecision } from '../src/core/decision';
 import { RETRY_BACKOFF, fail, now, type JobContext } from './context';
 import { startNotifier } from './notifier';
+import { headMovedSignal } from './messages';
+
+/**
+ * An approval on GitHub approves a head commit: when the pull request's head moves while a request is open
+ * (headMovedSignal), the round closes as `superseded` and the request is asked again for the new head; a merge's
+ * `sha` becomes the new head, so what is approved next, and merged, is that commit.
+ */
+export const GITHUB_HEAD_BINDING = 'github-head-binding';
+
+/** The action whose input names the head commit it acts on (its `sha`). */
+const MERGE_ACTION = 'github.merge_pull_request';
 
 /** Before faults-v1: channel notifications retry for a while, on the decision path. */
 const NOTIFY_OPTIONS = { startToCloseTimeout: '30s', retry: { ...RETRY_BACKOFF, maximumAttempts: 5 } } as const;
@@ -48,8 +68,8 @@ async function tell(ctx: JobContext, request: ApprovalRequest, event: ApprovalEv
 
 /**
  * Asks humans whether `step` may run with `resolved` as its input. Resolves when approved (or when an abort-freeze
- * closed the request and was lifted meanwhile: the step is then decided again); throws when rejected, timed out or
- * abort-frozen.
+ * closed the request and was lifted meanwhile, or the pull request's head moved: the step is then decided again, a
+ * merge at the new head); throws when rejected, timed out or abort-frozen.
  */
 export async function askHumans(
   ctx: JobContext,
@@ -62,6 +82,14 @@ export async function askHumans(
 ): Promise<void> {
   const { jobId, input, state, undo, setStatus, remainingMs } = ctx;
   const req = decision.approval!;
+  const headBinding = patched(GITHUB_HEAD_BINDING);
+  if (headBinding) setHandler(headMovedSignal, (moved) => headMoved(state, moved));
+  const previous = state.approvals.find((r) => r.id === requestId);
+  const headSha = headBinding
+    ? step.action === MERGE_ACTION && typeof resolved.sha === 'string'
+      ? resolved.sha
+      : previous?.supersededBy
+    : undefined;
   const requestedAt = Date.now();
   const request: ApprovalRequest = {
     id: requestId,
@@ -92,6 +120,7 @@ export async function askHumans(
       .reverse()
       .map((u) => ({ stepId: u.step.id, action: u.step.action, compensation: u.step.compensation! })),
     ...(input.retryOf ? { retryOf: input.retryOf } : {}),
+    ...(headSha ? { headSha } : {}),
   };
   // A request asked again (policy changed since the approval) replaces the closed one under the same id.
   state.approvals = [...state.approvals.filter((r) => r.id !== request.id), request];
@@ -148,6 +177,12 @@ export async function askHumans(
   await tell(ctx, request, 'update');
 
   switch (request.status) {
+    case ApprovalStatus.Superseded:
+      // Asked again by the step loop: the policy decides on the new head's input, and a new round is announced.
+      if (step.action === MERGE_ACTION && typeof resolved.sha === 'string') resolved.sha = request.supersededBy!;
+      stepState.status = StepStatus.Pending;
+      setStatus(JobStatus.Running);
+      return;
     case ApprovalStatus.Approved:
       stepState.status = StepStatus.Pending;
       setStatus(JobStatus.Running);
@@ -171,6 +206,14 @@ export async function askHumans(
     default:
       await ctx.honourFreeze();
   }
+}
+
+/** github-head-binding: a new head on the pull request of an open request closes its round as superseded. */
+function headMoved(state: JobState, { requestId, headSha }: HeadMoved): void {
+  const request = state.approvals.find((r) => r.id === requestId && r.status === ApprovalStatus.Pending);
+  if (!request || request.headSha === headSha) return;
+  request.status = ApprovalStatus.Superseded;
+  request.supersededBy = headSha;
 }
 
 /** The `decide` update's handler: records an accepted vote; a reject or reaching quorum closes the request. */

@@ -5,3 +5,4 @@ export { sessionWorkflow } from './session';
 export { callbackWorkflow } from './callback';
 export { approvalNotifierWorkflow } from './notifier';
 export { repairWorkflow } from './repair';
+export { deploymentGateWorkflow } from './deployment-gate';

@@ -4,7 +4,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FreezeEntry } from '../src/core/decision';
 import type { CallbackStatus, JobState } from '../src/core/job';
-import type { Vote, VoteResult } from '../src/core/approval';
+import type { HeadMoved, Vote, VoteResult } from '../src/core/approval';
 import type { SessionCall, SessionCallResult, SessionEnd } from '../src/core/session';
 import type { RepairState } from '../src/core/repair';
 
@@ -18,6 +18,12 @@ export const jobStateQuery = defineQuery<JobState>('jobState');
  * A refused vote leaves no trace in history.
  */
 export const decideUpdate = defineUpdate<VoteResult, [Vote]>('decide');
+
+/**
+ * github-head-binding: the pull request an open request is shown on has a new head commit. Votes so far were for the
+ * old head: the round closes as superseded and is asked again for the new head. Sent by the GitHub webhook handler.
+ */
+export const headMovedSignal = defineSignal<[HeadMoved]>('headMoved');
 
 /** A freeze (kill switch) reached this job: it stops before its next action. */
 export const freezeSignal = defineSignal<[FreezeEntry]>('freeze');

@@ -59,6 +59,7 @@ export class GithubChannel implements ApprovalChannel {
       pr: where.pr,
       digest: known?.digest ?? request.inputDigest,
       status: request.status,
+      ...(request.headSha ? { headSha: request.headSha } : {}),
     });
 
     const body = commentBody(request, round);
@@ -83,8 +84,12 @@ export class GithubChannel implements ApprovalChannel {
       commentId,
     });
 
-    // The check run sits on the head the request was first shown on; found again by its external id.
-    const headSha = known?.headSha ?? (await octokit.rest.pulls.get({ ...r, pull_number: where.pr })).data.head.sha;
+    // The check run sits on the head the round approves (github-head-binding), else the head it was first shown on;
+    // found again by its external id.
+    const headSha =
+      known?.headSha ??
+      request.headSha ??
+      (await octokit.rest.pulls.get({ ...r, pull_number: where.pr })).data.head.sha;
     let checkRunId = known?.checkRunId;
     if (!checkRunId) {
       const { data } = await octokit.rest.checks.listForRef({

@@ -21,6 +21,7 @@ const STATUS: Record<string, string> = {
   rejected: '❌ Rejected',
   timed_out: '⏰ Timed out — rejected',
   cancelled: '⛔ Cancelled',
+  superseded: '↪️ Superseded: new commits were pushed; asked again for the new head',
 };
 
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
@@ -41,6 +42,7 @@ export function commentBody(r: ApprovalRequest, round: string): string {
     `| Policy | \`${r.policyHash.slice(0, 19)}\` |`,
     `| Votes | ${yes} of ${r.quorum} from ${r.groups.join(' or ')}${r.escalated ? ' (escalated)' : ''} |`,
     `| Deadline | ${r.deadline} |`,
+    ...(r.headSha ? [`| Head commit | \`${r.headSha}\` — votes count for this commit only |`] : []),
     '',
     `**Input** (digest \`${r.inputDigest}\`)`,
     '```json',
@@ -75,6 +77,8 @@ const CONCLUSION: Record<string, 'success' | 'failure' | 'timed_out' | 'cancelle
   rejected: 'failure',
   timed_out: 'timed_out',
   cancelled: 'cancelled',
+  // GitHub alone may set `stale`; a superseded round's check is cancelled, its title says why.
+  superseded: 'cancelled',
 };
 
 /** The check run's fields: completed with action_required and the buttons while open, then the outcome. */

@@ -9,6 +9,11 @@
  * Each goes through deliverVote with the GitHub channel's attestation (`github:<login>`); the login is resolved to a
  * person through the people file, never guessed; unknown logins and refused votes get a reply comment saying why;
  * bots (Airlock's own comments among them) are ignored.
+ *
+ * Binding to code: a push to the pull request (`pull_request` `synchronize`) tells each open round on it shown for
+ * another head (headMovedSignal): the votes so far were for that head, so the job asks again for the new one.
+ *
+ * Deployments: a `deployment_protection_rule` (`requested`) starts a gate job (opts.deploymentGate).
  */
 import { Webhooks } from '@octokit/webhooks';
 import { keepRawBody } from '../raw-body';
@@ -18,7 +23,8 @@ import type { Attestor } from '../../src/core/attestation';
 import type { AuditSink } from '../../src/core/audit';
 import { splitRepo, type GithubClients } from '../../src/core/github';
 import type { PeopleDirectory } from '../../src/core/people';
-import { ApprovalRefusedError, deliverVote } from '../deliver';
+import { headMovedSignal } from '../../workflows/messages';
+import { ApprovalRefusedError, deliverVote, parseRequestId } from '../deliver';
 import type { SeenDeliveries } from '../seen-deliveries';
 import { ACTION_APPROVE, ACTION_REJECT } from './render';
 import type { GithubRounds, Round } from './rounds';
@@ -36,6 +42,8 @@ export interface GithubWebhookOptions {
   seen: SeenDeliveries;
   audit?: AuditSink;
   log?: { error: (obj: object, msg: string) => void };
+  /** Starts the gate of a `deployment_protection_rule` webhook (src/github-deployments.ts); absent: ignored. */
+  deploymentGate?: (payload: never) => Promise<unknown>;
 }
 
 interface Sender {
@@ -142,6 +150,20 @@ export function createGithubWebhooks(opts: GithubWebhookOptions) {
       return;
     }
     await decide(repository.full_name, issue.number, sender, command.decision, rounds, command.comment);
+  });
+
+  webhooks.on('pull_request.synchronize', async ({ payload }) => {
+    const { pull_request: pr, repository } = payload;
+    const headSha = pr.head.sha;
+    for (const round of await opts.rounds.openOn(repository.full_name, pr.number)) {
+      if (round.headSha === headSha) continue;
+      const { jobId } = parseRequestId(round.requestId);
+      await opts.temporal.workflow.getHandle(jobId).signal(headMovedSignal, { requestId: round.requestId, headSha });
+    }
+  });
+
+  webhooks.on('deployment_protection_rule.requested', async ({ payload }) => {
+    await opts.deploymentGate?.(payload as never);
   });
 
   webhooks.on('check_run.requested_action', async ({ payload }) => {

@@ -27,6 +27,7 @@ const STATUS_TEXT: Record<string, string> = {
   rejected: ':x: Rejected',
   timed_out: ':alarm_clock: Timed out — rejected',
   cancelled: ':no_entry: Cancelled',
+  superseded: ':leftwards_arrow_with_hook: Superseded: new commits on the pull request; asked again',
 };
 
 export function approvalBlocks(r: ApprovalRequest) {

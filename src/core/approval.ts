@@ -12,6 +12,8 @@ export const ApprovalStatus = {
   Rejected: 'rejected',
   TimedOut: 'timed_out',
   Cancelled: 'cancelled',
+  /** github-head-binding: the pull request's head moved while the request was open; it is asked again. */
+  Superseded: 'superseded',
 } as const;
 export type ApprovalStatus = (typeof ApprovalStatus)[keyof typeof ApprovalStatus];
 
@@ -70,6 +72,19 @@ export interface ApprovalRequest {
   closedAt?: string;
   /** The job is a retry: of which job, how that one ended and why (approvers decide again, knowing it). */
   retryOf?: RetryOrigin;
+  /**
+   * github-head-binding: the pull request head commit this round approves (a merge's `sha`, or the head GitHub
+   * reported when the round before was superseded). Votes count for this head only.
+   */
+  headSha?: string;
+  /** The head the pull request moved to, which closed this round as superseded. */
+  supersededBy?: string;
+}
+
+/** A pull request's head moved (the GitHub `pull_request` `synchronize` webhook): the request it names is re-asked. */
+export interface HeadMoved {
+  requestId: string;
+  headSha: string;
 }
 
 /** Answer to a vote: the request's state after it. */

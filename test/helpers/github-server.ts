@@ -72,6 +72,13 @@ interface CheckRun {
   actions: { label: string; description: string; identifier: string }[];
 }
 
+/** A route that acts at once but answers only after `delayMs`: a caller killed meanwhile never hears of it. */
+interface Slow {
+  match: (method: string, path: string) => boolean;
+  times: number;
+  delayMs: number;
+}
+
 interface Fault {
   match: (method: string, path: string) => boolean;
   times: number;
@@ -121,9 +128,14 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
   const reviews: Review[] = [];
   const checkRuns = new Map<number, CheckRun>();
   const dispatches: { workflow: string; ref: string; inputs: unknown }[] = [];
+  /** Workflow runs waiting on a deployment protection rule: run id → environments not yet answered. */
+  const waitingRuns = new Map<number, Set<string>>();
+  /** Every answer received on a deployment_callback_url, in order (a second answer is refused, and not listed). */
+  const deploymentAnswers: { runId: number; environment: string; state: string; comment: string; at: number }[] = [];
   const installationTokens = new Set<string>();
   const calls: GithubCall[] = [];
   const faults: Fault[] = [];
+  const slows: Slow[] = [];
   const deliveries: { id: string; event: string; status: number; raw: string; signature?: string }[] = [];
   let nextId = 1000;
   let commitSalt = 0;
@@ -524,6 +536,38 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
       },
     ],
     [
+      'GET',
+      new RegExp(`^${R}/actions/runs/(\\d+)/pending_deployments$`),
+      (m) => [
+        200,
+        [...(waitingRuns.get(Number(m[1])) ?? [])].map((name) => ({
+          environment: { id: 1, name },
+          wait_timer: 0,
+          current_user_can_approve: false,
+          reviewers: [],
+        })),
+      ],
+    ],
+    [
+      'POST',
+      new RegExp(`^${R}/actions/runs/(\\d+)/deployment_protection_rule$`),
+      (m, b) => {
+        const runId = Number(m[1]);
+        const environment = String(b.environment_name ?? '');
+        if (b.state !== 'approved' && b.state !== 'rejected') fail(422, 'Validation Failed: state');
+        // GitHub takes one answer per environment of a run.
+        if (!waitingRuns.get(runId)?.delete(environment)) fail(422, `No pending deployment for ${environment}`);
+        deploymentAnswers.push({
+          runId,
+          environment,
+          state: String(b.state),
+          comment: String(b.comment ?? ''),
+          at: Date.now(),
+        });
+        return [204, undefined];
+      },
+    ],
+    [
       'POST',
       new RegExp(`^${R}/actions/workflows/([^/]+)/dispatches$`),
       (m, b) => {
@@ -557,6 +601,8 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
     } catch {
       body = {};
     }
+    const slow = slows.find((f) => f.times > 0 && f.match(method, path));
+    if (slow) slow.times--;
     const send = (status: number, data: unknown, headers: Record<string, string> = {}) => {
       calls.push({
         method,
@@ -566,8 +612,13 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
         auth: req.headers.authorization,
         at: Date.now(),
       });
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
-      res.end(data === undefined ? '' : JSON.stringify(data));
+      const answer = () => {
+        if (res.destroyed) return; // the caller is gone (killed)
+        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+        res.end(data === undefined ? '' : JSON.stringify(data));
+      };
+      if (slow) setTimeout(answer, slow.delayMs).unref();
+      else answer();
     };
     const fault = faults.find((f) => f.times > 0 && f.match(method, path));
     if (fault) {
@@ -657,6 +708,7 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
     comments,
     checkRuns,
     dispatches,
+    deploymentAnswers,
     installationTokens,
     set webhookUrl(u: string) {
       state.webhookUrl = u;
@@ -686,6 +738,13 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
         status,
         body: { message: status === 502 ? 'Server Error' : 'error' },
       });
+    },
+    /**
+     * The next `times` requests matching are carried out at once (and counted) but answered only after `delayMs`:
+     * a worker killed meanwhile dies in the middle of the call, after GitHub acted.
+     */
+    slowNext(match: { method?: string; path: RegExp }, delayMs: number, times = 1) {
+      slows.push({ match: (m, p) => (!match.method || match.method === m) && match.path.test(p), times, delayMs });
     },
     /** GitHub's secondary rate limit (docs: "Rate limits for the REST API"): 403 with Retry-After in seconds. */
     secondaryRateLimit(match: { method?: string; path: RegExp }, retryAfterSeconds: number, times = 1) {
@@ -776,10 +835,35 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
         sender: user(login),
       });
     },
+    /**
+     * A workflow run reaches an environment whose protection rule names the App: the `deployment_protection_rule`
+     * webhook (`requested`), with the run's deployment_callback_url on this server.
+     */
+    requestDeployment(o: { runId: number; environment: string; ref?: string; creator?: string; pr?: number }) {
+      let envs = waitingRuns.get(o.runId);
+      if (!envs) waitingRuns.set(o.runId, (envs = new Set()));
+      envs.add(o.environment);
+      const sha = refs.get(`heads/${o.ref ?? 'main'}`) ?? refs.get('heads/main')!;
+      const creator = user(o.creator ?? 'dave-gh');
+      return send('deployment_protection_rule', {
+        action: 'requested',
+        environment: o.environment,
+        event: 'push',
+        deployment_callback_url: `${url}/repos/${fullName}/actions/runs/${o.runId}/deployment_protection_rule`,
+        deployment: { id: ++nextId, ref: o.ref ?? 'main', sha, environment: o.environment, creator },
+        pull_requests: o.pr ? [pullJson(pulls.get(o.pr)!)] : [],
+        installation: { id: installationId },
+        sender: creator,
+      });
+    },
     /** Comments on a PR, oldest first. */
     commentsOn: (number: number) => [...comments.values()].filter((c) => c.issue_number === number),
     headSha: (number: number) => headSha(pulls.get(number)!),
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections(); // answers still held back by slowNext
+      }),
   };
 }
 

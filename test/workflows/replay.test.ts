@@ -159,6 +159,8 @@ test('there are recorded histories to replay', () => {
       ...Object.keys(FAULTS_V1_PATHS),
       // Agent sessions (workflows/session.ts, scripts/record-session-histories.ts).
       ...Object.keys(SESSION_PATHS),
+      // Since `github-head-binding`: a push to the PR supersedes the open round (test/approvals/github).
+      'github-head-moved.github-head-binding.json',
     ]),
   );
 });
