@@ -20,11 +20,14 @@ const temporal = useTemporalServer();
 
 const LOOP = '    for (const [index, step] of input.steps.entries()) {';
 const EXTRA_ACTIVITY = "await tools({ startToCloseTimeoutMs: 1000, maximumAttempts: 1 })['shell.run']({} as never);";
+/** The job workflow reaches tools through context.ts's proxy; the edits import it where they add a call. */
+const IMPORT = "import { describe, fail, jobAudit, now, type JobContext, type Undo } from './context';";
+const withTools: [string, string] = [IMPORT, IMPORT.replace('now,', 'now, tools,')];
 /** An activity added before the first step. */
-const beforeFirstStep = () => modifiedWorkflows('job.ts', [[LOOP, `    ${EXTRA_ACTIVITY}\n${LOOP}`]]);
+const beforeFirstStep = () => modifiedWorkflows('job.ts', [withTools, [LOOP, `    ${EXTRA_ACTIVITY}\n${LOOP}`]]);
 /** An activity added before the second step (`commit`). */
 const beforeSecondStep = () =>
-  modifiedWorkflows('job.ts', [[LOOP, `${LOOP}\n      if (index === 1) ${EXTRA_ACTIVITY}`]]);
+  modifiedWorkflows('job.ts', [withTools, [LOOP, `${LOOP}\n      if (index === 1) ${EXTRA_ACTIVITY}`]]);
 
 let repo: string;
 let cleanup: () => void;
