@@ -4,7 +4,7 @@
  * refused, freezing, cancelling and retrying, and an axe-core accessibility check. Takes the README's screenshots
  * (docs/console-*.png).
  */
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
@@ -239,11 +239,18 @@ test('someone outside the approver groups sees no Approve button; forged posts a
 });
 
 test('an operator freezes an agent and its running job shows as frozen', async () => {
+  // The first step runs until the test opens its gate, after the freeze: however slow the machine, the job cannot
+  // finish before it is frozen.
+  const gate = join(mkdtempSync(join(tmpdir(), 'airlock-gate-')), 'open');
   const id = await submit({
     agent: 'deploy-bot',
     title: 'Deploy slowly',
     steps: [
-      { id: 'warm', action: 'shell.run', input: { argv: ['sleep', '4'], cwd: '/tmp' } },
+      {
+        id: 'warm',
+        action: 'shell.run',
+        input: { argv: ['sh', '-c', `until [ -e '${gate}' ]; do sleep 0.1; done`], cwd: '/tmp' },
+      },
       { id: 'go', action: 'shell.run', input: { argv: ['true'], cwd: '/tmp' } },
     ],
   });
@@ -260,6 +267,7 @@ test('an operator freezes an agent and its running job shows as frozen', async (
   await agent.getByRole('button', { name: 'Freeze deploy-bot' }).click();
   await page.waitForURL('**/console/agents**');
   expect(await page.locator('.flash').innerText()).toContain('You froze deploy-bot');
+  writeFileSync(gate, '');
 
   await page.goto(`${base}/console/jobs/${id}`);
   await page.locator('[data-status="frozen"]').waitFor({ timeout: 30_000 });
