@@ -8,6 +8,7 @@ import { deleteBranch } from './git/delete-branch';
 import { mergeBranch } from './git/merge';
 import { githubComment } from './github/comment';
 import { githubDeploymentGate } from './github/deployment-gate';
+import { githubDispatchWorkflow } from './github/dispatch-workflow';
 import { githubCommitFiles } from './github/commit-files';
 import { githubCreateBranch } from './github/create-branch';
 import { githubAddLabels, githubRequestReviewers } from './github/labels-reviewers';
@@ -30,6 +31,7 @@ export const builtinTools = [
   githubComment,
   githubMergePullRequest,
   githubDeploymentGate,
+  githubDispatchWorkflow,
   githubAddLabels,
   githubRequestReviewers,
 ] as ToolDefinition[];

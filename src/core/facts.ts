@@ -220,7 +220,8 @@ export interface ActionFacts extends Omit<PolicyRequest, 'jobId' | 'stepId' | 'd
  * What a GitHub action touches, from its input: `repo` (owner/name, lowercase), `branch` (the branch written or the
  * PR head), `base` (the PR base), `pr` (number, 0 when none), `changedPaths` (files a commit writes or deletes,
  * normalised: no leading `./` or `/`, `..` resolved), so a rule can say
- * `github.changedPaths.exists(p, p.startsWith("infra/"))`.
+ * `github.changedPaths.exists(p, p.startsWith("infra/"))`; for a workflow dispatch, `ref` (the branch or tag it runs
+ * on) and `workflow` (its file name or id, as given): `github.workflow == "deploy.yml" && github.ref == "main"`.
  */
 export interface GithubFacts {
   repo: string;
@@ -228,6 +229,8 @@ export interface GithubFacts {
   base: string;
   pr: number;
   changedPaths: string[];
+  ref: string;
+  workflow: string;
 }
 
 /** A repository path as a rule should see it: `./infra/../infra//x` → `infra/x`. */
@@ -253,6 +256,8 @@ export function githubFacts(input: Record<string, unknown>): GithubFacts {
       .map((f) => (f && typeof f === 'object' ? str((f as Record<string, unknown>).path) : ''))
       .filter(Boolean)
       .map(repoPath),
+    ref: str(input.ref),
+    workflow: typeof input.workflow === 'number' ? String(input.workflow) : str(input.workflow),
   };
 }
 

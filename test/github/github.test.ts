@@ -200,7 +200,24 @@ test('policy facts of GitHub actions: repo, branch, PR and changed paths, so "ch
     context: {},
     cost: 0,
   });
-  expect(facts.github).toEqual({ repo: 'acme/app', branch: '', base: '', pr: 12, changedPaths: [] });
+  expect(facts.github).toEqual({
+    repo: 'acme/app',
+    branch: '',
+    base: '',
+    pr: 12,
+    changedPaths: [],
+    ref: '',
+    workflow: '',
+  });
+  // A workflow dispatch: which workflow, on which branch or tag.
+  expect(judge('github.dispatch_workflow', { repo: 'acme/app', workflow: 'deploy.yml', ref: 'main' })).toMatchObject({
+    outcome: 'require_approval',
+    ruleId: 'deploy-from-main-needs-an-sre',
+  });
+  expect(judge('github.dispatch_workflow', { repo: 'acme/app', workflow: 'deploy.yml', ref: 'dev' })).toMatchObject({
+    outcome: 'allow',
+    ruleId: 'github-everyday',
+  });
   // owner/name is not a local path.
   expect(facts.paths).toEqual([]);
 });

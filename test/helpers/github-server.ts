@@ -1,8 +1,8 @@
 /**
  * A local stand-in for GitHub, written from GitHub's REST and webhook documentation: it serves the routes Octokit
  * calls for one in-memory repository (Git Data API blobs, trees, commits and refs; pull requests and their merge;
- * issue comments; reviews; check runs with requested actions; labels, reviewers, workflow dispatches; App
- * installation tokens), sends webhooks signed exactly as GitHub signs them (X-Hub-Signature-256: `sha256=` HMAC-SHA256
+ * issue comments; reviews; check runs with requested actions; labels, reviewers; file contents; workflows, their
+ * dispatches (a run titled from the file's run-name) and runs list; App installation tokens), sends webhooks signed exactly as GitHub signs them (X-Hub-Signature-256: `sha256=` HMAC-SHA256
  * of the raw body with the webhook secret; X-GitHub-Event; X-GitHub-Delivery), counts every side effect it receives,
  * and injects faults (5xx; the secondary rate limit's 403 with Retry-After).
  *
@@ -12,6 +12,7 @@
 import { createHash, createHmac, createPublicKey, randomUUID, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { parse as parseYaml } from 'yaml';
 
 export interface GithubCall {
   method: string;
@@ -72,6 +73,26 @@ interface CheckRun {
   actions: { label: string; description: string; identifier: string }[];
 }
 
+interface Workflow {
+  id: number;
+  name: string;
+  path: string;
+}
+interface WorkflowRun {
+  id: number;
+  workflow_id: number;
+  name: string;
+  display_title: string;
+  event: string;
+  head_branch: string;
+  head_sha: string;
+  status: string;
+  conclusion: string | null;
+  run_number: number;
+  created_at: string;
+  html_url: string;
+}
+
 /** A route that acts at once but answers only after `delayMs`: a caller killed meanwhile never hears of it. */
 interface Slow {
   match: (method: string, path: string) => boolean;
@@ -128,6 +149,10 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
   const reviews: Review[] = [];
   const checkRuns = new Map<number, CheckRun>();
   const dispatches: { workflow: string; ref: string; inputs: unknown }[] = [];
+  const workflows = new Map<number, Workflow>();
+  /** Runs as the runs list shows them; a dispatched run shows up only after runDelay.ms (never when hidden). */
+  const workflowRuns: WorkflowRun[] = [];
+  const runDelay = { ms: 0, hidden: false };
   /** Workflow runs waiting on a deployment protection rule: run id → environments not yet answered. */
   const waitingRuns = new Map<number, Set<string>>();
   /** Every answer received on a deployment_callback_url, in order (a second answer is refused, and not listed). */
@@ -568,14 +593,117 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
       },
     ],
     [
+      'GET',
+      new RegExp(`^${R}/contents/(.+)$`),
+      (m, _b, q) => {
+        const path = decodeURIComponent(m[1]);
+        const ref = q.get('ref') ?? 'main';
+        const sha = need(
+          refs.get(`heads/${ref}`) ?? refs.get(`tags/${ref}`) ?? (commits.has(ref) ? ref : undefined),
+          ref,
+        );
+        const blob = need(trees.get(commits.get(sha)!.tree)![path], path);
+        const content = Buffer.from(blobs.get(blob)!).toString('base64');
+        return [200, { type: 'file', encoding: 'base64', path, name: path.split('/').pop(), sha: blob, content }];
+      },
+    ],
+    ['GET', new RegExp(`^${R}/actions/workflows/([^/]+)$`), (m) => [200, workflowJson(findWorkflow(m[1]))]],
+    [
+      'GET',
+      new RegExp(`^${R}/actions/workflows/([^/]+)/runs$`),
+      (m, _b, q) => {
+        const wf = findWorkflow(m[1]);
+        const list = workflowRuns
+          .filter(
+            (r) =>
+              r.workflow_id === wf.id &&
+              (!q.get('event') || r.event === q.get('event')) &&
+              (!q.get('branch') || r.head_branch === q.get('branch')),
+          )
+          .sort((a, b) => b.id - a.id);
+        const perPage = Number(q.get('per_page') ?? 30);
+        const page = Number(q.get('page') ?? 1);
+        return [200, { total_count: list.length, workflow_runs: list.slice((page - 1) * perPage, page * perPage) }];
+      },
+    ],
+    [
+      // As GitHub does (docs: "Create a workflow dispatch event"): the workflow file at `ref` must have a
+      // workflow_dispatch trigger; inputs it does not declare are refused (422 "Unexpected inputs provided"), required
+      // ones must be given; the run's display_title is the file's run-name with its expressions evaluated, else the
+      // workflow's name. Answers 204 with no run id.
       'POST',
       new RegExp(`^${R}/actions/workflows/([^/]+)/dispatches$`),
       (m, b) => {
-        dispatches.push({ workflow: decodeURIComponent(m[1]), ref: String(b.ref), inputs: b.inputs });
+        const wf = findWorkflow(m[1]);
+        const ref = String(b.ref ?? '');
+        const sha = refs.get(`heads/${ref}`) ?? refs.get(`tags/${ref}`) ?? fail(422, `No ref found for: ${ref}`);
+        const blob = trees.get(commits.get(sha)!.tree)![wf.path];
+        const doc = blob ? (parseYaml(blobs.get(blob)!) as Record<string, unknown>) : {};
+        const on = doc.on;
+        const trigger =
+          typeof on === 'string'
+            ? on === 'workflow_dispatch' && {}
+            : Array.isArray(on)
+              ? on.includes('workflow_dispatch') && {}
+              : (on as Record<string, unknown> | undefined)?.workflow_dispatch;
+        if (trigger === undefined || trigger === false) fail(422, "Workflow does not have 'workflow_dispatch' trigger");
+        const declared = ((trigger as { inputs?: Record<string, { required?: boolean; default?: unknown }> } | null)
+          ?.inputs ?? {}) as Record<string, { required?: boolean; default?: unknown } | null>;
+        const given = (b.inputs ?? {}) as Record<string, unknown>;
+        const unexpected = Object.keys(given).filter((k) => !(k in declared));
+        if (unexpected.length) fail(422, `Unexpected inputs provided: ${JSON.stringify(unexpected)}`);
+        const inputs: Record<string, string> = {};
+        for (const [k, spec] of Object.entries(declared)) {
+          if (k in given) inputs[k] = String(given[k]);
+          else if (spec?.default !== undefined) inputs[k] = String(spec.default);
+          else if (spec?.required) fail(422, `Required input '${k}' not provided`);
+          else inputs[k] = '';
+        }
+        dispatches.push({ workflow: decodeURIComponent(m[1]), ref, inputs: b.inputs });
+        const expr = (e: string) => {
+          const input = /^(?:github\.event\.)?inputs\.([A-Za-z_][\w-]*)$/.exec(e.trim());
+          if (input) return inputs[input[1]] ?? '';
+          if (e.trim() === 'github.ref_name') return ref;
+          return ''; // other contexts are not modelled
+        };
+        const runName = typeof doc['run-name'] === 'string' ? doc['run-name'] : undefined;
+        const id = ++nextId;
+        const run: WorkflowRun = {
+          id,
+          workflow_id: wf.id,
+          name: wf.name,
+          display_title: runName ? runName.replace(/\$\{\{(.*?)\}\}/g, (_all, e: string) => expr(e)) : wf.name,
+          event: 'workflow_dispatch',
+          head_branch: ref,
+          head_sha: sha,
+          status: 'queued',
+          conclusion: null,
+          run_number: workflowRuns.filter((r) => r.workflow_id === wf.id).length + 1,
+          created_at: new Date().toISOString(),
+          html_url: `https://github.test/${fullName}/actions/runs/${id}`,
+        };
+        if (!runDelay.hidden)
+          if (runDelay.ms > 0) setTimeout(() => workflowRuns.push(run), runDelay.ms).unref();
+          else workflowRuns.push(run);
         return [204, undefined];
       },
     ],
   ];
+
+  /** A workflow by its id or its file name (`deploy.yml`), as the Actions API takes either. */
+  const findWorkflow = (idOrFile: string): Workflow => {
+    const key = decodeURIComponent(idOrFile);
+    const wf = [...workflows.values()].find((w) => String(w.id) === key || w.path.split('/').pop() === key);
+    return need(wf, `workflow ${key}`);
+  };
+  const workflowJson = (w: Workflow) => ({
+    id: w.id,
+    node_id: `W_${w.id}`,
+    name: w.name,
+    path: w.path,
+    state: 'active',
+    html_url: `https://github.test/${fullName}/blob/main/${w.path}`,
+  });
 
   const isAncestor = (ancestor: string, sha: string): boolean => {
     const seen = new Set<string>();
@@ -708,6 +836,7 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
     comments,
     checkRuns,
     dispatches,
+    workflowRuns,
     deploymentAnswers,
     installationTokens,
     set webhookUrl(u: string) {
@@ -855,6 +984,29 @@ export async function startGithubServer(opts: GithubServerOptions = {}) {
         installation: { id: installationId },
         sender: creator,
       });
+    },
+    /**
+     * Commits a workflow file `.github/workflows/<file>` to `branch` (main) and registers the workflow, as pushing
+     * one does on GitHub. Returns its id.
+     */
+    addWorkflow(file: string, yamlText: string, branch = 'main'): number {
+      const path = `.github/workflows/${file}`;
+      const parent = refs.get(`heads/${branch}`)!;
+      const blob = gitSha('blob', yamlText);
+      blobs.set(blob, yamlText);
+      const tree = addTree({ ...trees.get(commits.get(parent)!.tree)!, [path]: blob });
+      refs.set(`heads/${branch}`, addCommit(`Add ${path}`, tree, [parent]));
+      const existing = [...workflows.values()].find((w) => w.path === path);
+      if (existing) return existing.id;
+      const name = (parseYaml(yamlText) as { name?: string } | null)?.name ?? path;
+      const wf: Workflow = { id: ++nextId, name, path };
+      workflows.set(wf.id, wf);
+      return wf.id;
+    },
+    /** How soon a dispatched run shows in the runs list (GitHub lists it a few seconds later), or never. */
+    runsAppear(o: { afterMs?: number; never?: boolean }) {
+      runDelay.ms = o.afterMs ?? 0;
+      runDelay.hidden = o.never ?? false;
     },
     /** Comments on a PR, oldest first. */
     commentsOn: (number: number) => [...comments.values()].filter((c) => c.issue_number === number),
