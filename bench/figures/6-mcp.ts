@@ -2,9 +2,12 @@
  * Figure 6: what governing an MCP tool call costs. The same upstream tool (the stdio test server's `add`) called by an
  * SDK client directly over stdio, vs. through Airlock's /mcp as the governed tool `calc.add`: an update on the
  * session workflow, the policy decided in the action's activity, audit events written, the upstream called by the
- * worker through its own stdio connection. One call at a time (latency, not throughput), after a warm-up.
+ * worker through its own stdio connection. One call at a time (latency, not throughput), after a warm-up. Recorded
+ * beside it: the floor (a bare workflow's update running one no-op activity, on the same worker) and the worker-side
+ * phases of the governed calls from the session's history.
  */
 import { randomUUID } from 'node:crypto';
+import { WorkflowUpdateStage, type Client } from '@temporalio/client';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +18,11 @@ import { composeAirlock } from '../../src/compose';
 import { loadConfig } from '../../src/config';
 import { Directory, hashToken } from '../../src/people';
 import { PolicyStore } from '../../src/policy/store';
-import { benchRegistry } from '../airlock';
+import { BENCH_ATTESTOR, benchRegistry } from '../airlock';
 import { type Harness, SIZE } from '../harness';
 import { check, ms, record, rows, summarize } from '../lib';
+import { bareActivities } from '../noop-tool';
+import { bareCallUpdate, type bareSessionWorkflow } from '../workflows/bare';
 
 const AGENT_TOKEN = 'bench-agent-token';
 const upstreamServer = join(__dirname, '..', '..', 'test', 'fixtures', 'upstream-mcp.mjs');
@@ -60,6 +65,7 @@ export async function mcpLatency(h: Harness) {
     deps: { http: { allowedHosts: [] }, shell: { allowedRoots: [] }, secret: () => undefined },
     policy: new PolicyStore(policyFile),
     audit: h.audit,
+    attestor: BENCH_ATTESTOR,
     directory: new Directory({
       people: {},
       callers: {},
@@ -74,7 +80,11 @@ export async function mcpLatency(h: Harness) {
       },
     }),
   });
-  const worker = await airlock.worker({ connection: stack.env.nativeConnection });
+  const worker = await airlock.worker({
+    connection: stack.env.nativeConnection,
+    workflowsPath: require.resolve('../workflows'),
+    extraActivities: bareActivities,
+  });
   const running = worker.run();
   const api = await airlock.api();
   const base = await api.listen({ host: '127.0.0.1', port: 0 });
@@ -102,11 +112,15 @@ export async function mcpLatency(h: Harness) {
     });
     const d = summarize(directMs);
     const g = summarize(governedMs);
+    const floor = await bareUpdateFloor(stack.env.client, taskQueue, n, warmup);
+    const phases = await sessionPhases(stack.env.client, transport.sessionId!, warmup);
     record('mcpToolCall', {
       calls: n,
       directMs: d,
       governedMs: g,
       addedMs: { p50: g.median - d.median, p99: g.p99 - d.p99 },
+      floor,
+      phases,
     });
     rows.push({
       figure: '6. MCP tool call, p50 / p99 (added)',
@@ -125,4 +139,69 @@ export async function mcpLatency(h: Harness) {
     await running;
     await airlock.close();
   }
+}
+
+/**
+ * The floor under a governed call: a bare workflow's update that runs one no-op activity, on the same worker, sent as
+ * one executeUpdate RPC and as the MCP route sends calls (startUpdate until accepted, then the result).
+ */
+async function bareUpdateFloor(client: Client, taskQueue: string, n: number, warmup: number) {
+  const handle = await client.workflow.start<typeof bareSessionWorkflow>('bareSessionWorkflow', {
+    workflowId: `bare-session-${randomUUID()}`,
+    taskQueue,
+  });
+  try {
+    const execute = await time(n, warmup, async (i) => {
+      check((await handle.executeUpdate(bareCallUpdate, { args: [{ i }] })) !== undefined, 'a bare update answered');
+    });
+    const acceptedThenResult = await time(n, warmup, async (i) => {
+      const u = await handle.startUpdate(bareCallUpdate, {
+        args: [{ i }],
+        waitForStage: WorkflowUpdateStage.ACCEPTED,
+      });
+      check((await u.result()) !== undefined, 'a bare update answered');
+    });
+    return { executeUpdate: summarize(execute), acceptedThenResult: summarize(acceptedThenResult) };
+  } finally {
+    await handle.terminate();
+  }
+}
+
+/** Median phases of the session's calls from its history (server timestamps, ms): where the worker side goes. */
+async function sessionPhases(client: Client, sessionId: string, warmup: number) {
+  const events = (await client.workflow.getHandle(sessionId).fetchHistory()).events ?? [];
+  const at = (e: (typeof events)[number]) =>
+    Number(e.eventTime!.seconds) * 1000 + Math.round(e.eventTime!.nanos! / 1e6);
+  const calls: Record<string, number>[] = [];
+  const bySchedule = new Map<string, Record<string, number>>();
+  const byUpdate = new Map<string, Record<string, number>>();
+  let current: Record<string, number> | undefined;
+  for (const e of events) {
+    const accepted = e.workflowExecutionUpdateAcceptedEventAttributes;
+    if (accepted) {
+      current = { accepted: at(e) };
+      byUpdate.set(accepted.protocolInstanceId ?? '', current);
+      calls.push(current);
+    }
+    if (e.activityTaskScheduledEventAttributes && current) {
+      current.scheduled = at(e);
+      bySchedule.set(String(e.eventId), current);
+    }
+    const started = e.activityTaskStartedEventAttributes;
+    if (started) bySchedule.get(String(started.scheduledEventId))!.started = at(e);
+    const completed = e.activityTaskCompletedEventAttributes;
+    if (completed) bySchedule.get(String(completed.scheduledEventId))!.completed = at(e);
+    const done = e.workflowExecutionUpdateCompletedEventAttributes;
+    if (done) byUpdate.get(done.meta?.updateId ?? '')!.updateCompleted = at(e);
+  }
+  const measured = calls.slice(warmup).filter((c) => c.updateCompleted !== undefined);
+  const median = (f: (c: Record<string, number>) => number) => summarize(measured.map(f)).median;
+  return {
+    calls: measured.length,
+    acceptedToScheduled: median((c) => c.scheduled - c.accepted),
+    scheduledToStarted: median((c) => c.started - c.scheduled),
+    activity: median((c) => c.completed - c.started),
+    completedToUpdateCompleted: median((c) => c.updateCompleted - c.completed),
+    acceptedToUpdateCompleted: median((c) => c.updateCompleted - c.accepted),
+  };
 }

@@ -29,12 +29,21 @@ export interface AgentSessionsOptions {
   freeze?: FreezeReader;
   /** The channel keys whose vote attestations sessions trust. */
   attestationKeys?: AttestationKey[];
+  /**
+   * How long a session seen running is taken as running without asking Temporal again (default 1 s): an agent's
+   * calls in a row cost one describe, not one each. Its agent never changes; an ended session's calls still fail
+   * (its workflow takes no update), only the 404 that tells the client to start anew may come this much later.
+   */
+  runningCacheMs?: number;
 }
 
 /** A call's result within the wait, or still pending. */
 export type CallOutcome = { done: true; result: SessionCallResult } | { done: false };
 
 export class AgentSessions {
+  /** Sessions seen running lately: their agent, and until when that is trusted (performance.now()). */
+  private readonly seen = new Map<string, { agent: string; until: number }>();
+
   constructor(private readonly opts: AgentSessionsOptions) {}
 
   private handle(sessionId: string) {
@@ -79,23 +88,40 @@ export class AgentSessions {
 
   /** The session's agent while it runs; undefined when there is no such session or it has ended. */
   async runningAgent(sessionId: string): Promise<string | undefined> {
+    const now = performance.now();
+    const seen = this.seen.get(sessionId);
+    if (seen && seen.until > now) return seen.agent;
+    this.seen.delete(sessionId);
+    let agent: string | undefined;
     try {
       const d = await this.handle(sessionId).describe();
       if (d.type !== SESSION_WORKFLOW || d.status.name !== 'RUNNING') return undefined;
-      return d.typedSearchAttributes.get(airlockAgentKey);
+      agent = d.typedSearchAttributes.get(airlockAgentKey);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
     }
+    const ttl = this.opts.runningCacheMs ?? 1_000;
+    if (agent && ttl > 0) {
+      // Bounded: entries live a second; clear the stale ones when many sessions come and go.
+      if (this.seen.size >= 10_000) for (const [id, e] of this.seen) if (e.until <= now) this.seen.delete(id);
+      this.seen.set(sessionId, { agent, until: now + ttl });
+    }
+    return agent;
   }
 
   /** Sends a tool call (once per call id: a retry finds the same update) and waits until the session accepted it. */
   async startCall(sessionId: string, callId: string, step: Omit<PlannedStep, 'id'>, requestId?: string) {
-    await this.handle(sessionId).startUpdate(callToolUpdate, {
-      args: [{ callId, step, ...(requestId ? { requestId } : {}) }],
-      updateId: updateId(sessionId, callId),
-      waitForStage: WorkflowUpdateStage.ACCEPTED,
-    });
+    try {
+      await this.handle(sessionId).startUpdate(callToolUpdate, {
+        args: [{ callId, step, ...(requestId ? { requestId } : {}) }],
+        updateId: updateId(sessionId, callId),
+        waitForStage: WorkflowUpdateStage.ACCEPTED,
+      });
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) this.seen.delete(sessionId);
+      throw err;
+    }
   }
 
   /**
@@ -127,7 +153,13 @@ export class AgentSessions {
 
   /** Ends the session (`rollback` undoes what it did first); answers once it has ended. */
   async end(sessionId: string, reason: 'closed' | 'rollback', by: string): Promise<SessionEnd> {
-    return this.handle(sessionId).executeUpdate(endSessionUpdate, { args: [{ reason, by }] });
+    this.seen.delete(sessionId);
+    try {
+      return await this.handle(sessionId).executeUpdate(endSessionUpdate, { args: [{ reason, by }] });
+    } finally {
+      // A request in the meantime may have seen it still running.
+      this.seen.delete(sessionId);
+    }
   }
 }
 

@@ -10,6 +10,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
+import { Client as TemporalClient, Connection } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { AuditStore } from '../../src/audit/store';
 import type { Airlock } from '../../src/compose';
@@ -25,6 +27,13 @@ let app: Awaited<ReturnType<Airlock['api']>>;
 let base: string;
 let repo: string;
 let cleanup: () => void;
+// The API's Temporal connection counts its calls: what a request costs in RPCs is measured.
+const rpcs: string[] = [];
+const counting: Interceptor = (options, next) => {
+  rpcs.push(options.method_definition.path);
+  return new InterceptingCall(next(options));
+};
+let connection: Connection;
 
 beforeAll(async () => {
   ({ repo, cleanup } = makeRepo());
@@ -36,7 +45,12 @@ beforeAll(async () => {
     upstreams,
     `servers:\n  calc:\n    command: ${process.execPath}\n    args: [${fixture('upstream-mcp.mjs')}]\n    env: { UPSTREAM_TOKEN: { secret: CALC_TOKEN } }\n    risk: low\n`,
   );
+  connection = await Connection.connect({
+    address: temporal.env.connection.options.address,
+    interceptors: [counting],
+  });
   airlock = await testAirlock(temporal.env, {
+    client: new TemporalClient({ connection }),
     audit: await AuditStore.open(temporal.audit().db, signingKey),
     deps: { secret: (name) => (name === 'CALC_TOKEN' ? 'upstream-s3cret' : undefined) },
     policy: fixture('policy-mcp.yaml'),
@@ -57,6 +71,7 @@ afterAll(async () => {
   worker?.shutdown();
   await running;
   await airlock?.close();
+  await connection?.close();
   cleanup?.();
 });
 
@@ -204,6 +219,34 @@ test('an allowed call acts once, audited, in a session listed with the jobs; a r
     return list.body.jobs.some((j: { id: string; kind: string }) => j.id === sessionId && j.kind === 'session');
   }, 'the session listed as a running job of deploy-bot');
   await transport.terminateSession();
+});
+
+test("an agent's calls in a row look its session up once; another agent's request on it is a 404 all the same", async () => {
+  const { client, transport, sessionId } = await connect();
+  rpcs.length = 0;
+  for (const branch of ['mcp-row-1', 'mcp-row-2', 'mcp-row-3'])
+    expect(structured(await client.callTool({ name: 'git.create_branch', arguments: { repo, branch } }))).toMatchObject(
+      { status: 'succeeded' },
+    );
+  expect(rpcs.filter((r) => r.endsWith('/DescribeWorkflowExecution')).length).toBeLessThanOrEqual(1);
+  // The session seen running for deploy-bot is still no one else's.
+  const list = (agent: string) =>
+    fetch(`${base}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${agent}-test-token`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': sessionId,
+        'mcp-protocol-version': transport.protocolVersion ?? '2025-06-18',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+  expect((await list('other-bot')).status).toBe(404);
+  expect((await list('deploy-bot')).status).toBe(200);
+  await transport.terminateSession();
+  // Closed here: the next request is told at once that the session is gone.
+  expect((await list('deploy-bot')).status).toBe(404);
 });
 
 test('a denied call is a tool error naming the rule and its reason, and acts not', async () => {
