@@ -137,7 +137,8 @@ export function createSlackApp(opts: SlackAppOptions) {
   /** Registers `POST /slack/events` on Airlock's server. */
   const register = (server: FastifyInstance) =>
     server.register(async (scope) => {
-      // Slack signs the raw body: keep it as a string.
+      // Slack signs the raw body: keep it as a string (in place of the API's checked JSON parser, in this scope only).
+      scope.removeAllContentTypeParsers();
       scope.addContentTypeParser(
         ['application/x-www-form-urlencoded', 'application/json'],
         { parseAs: 'string' },

@@ -243,7 +243,7 @@ test('two API instances on one database, and an instance started later, accept a
             { id: 'merge', action: 'git.merge', input: { repo, source: 'replay', target: 'main' } },
           ],
         },
-        { registry: builtinRegistry(), taskQueue, requester: 'bob', jobId: uniqueId('job') },
+        { registry: builtinRegistry(), taskQueue, requester: 'bob', attestationKeys, jobId: uniqueId('job') },
       );
       const request = await pendingRequest(handle);
       const value = JSON.stringify({ requestId: request.id, digest: request.inputDigest });
