@@ -79,11 +79,13 @@ export async function startSlackServer() {
       const answer = (): unknown => {
         const error = faults.error?.(method);
         if (error) return { ok: false, error };
-        const ts = `1800000000.${String(++n).padStart(6, '0')}`;
+        // A new ts only for what creates something, so the numbering does not depend on other calls.
+        const next = () => `1800000000.${String(++n).padStart(6, '0')}`;
         switch (method) {
           case 'auth.test':
             return { ok: true, user_id: 'U0AIRLOCK', bot_id: 'B0AIRLOCK', team_id: 'T0TEAM' };
           case 'chat.postMessage': {
+            const ts = next();
             const channel = conversationOf(String(args.channel));
             messages.push({
               channel,
@@ -100,9 +102,9 @@ export async function startSlackServer() {
             return { ok: true, channel: args.channel, ts: args.ts };
           }
           case 'chat.postEphemeral':
-            return { ok: true, message_ts: ts };
+            return { ok: true, message_ts: next() };
           case 'views.open':
-            return { ok: true, view: { id: `V${n}` } };
+            return { ok: true, view: { id: `V${next()}` } };
           case 'conversations.open':
             return { ok: true, channel: { id: conversationOf(String(args.users)) } };
           case 'conversations.history':
