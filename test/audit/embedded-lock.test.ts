@@ -104,7 +104,10 @@ test('one stack owns the embedded store; the CLI goes through its API; after a r
           'content-type': 'application/json',
           'idempotency-key': uniqueId('key'),
         },
-      }).then(async (r) => ({ status: r.status, body: await r.json() }));
+      }).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { id: string; status?: string; head?: { signature?: string } },
+      }));
 
     // A second process on the same directory is refused, naming what to use instead.
     const second = cli(['serve'], {});
@@ -125,7 +128,7 @@ test('one stack owns the embedded store; the CLI goes through its API; after a r
       }),
     });
     expect(submitted.status).toBe(201);
-    const jobId = submitted.body.id as string;
+    const jobId = submitted.body.id;
     await eventually(
       async () => (await api(`/v1/jobs/${jobId}`, { as: 'alice' })).body.status === 'awaiting_approval',
       'the approval request',
