@@ -6,6 +6,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // The fault suite has its own config and script (jest.faults.config.js, npm run test:faults).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/faults/'],
   // Finds (or starts) the tests' PostgreSQL, so a plain `npm test` works after a reboot or on a fresh machine.
   globalSetup: '<rootDir>/test/global-setup.ts',
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },

@@ -1,0 +1,13 @@
+// The fault suite (npm run test:faults): test/faults/*.test.ts on the real Temporal dev server, outcomes counted as
+// side effects on local stand-ins. Its own config so `npm test` stays quick; .ci/run runs both and adds the counts.
+const base = require('./jest.config.js');
+
+/** @type {import('jest').Config} */
+module.exports = {
+  ...base,
+  roots: ['<rootDir>/test/faults'],
+  testPathIgnorePatterns: [],
+  // Each file starts its own Temporal server and kills processes: one file at a time on 2 cores.
+  maxWorkers: 1,
+  testTimeout: 180_000,
+};
