@@ -6,8 +6,9 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // test/cluster runs against a real Temporal cluster on PostgreSQL: `npm run test:cluster` (jest.cluster.config.js).
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/cluster/'],
+  // test/cluster runs against a real Temporal cluster on PostgreSQL (`npm run test:cluster`, jest.cluster.config.js);
+  // the fault suite has its own config and script (jest.faults.config.js, `npm run test:faults`).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/cluster/', '<rootDir>/test/faults/'],
   // Finds (or starts) the tests' PostgreSQL, so a plain `npm test` works after a reboot or on a fresh machine.
   globalSetup: '<rootDir>/test/global-setup.ts',
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },

@@ -13,7 +13,8 @@ import { startStack } from './dev/stack';
 import { clusterDown, clusterOptions, clusterStatus, clusterUp, ensureNamespace } from './temporal/cluster';
 import { checkSignerConfig, openAudit } from './audit/open';
 import { Keyring } from './audit/keyring';
-import { verifyExport } from './audit/store';
+import { exportLines, verifyExport } from './audit/store';
+import { StoreInUseError } from './audit/lock';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { FreezeControl, JobFrozenError } from './freeze';
 import { findRequest, listPendingApprovals } from '../approvals/deliver';
@@ -510,7 +511,7 @@ export function buildCli(config: () => Config = loadConfig): Command {
         async (requestId: string, opts: { tokenFile?: string; apiUrl?: string; comment?: string; digest?: string }) => {
           const token = opts.tokenFile ? readFileSync(opts.tokenFile, 'utf8').trim() : process.env.AIRLOCK_TOKEN;
           if (!token) throw new CliError('a token is required: set AIRLOCK_TOKEN or pass --token-file');
-          const base = opts.apiUrl ?? process.env.AIRLOCK_API_URL ?? 'http://127.0.0.1:8080';
+          const base = apiBase(opts.apiUrl);
           const res = await fetch(new URL(`/v1/approvals/${encodeURIComponent(requestId)}/decision`, base), {
             method: 'POST',
             headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -576,15 +577,27 @@ export function buildCli(config: () => Config = loadConfig): Command {
     .command('export <jobId>')
     .description("Write a job's audit trail as JSON Lines (events, then the signed head and public key)")
     .option('-o, --output <file>', 'write to a file instead of stdout')
-    .action(async (jobId: string, opts: { output?: string }) => {
-      const store = await openAudit(config(), 'reader');
+    .option('--token-file <file>', 'while a stack owns the embedded store: your API token (default: AIRLOCK_TOKEN)')
+    .option('--api-url <url>', 'the running stack (default: AIRLOCK_API_URL or http://127.0.0.1:8080)')
+    .action(async (jobId: string, opts: { output?: string; tokenFile?: string; apiUrl?: string }) => {
+      let jsonl: string;
       try {
-        const jsonl = await store.exportJsonl(jobId);
-        if (opts.output) writeFileSync(opts.output, jsonl);
-        else process.stdout.write(jsonl);
-      } finally {
-        await store.db.close();
+        const store = await openAudit(config(), 'reader');
+        try {
+          jsonl = await store.exportJsonl(jobId);
+        } finally {
+          await store.db.close();
+        }
+      } catch (err) {
+        // The embedded store belongs to the running stack: read the trail through its API instead.
+        if (!(err instanceof StoreInUseError)) throw err;
+        const token = opts.tokenFile ? readFileSync(opts.tokenFile, 'utf8').trim() : process.env.AIRLOCK_TOKEN;
+        if (!token)
+          throw new CliError(`${err.message}\nTo export through the API, set AIRLOCK_TOKEN or pass --token-file.`);
+        jsonl = await exportThroughApi(jobId, opts.apiUrl, token);
       }
+      if (opts.output) writeFileSync(opts.output, jsonl);
+      else process.stdout.write(jsonl);
     });
 
   audit
@@ -656,6 +669,19 @@ function sinceDuration(value: string): Date {
   if (!m) throw new InvalidArgumentError(`expected a duration like 30m, 24h or 7d, got "${value}"`);
   const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
   return new Date(Date.now() - Number(m[1]) * unit);
+}
+
+const apiBase = (given?: string) => given ?? process.env.AIRLOCK_API_URL ?? 'http://127.0.0.1:8080';
+
+/** A job's trail in the export format, from the running stack's GET /v1/jobs/:id/audit. */
+async function exportThroughApi(jobId: string, apiUrl: string | undefined, token: string): Promise<string> {
+  const url = new URL(`/v1/jobs/${encodeURIComponent(jobId)}/audit`, apiBase(apiUrl));
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } }).catch((err: Error) => {
+    throw new CliError(`the audit store is in use and the API at ${url.origin} did not answer: ${err.message}`);
+  });
+  const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!res.ok) throw new CliError(`refused (${String(body.error ?? res.status)}): ${String(body.message ?? '')}`);
+  return exportLines(body.events as unknown[], body.head, body.publicKey as string | null);
 }
 
 export function main(argv = process.argv): Promise<unknown> {

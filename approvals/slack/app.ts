@@ -6,6 +6,7 @@
  */
 import { App, type Receiver, type ReceiverEvent } from '@slack/bolt';
 import { keepRawBody } from '../raw-body';
+import { WebClient } from '@slack/web-api';
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import type { Attestor } from '../../src/core/attestation';
@@ -28,7 +29,10 @@ export interface SlackAppOptions {
   audit?: AuditSink;
   /** Requests already received, in the database every API instance shares (replay protection across instances). */
   seen: SeenDeliveries;
-  /** The bot's ids (SLACK_BOT_ID / SLACK_BOT_USER_ID); when unknown, Bolt asks auth.test once. */
+  /**
+   * The bot's ids (SLACK_BOT_ID / SLACK_BOT_USER_ID). When unknown they are asked of auth.test once at start (and
+   * again in the background until it answers), never while a click waits for its acknowledgement.
+   */
   botId?: string;
   botUserId?: string;
   /** Seconds since the epoch; injectable for tests. */
@@ -45,14 +49,59 @@ class RouteReceiver implements Receiver {
   async stop() {}
 }
 
+/** How long the start-up auth.test may take before it is retried in the background. */
+const IDENTITY_TIMEOUT_MS = 2_000;
+/** Background retries of auth.test back off up to this. */
+const IDENTITY_MAX_BACKOFF_MS = 60_000;
+
+/**
+ * The bot's identity, asked of auth.test once, in the background: Bolt given only a token asks auth.test before every
+ * listener runs, so a slow Slack delays the click's acknowledgement past Slack's 3 seconds, and a failing one makes
+ * Bolt drop the click. Neither start nor a click waits for this.
+ */
+function botIdentity(opts: SlackAppOptions) {
+  const identity: { botId?: string; botUserId?: string } = { botId: opts.botId, botUserId: opts.botUserId };
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  if (!opts.botId || !opts.botUserId) {
+    const client = new WebClient(opts.botToken, {
+      ...(opts.apiUrl ? { slackApiUrl: opts.apiUrl } : {}),
+      timeout: IDENTITY_TIMEOUT_MS,
+      retryConfig: { retries: 0 },
+    });
+    const ask = async (attempt: number): Promise<void> => {
+      try {
+        const me = await client.auth.test();
+        identity.botId = me.bot_id;
+        identity.botUserId = me.user_id;
+      } catch {
+        if (stopped) return;
+        timer = setTimeout(() => void ask(attempt + 1), Math.min(IDENTITY_MAX_BACKOFF_MS, 1000 * 2 ** attempt));
+        timer.unref();
+      }
+    };
+    void ask(0);
+  }
+  return {
+    identity,
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
 export function createSlackApp(opts: SlackAppOptions) {
   const receiver = new RouteReceiver();
+  const bot = botIdentity(opts);
   const app = new App({
-    token: opts.botToken,
     receiver,
-    // No auth.test round trip at start: the worker must start even while Slack is unreachable.
-    tokenVerificationEnabled: false,
-    ...(opts.botId && opts.botUserId ? { botId: opts.botId, botUserId: opts.botUserId } : {}),
+    // Our own authorize: the token and whatever identity is known now; Bolt never calls auth.test itself.
+    authorize: async () => ({
+      botToken: opts.botToken,
+      ...(bot.identity.botId ? { botId: bot.identity.botId } : {}),
+      ...(bot.identity.botUserId ? { botUserId: bot.identity.botUserId } : {}),
+    }),
     // A few quick retries: a click must be answered within Slack's 3 seconds, not after minutes of backoff.
     clientOptions: {
       ...(opts.apiUrl ? { slackApiUrl: opts.apiUrl } : {}),
@@ -68,7 +117,14 @@ export function createSlackApp(opts: SlackAppOptions) {
     channel?: string;
   }) => {
     const say = async (text: string) => {
-      if (args.channel) await app.client.chat.postEphemeral({ channel: args.channel, user: args.slackUser, text });
+      // app.client has no token of its own (authorize supplies it to listeners): name it.
+      if (args.channel)
+        await app.client.chat.postEphemeral({
+          token: opts.botToken,
+          channel: args.channel,
+          user: args.slackUser,
+          text,
+        });
     };
     const person = opts.directory.bySlack(args.slackUser);
     if (!person) {
@@ -138,6 +194,7 @@ export function createSlackApp(opts: SlackAppOptions) {
   /** Registers `POST /slack/events` on Airlock's server. */
   const register = (server: FastifyInstance) =>
     server.register(async (scope) => {
+      scope.addHook('onClose', async () => bot.stop());
       // Slack signs the raw body: keep it as a string.
       keepRawBody(scope);
       scope.post('/slack/events', { schema: { hide: true } }, async (req, reply) => {
@@ -167,5 +224,5 @@ export function createSlackApp(opts: SlackAppOptions) {
       });
     });
 
-  return { app, register };
+  return { app, register, identity: bot.identity, stop: bot.stop };
 }

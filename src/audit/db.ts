@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { Pool } from 'pg';
 import type { Database } from '../core/db';
+import { lockStore } from './lock';
 
 export function postgres(url: string): Database {
   const pool = new Pool({ connectionString: url, max: 10 });
@@ -19,15 +20,25 @@ export function postgres(url: string): Database {
   };
 }
 
-/** PGlite in a directory (persistent) or in memory (undefined). */
+/**
+ * PGlite in a directory (persistent) or in memory (undefined). A directory is owned by this process while open
+ * (lock.ts): a second opener gets StoreInUseError.
+ */
 export function pglite(dir?: string): Database {
+  const release = dir ? lockStore(dir) : () => undefined;
   if (dir) mkdirSync(dir, { recursive: true });
   const db = new PGlite(dir);
   return {
     kind: 'pglite',
     query: async (text, params) => db.query(text, params as unknown[]) as never,
     exec: async (sql) => void (await db.exec(sql)),
-    close: () => db.close(),
+    close: async () => {
+      try {
+        await db.close();
+      } finally {
+        release();
+      }
+    },
   };
 }
 

@@ -413,12 +413,24 @@ export class AuditStore {
    * signed it (when the store's keyring holds it), to check it offline.
    */
   async exportJsonl(jobId: string): Promise<string> {
-    const lines = (await this.events(jobId)).map((e) => JSON.stringify(e));
-    const head = await this.head(jobId);
-    const publicKey = head?.keyId ? this.keyring.pem(head.keyId) : this.publicKeyPem();
-    lines.push(JSON.stringify({ head, publicKey: publicKey ?? null }));
-    return `${lines.join('\n')}\n`;
+    return exportLines(await this.events(jobId), await this.head(jobId), await this.headKeyPem(jobId));
   }
+
+  /** The PEM public key of the key that signed the job's head (the export's last line carries it), or null. */
+  async headKeyPem(jobId: string): Promise<string | null> {
+    const head = await this.head(jobId);
+    return (head?.keyId ? this.keyring.pem(head.keyId) : this.publicKeyPem()) ?? null;
+  }
+}
+
+/**
+ * The export format (JSON Lines): each event, then `{head, publicKey}`. Built the same from the store or from the
+ * API's GET /v1/jobs/:id/audit (the CLI's export while a stack owns an embedded store).
+ */
+export function exportLines(events: unknown[], head: unknown, publicKey: string | null | undefined): string {
+  const lines = events.map((e) => JSON.stringify(e));
+  lines.push(JSON.stringify({ head: head ?? undefined, publicKey: publicKey ?? null }));
+  return `${lines.join('\n')}\n`;
 }
 
 /**

@@ -23,6 +23,8 @@ export const auditRoutes: FastifyPluginAsyncZod<AuditRoutesOptions> = async (app
             jobId: z.string(),
             events: z.array(z.looseObject({ seq: z.number(), key: z.string(), type: z.string(), hash: z.string() })),
             head: z.looseObject({ seq: z.number(), hash: z.string() }).nullable(),
+            /** The PEM public key of the key that signed the head (what `airlock audit export` writes last). */
+            publicKey: z.string().nullable(),
             verification: z.looseObject({ ok: z.boolean() }).optional(),
           }),
           ...refusals(404),
@@ -39,6 +41,7 @@ export const auditRoutes: FastifyPluginAsyncZod<AuditRoutesOptions> = async (app
         jobId: req.params.id,
         events,
         head: (await audit.head(req.params.id)) ?? null,
+        publicKey: await audit.headKeyPem(req.params.id),
         /** Refused votes after the job ended: kept beside the sealed trail, not in it. */
         afterEnd: await audit.outsideTrail(req.params.id),
         ...(req.query.verify === '1' ? { verification: await audit.verify(req.params.id) } : {}),
