@@ -69,15 +69,17 @@ export const want = (figure: string) => !ONLY || ONLY.includes(figure);
  * or, when none answers, in-memory PGlite (single connection: slower under concurrency).
  */
 async function benchDatabase(): Promise<{ url: string; drop: () => Promise<void> } | undefined> {
-  // The local server's Unix socket when there is one: co-located, it spares a TCP loopback round per query.
+  // The local server's Unix socket when it lets us in (it spares a TCP loopback round per query; a Debian install
+  // allows only peer authentication there), else TCP.
   const socket = '/var/run/postgresql';
-  const admin =
-    process.env.AIRLOCK_BENCH_PG_ADMIN_URL ??
-    (existsSync(`${socket}/.s.PGSQL.5432`)
-      ? `postgres://postgres@/test?host=${socket}`
-      : 'postgres://postgres:postgres@127.0.0.1:5432/test');
+  const candidates = process.env.AIRLOCK_BENCH_PG_ADMIN_URL
+    ? [process.env.AIRLOCK_BENCH_PG_ADMIN_URL]
+    : [
+        ...(existsSync(`${socket}/.s.PGSQL.5432`) ? [`postgres://postgres:postgres@/test?host=${socket}`] : []),
+        'postgres://postgres:postgres@127.0.0.1:5432/test',
+      ];
   const name = `airlock_bench_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
-  const run = async (sql: string) => {
+  const run = async (admin: string, sql: string) => {
     const c = new PgClient({ connectionString: admin, connectionTimeoutMillis: 2000 });
     await c.connect();
     try {
@@ -86,13 +88,16 @@ async function benchDatabase(): Promise<{ url: string; drop: () => Promise<void>
       await c.end();
     }
   };
-  try {
-    await run(`CREATE DATABASE ${name}`);
-  } catch {
-    return undefined;
+  for (const admin of candidates) {
+    try {
+      await run(admin, `CREATE DATABASE ${name}`);
+    } catch {
+      continue;
+    }
+    const url = admin.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
+    return { url, drop: () => run(admin, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
   }
-  const url = admin.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
-  return { url, drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  return undefined;
 }
 
 /** A realistic 50-rule policy: 47 rules for other actions (globs, contexts, CEL), then the ones that match. */
