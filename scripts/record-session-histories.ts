@@ -91,8 +91,7 @@ async function record(stack: Stack, sessions: AgentSessions, scenario: Scenario,
         ...(tool.compensate ? { compensation: compensationActivityName(action) } : {}),
         options: stepOptions(tool, input, stack.airlock.config.toolQueues),
       };
-      await sessions.startCall(sessionId, callId, step);
-      const outcome = await sessions.awaitCall(sessionId, callId, 60_000);
+      const outcome = await sessions.call(sessionId, callId, step, { waitMs: 60_000 });
       if (!outcome.done) throw new Error(`${action} did not finish in time`);
       return outcome.result;
     };

@@ -4,12 +4,7 @@
  * the session's state, and ending it. Everything goes through Temporal: any API process serves any session.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  WorkflowNotFoundError,
-  WorkflowUpdateRPCTimeoutOrCancelledError,
-  WorkflowUpdateStage,
-  type Client,
-} from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { COMPENSATION_OPTIONS } from '../../activities/tool';
 import type { AttestationKey } from '../core/attestation';
@@ -35,6 +30,12 @@ export interface AgentSessionsOptions {
    * (its workflow takes no update), only the 404 that tells the client to start anew may come this much later.
    */
   runningCacheMs?: number;
+}
+
+/** Runs every `intervalMs` while a call is awaited. */
+export interface Tick {
+  intervalMs: number;
+  run: () => Promise<void>;
 }
 
 /** A call's result within the wait, or still pending. */
@@ -110,35 +111,47 @@ export class AgentSessions {
     return agent;
   }
 
-  /** Sends a tool call (once per call id: a retry finds the same update) and waits until the session accepted it. */
-  async startCall(sessionId: string, callId: string, step: Omit<PlannedStep, 'id'>, requestId?: string) {
-    try {
-      await this.handle(sessionId).startUpdate(callToolUpdate, {
-        args: [{ callId, step, ...(requestId ? { requestId } : {}) }],
-        updateId: updateId(sessionId, callId),
-        waitForStage: WorkflowUpdateStage.ACCEPTED,
-      });
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) this.seen.delete(sessionId);
-      throw err;
-    }
-  }
-
   /**
-   * Waits up to `waitMs` for a call's result; throws WorkflowUpdateFailedError when it did not act (its cause says
-   * why). `tick` runs every `intervalMs` meanwhile (progress notifications).
+   * Sends a tool call (once per call id: a retry finds the same update) and waits up to `waitMs` for its result, in
+   * one request to Temporal while it answers in time (a separate accept, then a poll for the result, cost a round
+   * trip per call). Throws WorkflowUpdateFailedError when it did not act (its cause says why), and
+   * WorkflowNotFoundError when the session is gone. `tick` runs every `intervalMs` meanwhile (progress notifications).
    */
-  async awaitCall(
+  async call(
     sessionId: string,
     callId: string,
-    waitMs: number,
-    tick?: { intervalMs: number; run: () => Promise<void> },
+    step: Omit<PlannedStep, 'id'>,
+    opts: { requestId?: string; waitMs: number; tick?: Tick },
   ): Promise<CallOutcome> {
+    const handle = this.handle(sessionId);
+    return this.waiting(opts.waitMs, opts.tick, async () => {
+      try {
+        return await handle.executeUpdate(callToolUpdate, {
+          args: [{ callId, step, ...(opts.requestId ? { requestId: opts.requestId } : {}) }],
+          updateId: updateId(sessionId, callId),
+        });
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) this.seen.delete(sessionId);
+        throw err;
+      }
+    });
+  }
+
+  /** Waits up to `waitMs` for the result of a call sent before (`call`); as `call` otherwise. */
+  async awaitCall(sessionId: string, callId: string, waitMs: number, tick?: Tick): Promise<CallOutcome> {
     const update = this.handle(sessionId).getUpdateHandle<SessionCallResult>(updateId(sessionId, callId));
+    return this.waiting(waitMs, tick, () => update.result());
+  }
+
+  /** `result` within `waitMs` (done), or not yet; `tick` runs meanwhile. */
+  private async waiting(
+    waitMs: number,
+    tick: Tick | undefined,
+    result: () => Promise<SessionCallResult>,
+  ): Promise<CallOutcome> {
     const timer = tick && setInterval(() => void tick.run().catch(() => undefined), tick.intervalMs);
     try {
-      const result = await this.opts.client.withDeadline(Date.now() + waitMs, () => update.result());
-      return { done: true, result };
+      return { done: true, result: await this.opts.client.withDeadline(Date.now() + waitMs, result) };
     } catch (err) {
       if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return { done: false };
       throw err;

@@ -31,7 +31,7 @@ import type { ToolQueues } from '../../core/tool-queues';
 import type { AgentCredential } from '../../people';
 import type { CompiledPolicy } from '../../policy/load';
 import { visibleTools, type AgentFacts } from '../../sessions/catalogue';
-import type { AgentSessions } from '../../sessions/sessions';
+import type { AgentSessions, CallOutcome, Tick } from '../../sessions/sessions';
 import { agentOf, type RouteAuth } from '../access';
 
 export interface McpRoutesOptions {
@@ -214,7 +214,11 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (app, opts)
       const { name, arguments: args = {} } = request.params;
       const progressToken = request.params._meta?.progressToken;
       /** Waits for a call's result, telling the agent (progress) while it waits for humans. */
-      const settle = async (callId: string, waitMs: number, expect?: { action: string; digest: string }) => {
+      const settle = async (
+        callId: string,
+        wait: (tick: Tick | undefined) => Promise<CallOutcome>,
+        expect?: { action: string; digest: string },
+      ) => {
         let progress = 0;
         const tick =
           progressToken === undefined
@@ -234,8 +238,10 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (app, opts)
               };
         let outcome;
         try {
-          outcome = await sessions.awaitCall(sessionId, callId, waitMs, tick);
+          outcome = await wait(tick);
         } catch (err) {
+          if (err instanceof WorkflowNotFoundError)
+            return answer({ status: 'failed', message: `session ${sessionId} has ended` }, true);
           return refusal(err);
         }
         if (outcome.done) {
@@ -252,6 +258,14 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (app, opts)
           return answer({ status: 'succeeded', callId, stepId: r.stepId, ruleId: r.ruleId, output: r.output ?? null });
         }
         const { step, request: r } = pendingApproval(await sessions.state(sessionId), callId);
+        if (!step) {
+          // Not even accepted within the wait (Temporal overloaded): the same call id sent again is the same call.
+          return answer({
+            status: 'in_progress',
+            callId,
+            next: `send the same call again with _meta {"airlock/callId": ${JSON.stringify(callId)}}; it acts once`,
+          });
+        }
         return answer({
           status: r ? 'awaiting_approval' : 'in_progress',
           callId,
@@ -278,7 +292,8 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (app, opts)
         const state = await sessions.state(sessionId);
         if (!state.steps.some((s) => s.callId === callId))
           return answer({ status: 'failed', message: `callId: no call ${callId} in this session` }, true);
-        return settle(callId, seconds !== undefined ? seconds * 1000 : o.approvalWaitMs);
+        const waitMs = seconds !== undefined ? seconds * 1000 : o.approvalWaitMs;
+        return settle(callId, (tick) => sessions.awaitCall(sessionId, callId, waitMs, tick));
       }
       if (name === 'airlock_status') {
         const s = await sessions.state(sessionId);
@@ -314,25 +329,18 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (app, opts)
         );
       }
       const callId = callIdOf(request.params._meta, extra.requestId);
-      try {
-        await sessions.startCall(
-          sessionId,
-          callId,
-          {
-            action: tool.name,
-            input: args,
-            risk: tool.risk,
-            ...(tool.compensate ? { compensation: compensationActivityName(tool.name) } : {}),
-            options: stepOptions(tool, args, opts.toolQueues ?? {}),
-          },
-          httpRequestId,
-        );
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError)
-          return answer({ status: 'failed', message: `session ${sessionId} has ended` }, true);
-        return refusal(err);
-      }
-      return settle(callId, o.approvalWaitMs, { action: tool.name, digest: inputDigest(args) });
+      const step = {
+        action: tool.name,
+        input: args,
+        risk: tool.risk,
+        ...(tool.compensate ? { compensation: compensationActivityName(tool.name) } : {}),
+        options: stepOptions(tool, args, opts.toolQueues ?? {}),
+      };
+      return settle(
+        callId,
+        (tick) => sessions.call(sessionId, callId, step, { requestId: httpRequestId, waitMs: o.approvalWaitMs, tick }),
+        { action: tool.name, digest: inputDigest(args) },
+      );
     });
     return mcp;
   }
