@@ -4,13 +4,22 @@
  * that start jobs and wait on them. Each figure (bench/figures/) takes a {@link Harness} and does its own setup.
  */
 import { fork } from 'node:child_process';
+import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { type DevServer, startDevServer } from '../src/temporal/server';
+import { resolveClusterBinary } from '../src/temporal/binaries';
+import {
+  clusterDown,
+  clusterEnvSchema,
+  clusterUp,
+  dropClusterDatabases,
+  type ClusterOptions,
+} from '../src/temporal/cluster';
+import { startDevServer, type TemporalServer } from '../src/temporal/server';
 import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import type { ToolRegistry } from '../activities';
@@ -36,7 +45,31 @@ export const SIZE = {
   apiConcurrency: env('BENCH_API_CONCURRENCY', 16),
   policyDecisions: env('BENCH_POLICY_DECISIONS', 200_000),
   mcpCalls: env('BENCH_MCP_CALLS', 200),
+  /** Figure 3 on the PostgreSQL cluster (BENCH_SERVERS includes `cluster`). */
+  waitingCluster: env('BENCH_WAITING_JOBS_CLUSTER', 10_000),
 };
+
+/**
+ * The servers figures 1, 3 and 4 run on: the CLI's dev server (SQLite) and the Temporal server built from the Go
+ * module on PostgreSQL (`npm run build:temporal-server`), each fresh for the run. BENCH_SERVERS=dev,cluster picks;
+ * by default both, or only the dev server when no cluster binary is built (said at the start).
+ */
+export type ServerKind = 'dev' | 'cluster';
+export const SERVER_LABEL: Record<ServerKind, string> = { dev: 'dev server', cluster: 'PostgreSQL cluster' };
+function chooseServers(): { servers: ServerKind[]; note?: string } {
+  const asked = process.env.BENCH_SERVERS?.split(',').map((x) => x.trim());
+  for (const k of asked ?? [])
+    if (k !== 'dev' && k !== 'cluster') throw new Error(`BENCH_SERVERS: unknown server "${k}" (known: dev, cluster)`);
+  if (asked) return { servers: asked as ServerKind[] };
+  try {
+    resolveClusterBinary('server');
+    resolveClusterBinary('sql-tool');
+    return { servers: ['dev', 'cluster'] };
+  } catch (err) {
+    return { servers: ['dev'], note: `cluster left out: ${(err as Error).message}` };
+  }
+}
+export const SERVERS = chooseServers();
 /** No-op actions per job in figure 1 (and the bare baseline's activities). */
 export const STEPS = 10;
 /** The dev server's SQLite settings for every figure (the `pragmas` diagnosis runs figure 1 once without them). */
@@ -120,13 +153,85 @@ function fiftyRulePolicy(): string {
   return `version: 1\ndefault: { decision: deny }\nrules:\n${rules.join('\n')}\n`;
 }
 
-/** A dev server with a bench worker (Airlock's workflows and the bare baseline) in this process. */
+/** Whether `port` can be bound on loopback now. */
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ port, host: '127.0.0.1', exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+
+/** A fresh Temporal server of either kind, as the figures use it. */
+export interface BenchServer extends TemporalServer {
+  readonly kind: ServerKind;
+  readonly address: string;
+  /** The dev server's SQLite file. */
+  readonly db?: string;
+}
+
+/**
+ * A throw-away one-node cluster: the Go-built server on the local PostgreSQL, with databases and a directory of its
+ * own (dropped at teardown), on free ports, Airlock's search attributes registered as `airlock cluster up` does.
+ */
+async function startBenchCluster(): Promise<BenchServer> {
+  const { AIRLOCK_CLUSTER_POSTGRES_URL } = clusterEnvSchema.parse(process.env);
+  // The cluster takes its port, the next four, and four 300 below (membership, stored as a smallint: below 32768).
+  let port = 0;
+  for (let tries = 0; !port; tries++) {
+    const p = 20_000 + Math.floor(Math.random() * 12_000);
+    const all = [p, p + 1, p + 2, p + 3, p + 4, p - 300, p - 299, p - 298, p - 297];
+    if ((await Promise.all(all.map(portFree))).every(Boolean)) port = p;
+    else if (tries > 20) throw new Error('no free ports for the bench cluster');
+  }
+  const o: ClusterOptions = {
+    postgresUrl: AIRLOCK_CLUSTER_POSTGRES_URL,
+    port,
+    dir: mkdtempSync(join(tmpdir(), 'airlock-bench-cluster-')),
+    namespace: 'default',
+    retentionHours: 24,
+    databasePrefix: `airlock_bench_${randomUUID().replace(/-/g, '').slice(0, 8)}_`,
+  };
+  const teardownCluster = async () => {
+    await clusterDown(o).catch(() => undefined);
+    await dropClusterDatabases(o).catch(() => undefined);
+  };
+  try {
+    await clusterUp(o);
+    const address = `127.0.0.1:${port}`;
+    const connection = await Connection.connect({ address });
+    const nativeConnection = await NativeConnection.connect({ address });
+    return {
+      kind: 'cluster',
+      address,
+      connection,
+      nativeConnection,
+      client: new Client({ connection, namespace: o.namespace }),
+      namespace: o.namespace,
+      teardown: async () => {
+        await connection.close().catch(() => undefined);
+        await nativeConnection.close().catch(() => undefined);
+        await teardownCluster();
+      },
+    };
+  } catch (err) {
+    await teardownCluster();
+    throw err;
+  }
+}
+
+/** A fresh server of `kind` (the dev server with the SQLite pragmas unless told otherwise). */
+export async function startBenchServer(kind: ServerKind, pragmas = true): Promise<BenchServer> {
+  if (kind === 'cluster') return startBenchCluster();
+  const db = join(mkdtempSync(join(tmpdir(), 'airlock-bench-')), 'temporal.sqlite');
+  const server = await startDevServer({ dbFilename: db, extraArgs: pragmas ? PRAGMAS : [] });
+  return Object.assign(server, { kind, db });
+}
+
+/** A server with a bench worker (Airlock's workflows and the bare baseline) in this process. */
 export interface Stack {
-  env: DevServer;
+  env: BenchServer;
   worker: Worker;
   taskQueue: string;
-  /** The server's SQLite file. */
-  db: string;
   stop: () => Promise<void>;
 }
 
@@ -137,11 +242,14 @@ const workflowBundle = () =>
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never,
   }));
 
-/** Starts a dev server (with or without the SQLite pragmas) and a bench worker on a task queue of its own. */
-export async function startStack(opts: { pragmas: boolean; audit: AuditStore; policy: PolicyStore }): Promise<Stack> {
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
-  const db = join(dir, 'temporal.sqlite');
-  const server = await startDevServer({ dbFilename: db, extraArgs: opts.pragmas ? PRAGMAS : [] });
+/** Starts a server of `kind` and a bench worker on a task queue of its own. */
+export async function startStack(opts: {
+  kind: ServerKind;
+  pragmas: boolean;
+  audit: AuditStore;
+  policy: PolicyStore;
+}): Promise<Stack> {
+  const server = await startBenchServer(opts.kind, opts.pragmas);
   const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
   const airlock = await benchAirlock({ client: server.client, taskQueue, policy: opts.policy, audit: opts.audit });
   const worker = await airlock.worker({
@@ -165,7 +273,6 @@ export async function startStack(opts: { pragmas: boolean; audit: AuditStore; po
     env: server,
     worker,
     taskQueue,
-    db,
     stop: async () => {
       worker.shutdown();
       await running;
@@ -326,9 +433,9 @@ export interface Harness {
   policy: PolicyStore;
   policyFile: string;
   registry: ToolRegistry;
-  /** The shared dev server (pragmas on) and in-process worker for figures 1, 2 and 4; started on first use. */
-  stack: () => Promise<Stack>;
-  /** Stops the shared stack, if started: figure 3 runs on servers of its own after the rest has stopped. */
+  /** The shared server of `kind` (the dev server with pragmas) and in-process worker for figures 1, 2, 4 and 6. */
+  stack: (kind?: ServerKind) => Promise<Stack>;
+  /** Stops the shared stacks, if started: figure 3 runs on servers of its own after the rest has stopped. */
   stopStack: () => Promise<void>;
   /** Stops everything and drops the throw-away database. */
   close: () => Promise<void>;
@@ -346,11 +453,12 @@ export async function openHarness(): Promise<Harness> {
     `machine: ${cpus().length} cores (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; audit store: ${pg ? `PostgreSQL (${pg.url.includes('host=/') ? 'Unix socket' : 'TCP'})` : 'PGlite (in memory)'}`,
   );
   console.log(`sizes: ${JSON.stringify(SIZE)}; worker tuning: ${JSON.stringify(TUNING)}\n`);
-  let shared: Promise<Stack> | undefined;
-  const startShared = async () => {
-    const stack = await startStack({ pragmas: true, audit, policy });
+  if (SERVERS.note) console.log(`${SERVERS.note}\n`);
+  const shared = new Map<ServerKind, Promise<Stack>>();
+  const startShared = async (kind: ServerKind) => {
+    const stack = await startStack({ kind, pragmas: true, audit, policy });
     try {
-      check(existsSync(`${stack.db}-wal`), 'journal_mode=wal took effect (the -wal file exists)');
+      if (stack.env.db) check(existsSync(`${stack.env.db}-wal`), 'journal_mode=wal took effect (the -wal file exists)');
     } catch (err) {
       await stack.stop();
       throw err;
@@ -358,13 +466,14 @@ export async function openHarness(): Promise<Harness> {
     return stack;
   };
   const stopStack = async () => {
-    const s = shared;
-    shared = undefined;
+    const stacks = [...shared.values()];
+    shared.clear();
     // A stack that failed to start has nothing to stop.
-    await s?.then(
-      (stack) => stack.stop(),
-      () => undefined,
-    );
+    for (const s of stacks)
+      await s.then(
+        (stack) => stack.stop(),
+        () => undefined,
+      );
   };
   return {
     audit,
@@ -372,7 +481,11 @@ export async function openHarness(): Promise<Harness> {
     policy,
     policyFile,
     registry: benchRegistry(),
-    stack: () => (shared ??= startShared()),
+    stack: (kind = 'dev') => {
+      let s = shared.get(kind);
+      if (!s) shared.set(kind, (s = startShared(kind)));
+      return s;
+    },
     stopStack,
     close: async () => {
       try {

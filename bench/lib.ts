@@ -87,7 +87,7 @@ export function cpuSnapshot(): CpuSnapshot | undefined {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const seconds = (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks
     if (Number(pid) === process.pid) snap.bench += seconds;
-    else if (comm === 'temporal') snap.temporal += seconds;
+    else if (comm === 'temporal' || comm === 'temporal-server') snap.temporal += seconds;
     else if (comm.startsWith('postgres')) snap.postgres += seconds;
   }
   return snap;

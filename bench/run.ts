@@ -12,20 +12,31 @@ import { manyWaiting } from './figures/3-waiting';
 import { apiSubmissions } from './figures/4-api';
 import { policyEvaluation } from './figures/5-policy';
 import { mcpLatency } from './figures/6-mcp';
-import { type Harness, ONLY, openHarness, SIZE, TUNING, want } from './harness';
+import { type Harness, ONLY, openHarness, SERVERS, SIZE, TUNING, want } from './harness';
 import { printTable, writeResults } from './lib';
 
 /**
  * The figures in the order they run (which BENCH_ONLY names select each): the policy in-process first, then those on
- * the shared stack, then figure 3 on servers of its own.
+ * the shared dev server, then figures 1 and 4 on the cluster (the dev server stopped first, so it does not share the
+ * cores), then figure 3 on servers of its own. Figures 2, 5 and 6 run on the dev server only.
  */
-const FIGURES: [selectedBy: string[], run: (h: Harness) => Promise<void>][] = [
+type Figure = [selectedBy: string[], run: (h: Harness) => Promise<void>];
+const onDev = SERVERS.servers.includes('dev');
+const onCluster = SERVERS.servers.includes('cluster');
+const when = (yes: boolean, ...figures: Figure[]): Figure[] => (yes ? figures : []);
+const FIGURES: Figure[] = [
   [['5'], policyEvaluation],
-  [['1', 'pragmas'], governanceOverhead],
+  ...when(onDev, [['1', 'pragmas'], (h) => governanceOverhead(h, 'dev')]),
   [['2'], approvalRoundTrip],
-  [['4'], apiSubmissions],
+  ...when(onDev, [['4'], (h) => apiSubmissions(h, 'dev')]),
   [['6'], mcpLatency],
-  [['3'], manyWaiting],
+  ...when(
+    onCluster,
+    [['1'], (h) => h.stopStack().then(() => governanceOverhead(h, 'cluster'))],
+    [['4'], (h) => apiSubmissions(h, 'cluster')],
+  ),
+  ...when(onDev, [['3'], (h) => manyWaiting(h, 'dev')]),
+  ...when(onCluster, [['3'], (h) => manyWaiting(h, 'cluster')]),
 ];
 
 async function main() {
@@ -44,6 +55,7 @@ async function main() {
       cores: cpus().length,
       cpu: cpus()[0]?.model,
       memGiB: totalmem() / 2 ** 30,
+      servers: SERVERS.servers,
       sizes: SIZE,
       tuning: TUNING,
       only: ONLY ?? 'all',

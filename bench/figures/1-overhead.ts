@@ -5,7 +5,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { burst, benchJob, type Harness, SIZE, STEPS, type Stack, startStack, submitBenchJob, want } from '../harness';
+import {
+  burst,
+  benchJob,
+  type Harness,
+  SERVER_LABEL,
+  type ServerKind,
+  SIZE,
+  STEPS,
+  type Stack,
+  startStack,
+  submitBenchJob,
+  want,
+} from '../harness';
 import { ms, record, rows, summarize, type Summary } from '../lib';
 
 /** Bursts of bare and Airlock jobs after a warm-up: SIZE.rounds loaded rounds and SIZE.sequentialJobs one at a time. */
@@ -39,9 +51,9 @@ async function measure(h: Harness, stack: Stack, label: string) {
 
 /** The bare baseline on a dev server without the SQLite pragmas (records `pragmasOff`). */
 async function withoutPragmas(h: Harness): Promise<Summary> {
-  const plain = await startStack({ pragmas: false, audit: h.audit, policy: h.policy });
+  const plain = await startStack({ kind: 'dev', pragmas: false, audit: h.audit, policy: h.policy });
   const { rounds, walFile } = await measure(h, plain, 'plain')
-    .then((m) => ({ ...m, walFile: existsSync(`${plain.db}-wal`) }))
+    .then((m) => ({ ...m, walFile: existsSync(`${plain.env.db}-wal`) }))
     .finally(plain.stop);
   record('pragmasOff', {
     bareJobsPerSecond: rounds.map((r) => r.bare.perSecond),
@@ -51,10 +63,15 @@ async function withoutPragmas(h: Harness): Promise<Summary> {
   return summarize(rounds.map((r) => r.bare.perSecond));
 }
 
-/** Figure 1 (and, when selected, the `pragmas` comparison): records `governanceOverhead` and `cpuPerJob`. */
-export async function governanceOverhead(h: Harness) {
-  const plainBare = want('pragmas') ? await withoutPragmas(h) : undefined;
-  const { rounds, sequential } = await measure(h, await h.stack(), 'wal');
+/**
+ * Figure 1 on a server of `kind` (and on the dev server, when selected, the `pragmas` comparison): records
+ * `governanceOverhead` and `cpuPerJob`, suffixed `Cluster` on the cluster.
+ */
+export async function governanceOverhead(h: Harness, kind: ServerKind) {
+  const plainBare = kind === 'dev' && want('pragmas') ? await withoutPragmas(h) : undefined;
+  const { rounds, sequential } = await measure(h, await h.stack(kind), kind);
+  const key = (name: string) => (kind === 'dev' ? name : `${name}Cluster`);
+  const on = `, ${SERVER_LABEL[kind]}`;
   const seqBare = summarize(sequential.bare);
   const seqAir = summarize(sequential.airlock);
   const bareTp = summarize(rounds.map((r) => r.bare.perSecond));
@@ -76,7 +93,7 @@ export async function governanceOverhead(h: Harness) {
       },
     );
   record(
-    'governanceOverhead',
+    key('governanceOverhead'),
     {
       bareJobsPerSecond: bareTp,
       airlockJobsPerSecond: airTp,
@@ -87,7 +104,7 @@ export async function governanceOverhead(h: Harness) {
       addedMsPerAction: perAction,
     },
     {
-      figure: `1. jobs of ${STEPS} no-op actions (jobs/s)`,
+      figure: `1. jobs of ${STEPS} no-op actions (jobs/s)${on}`,
       airlock: `median ${airTp.median.toFixed(1)} [${airTp.min.toFixed(1)}–${airTp.max.toFixed(1)}]`,
       baseline: `median ${bareTp.median.toFixed(1)} [${bareTp.min.toFixed(1)}–${bareTp.max.toFixed(1)}]`,
       ratio: `${(airTp.median / bareTp.median).toFixed(2)}×`,
@@ -96,7 +113,7 @@ export async function governanceOverhead(h: Harness) {
     },
   );
   rows.push({
-    figure: '1. added latency per action (one job at a time)',
+    figure: `1. added latency per action (one job at a time)${on}`,
     airlock: `${ms(perAction)} (job p50 ${ms(seqAir.median)}, p99 ${ms(seqAir.p99)})`,
     baseline: `job p50 ${ms(seqBare.median)}, p99 ${ms(seqBare.p99)}`,
     ratio: `${(seqAir.median / seqBare.median).toFixed(2)}×`,
@@ -116,10 +133,10 @@ export async function governanceOverhead(h: Harness) {
     const show = (c: typeof cb) =>
       `${total(c).toFixed(0)} ms = ${c.bench.toFixed(0)} worker+client, ${c.temporal.toFixed(0)} server, ${c.postgres.toFixed(0)} PostgreSQL`;
     record(
-      'cpuPerJob',
+      key('cpuPerJob'),
       { bareMs: cb, airlockMs: ca },
       {
-        figure: '1. CPU per job under load (median of rounds)',
+        figure: `1. CPU per job under load (median of rounds)${on}`,
         airlock: show(ca),
         baseline: show(cb),
         ratio: `${(total(ca) / total(cb)).toFixed(2)}×`,

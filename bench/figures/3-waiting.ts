@@ -3,22 +3,20 @@
  * bare workflows waiting on a signal. Each side gets a fresh dev server (same pragmas) and a worker process of its own
  * with the same tuning, so neither measures the other's leftovers; the shared stack stops first.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { PolicyStore } from '../../src/policy/store';
-import { startDevServer } from '../../src/temporal/server';
 import {
   approveViaApi,
   backlog,
   benchJob,
   type Harness,
-  PRAGMAS,
+  SERVER_LABEL,
+  type ServerKind,
   SIZE,
   spawnBenchWorker,
   startApi,
+  startBenchServer,
   submitBenchJob,
   waitFor,
 } from '../harness';
@@ -29,12 +27,8 @@ import { clock, started } from '../noop-tool';
 const RESUME_CUTOFF_MS = 120_000;
 
 /** N waiting workflows of one kind on a fresh server and worker process: RSS idle and waiting, resume latencies. */
-async function side(h: Harness, kind: 'bare' | 'airlock') {
-  const n = SIZE.waiting;
-  const server = await startDevServer({
-    dbFilename: join(mkdtempSync(join(tmpdir(), 'airlock-bench-wait-')), 'temporal.sqlite'),
-    extraArgs: PRAGMAS,
-  });
+async function side(h: Harness, kind: 'bare' | 'airlock', on: ServerKind, n: number) {
+  const server = await startBenchServer(on);
   const client: Client = server.client;
   const taskQueue = `wait-${kind}-${randomUUID().slice(0, 8)}`;
   const worker = await spawnBenchWorker(server.connection.options.address, taskQueue, h.policyFile, h.auditUrl);
@@ -96,18 +90,18 @@ async function side(h: Harness, kind: 'bare' | 'airlock') {
   }
 }
 
-/** Figure 3, bare side first: records `manyWaiting`. */
-export async function manyWaiting(h: Harness) {
+/** Figure 3 on fresh servers of kind `on`, bare side first: records `manyWaiting` (`manyWaitingCluster`). */
+export async function manyWaiting(h: Harness, on: ServerKind) {
   await h.stopStack();
-  const n = SIZE.waiting;
-  const bare = await side(h, 'bare');
-  const air = await side(h, 'airlock');
+  const n = on === 'dev' ? SIZE.waiting : SIZE.waitingCluster;
+  const bare = await side(h, 'bare', on, n);
+  const air = await side(h, 'airlock', on, n);
   const r = summarize(air.resolve);
   const b = summarize(bare.resolve);
   const slow = (xs: number[]) => xs.filter((x) => x === Infinity).length;
   const note = (xs: number[]) => (slow(xs) ? ` (${slow(xs)} of ${xs.length} > ${RESUME_CUTOFF_MS / 1000} s)` : '');
   const mb = (x: number) => `${(x / 2 ** 20).toFixed(0)} MB`;
-  record('manyWaiting', {
+  record(on === 'dev' ? 'manyWaiting' : 'manyWaitingCluster', {
     n,
     workerRssBytes: {
       bare: { idle: bare.idleRss, waiting: bare.rss },
@@ -119,7 +113,7 @@ export async function manyWaiting(h: Harness) {
   });
   rows.push(
     {
-      figure: `3. worker RSS with ${n} jobs waiting`,
+      figure: `3. worker RSS with ${n} jobs waiting, ${SERVER_LABEL[on]}`,
       airlock: `${mb(air.rss)} (idle: ${mb(air.idleRss)})`,
       baseline: `${mb(bare.rss)} with ${n} bare waiting (idle: ${mb(bare.idleRss)})`,
       ratio: `${(air.rss / bare.rss).toFixed(2)}×`,
@@ -127,7 +121,7 @@ export async function manyWaiting(h: Harness) {
       met: air.rss <= 2 ** 30,
     },
     {
-      figure: `3. approval → resume among ${n} waiting`,
+      figure: `3. approval → resume among ${n} waiting, ${SERVER_LABEL[on]}`,
       airlock: `p50 ${ms(r.median)}, p99 ${ms(r.p99)}${note(air.resolve)}`,
       baseline: `signal → resume: p50 ${ms(b.median)}, p99 ${ms(b.p99)}${note(bare.resolve)}`,
       ratio: `${(r.p99 / b.p99).toFixed(2)}× (p99)`,

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { CALLER_TOKEN } from '../airlock';
-import { type Harness, SIZE, startApi, waitFor } from '../harness';
+import { type Harness, SERVER_LABEL, type ServerKind, SIZE, startApi, waitFor } from '../harness';
 import { check, ms, record, rows, sleep, summarize, type Summary } from '../lib';
 
 type Mode = 'distinct' | 'duplicate' | 'temporal';
@@ -20,9 +20,12 @@ interface Load {
 
 const TARGET_RATE = 200;
 
-/** Figure 4: records `apiSubmissions`; fails if a distinct submission was refused or a duplicate not deduplicated. */
-export async function apiSubmissions(h: Harness) {
-  const stack = await h.stack();
+/**
+ * Figure 4 on a server of `kind`: records `apiSubmissions` (`apiSubmissionsCluster` on the cluster); fails if a
+ * distinct submission was refused or a duplicate not deduplicated.
+ */
+export async function apiSubmissions(h: Harness, kind: ServerKind) {
+  const stack = await h.stack(kind);
   const address = stack.env.connection.options.address;
   /**
    * Jobs (and the baseline's workflows) go to a task queue no worker polls: the figure is the submission path, API and
@@ -95,13 +98,13 @@ export async function apiSubmissions(h: Harness) {
       // Open loop: met when it keeps up with the offered rate within the latency target.
       const met = (r: Load, s: Summary) =>
         offered ? perSecond(r) >= 0.97 * offered && s.p99 <= 100 : perSecond(r) >= TARGET_RATE;
-      for (const [kind, r, s] of [
+      for (const [what, r, s] of [
         ['distinct keys', distinct, d],
         ['duplicates', duplicate, dup],
       ] as const) {
         rows.push({
-          figure: `4. POST /v1/jobs, ${kind}, ${how}`,
-          airlock: `${perSecond(r).toFixed(0)}/s, p50 ${ms(s.median)}, p99 ${ms(s.p99)}${kind === 'duplicates' ? ', all → original job' : ''}`,
+          figure: `4. POST /v1/jobs, ${what}, ${how}, ${SERVER_LABEL[kind]}`,
+          airlock: `${perSecond(r).toFixed(0)}/s, p50 ${ms(s.median)}, p99 ${ms(s.p99)}${what === 'duplicates' ? ', all → original job' : ''}`,
           baseline: `workflow.start: ${perSecond(bareStart).toFixed(0)}/s, p99 ${ms(t.p99)}`,
           ratio: `${(perSecond(r) / perSecond(bareStart)).toFixed(2)}×`,
           target: offered ? 'p99 ≤ 100 ms' : `≥ ${TARGET_RATE}/s`,
@@ -109,7 +112,7 @@ export async function apiSubmissions(h: Harness) {
         });
       }
     }
-    record('apiSubmissions', data);
+    record(kind === 'dev' ? 'apiSubmissions' : 'apiSubmissionsCluster', data);
   } finally {
     await submitApi.close();
   }

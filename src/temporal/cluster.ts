@@ -37,6 +37,8 @@ export interface ClusterOptions {
   namespace: string;
   /** How long closed workflows stay in visibility (`temporal operator namespace create`'s default: 72h). */
   retentionHours?: number;
+  /** Prefixes the server's two database names (default none): a throw-away cluster beside the usual one (bench). */
+  databasePrefix?: string;
 }
 
 /** Reads the cluster settings; a bad value names its variable. */
@@ -60,10 +62,11 @@ export function clusterOptions(
 }
 
 /** The server's two databases and their schemas (embedded in temporal-sql-tool: no schema files to ship). */
-const DATABASES = [
-  { name: 'temporal', schema: 'temporal' },
-  { name: 'temporal_visibility', schema: 'visibility' },
-] as const;
+const databases = (o: ClusterOptions) =>
+  [
+    { name: `${o.databasePrefix ?? ''}temporal`, schema: 'temporal' },
+    { name: `${o.databasePrefix ?? ''}temporal_visibility`, schema: 'visibility' },
+  ] as const;
 
 const address = (o: ClusterOptions) => `127.0.0.1:${o.port}`;
 const pidFile = (o: ClusterOptions) => join(o.dir, 'server.pid');
@@ -89,7 +92,7 @@ export async function migrateCluster(o: ClusterOptions, log: (msg: string) => vo
   ];
   // The password goes in the tool's environment, not on its command line (where `ps` shows it).
   const env = { ...process.env, SQL_PASSWORD: decodeURIComponent(url.password) };
-  for (const db of DATABASES) {
+  for (const db of databases(o)) {
     const admin = new pg.Client({ connectionString: withDatabase(o.postgresUrl, 'postgres') });
     await admin.connect();
     try {
@@ -105,6 +108,17 @@ export async function migrateCluster(o: ClusterOptions, log: (msg: string) => vo
     await run(tool, [...common, '--db', db.name, 'setup-schema', '-v', '0.0'], { env });
     await run(tool, [...common, '--db', db.name, 'update-schema', '--schema-name', schema], { env });
     log(`database ${db.name}: migrated`);
+  }
+}
+
+/** Drops the server's two databases (a throw-away cluster's, once it is down). */
+export async function dropClusterDatabases(o: ClusterOptions): Promise<void> {
+  const admin = new pg.Client({ connectionString: withDatabase(o.postgresUrl, 'postgres') });
+  await admin.connect();
+  try {
+    for (const db of databases(o)) await admin.query(`DROP DATABASE IF EXISTS "${db.name}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
   }
 }
 
@@ -142,8 +156,8 @@ export function serverConfig(o: ClusterOptions): Record<string, unknown> {
       visibilityStore: 'postgres-visibility',
       numHistoryShards: 4,
       datastores: {
-        'postgres-default': sql('temporal', 20),
-        'postgres-visibility': sql('temporal_visibility', 5),
+        'postgres-default': sql(databases(o)[0].name, 20),
+        'postgres-visibility': sql(databases(o)[1].name, 5),
       },
     },
     global: { membership: { maxJoinDuration: '30s', broadcastAddress: '127.0.0.1' } },
