@@ -7,13 +7,14 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { AuditStore } from '../../src/audit/store';
+import { connectUpstreams } from '../../src/upstreams';
 import type { Airlock } from '../../src/compose';
 import { gitOk, makeRepo, subjects } from '../helpers/git';
 import { fixture, testAirlock, useTemporalServer, workflowBundle } from '../helpers/temporal';
@@ -34,16 +35,30 @@ const counting: Interceptor = (options, next) => {
   return new InterceptingCall(next(options));
 };
 let connection: Connection;
+/** What the upstream server did, a line each. */
+let ledger: string;
+const ledgerLines = () => (existsSync(ledger) ? readFileSync(ledger, 'utf8').trim().split('\n').filter(Boolean) : []);
 
 beforeAll(async () => {
   ({ repo, cleanup } = makeRepo());
   // The file's database, with a key that signs each trail's head when its session ends.
   const signingKey = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   // An upstream MCP server (stdio) re-exposed as calc.<tool>; its token comes from the worker's secrets.
-  const upstreams = join(mkdtempSync(join(tmpdir(), 'airlock-mcp-')), 'upstreams.yaml');
+  // `reserve` is undone by `release`, its arguments mapped from the reservation's input and output.
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-mcp-'));
+  const upstreams = join(dir, 'upstreams.yaml');
+  ledger = join(dir, 'ledger.txt');
   writeFileSync(
     upstreams,
-    `servers:\n  calc:\n    command: ${process.execPath}\n    args: [${fixture('upstream-mcp.mjs')}]\n    env: { UPSTREAM_TOKEN: { secret: CALC_TOKEN } }\n    risk: low\n`,
+    `servers:
+  calc:
+    command: ${process.execPath}
+    args: [${fixture('upstream-mcp.mjs')}]
+    env: { UPSTREAM_TOKEN: { secret: CALC_TOKEN }, UPSTREAM_LEDGER: ${ledger} }
+    risk: low
+    compensations:
+      reserve: { tool: release, arguments: { id: { from: output.id }, seat: { from: input.seat }, why: rollback } }
+`,
   );
   connection = await Connection.connect({
     address: temporal.env.connection.options.address,
@@ -149,6 +164,8 @@ test('tools/list shows each agent only what the policy could allow it, with JSON
       'airlock_wait',
       'calc.add',
       'calc.divide',
+      'calc.release',
+      'calc.reserve',
       'calc.token_length',
       'git.commit',
       'git.create_branch',
@@ -442,4 +459,44 @@ test('tools of an upstream MCP server are governed tools <server>.<tool>, its cr
   expect(invalid.isError).toBe(true);
   expect(textOf(invalid)).toContain('arguments.a');
   await transport.terminateSession();
+});
+
+test('an upstream tool with a compensation in config is undone by rollback: the mapped call, once, in reverse', async () => {
+  const { client, sessionId } = await connect();
+  const first = await client.callTool({ name: 'calc.reserve', arguments: { seat: '1A' } });
+  const second = await client.callTool({ name: 'calc.reserve', arguments: { seat: '2B' } });
+  const [a, b] = [structured(first).output.id, structured(second).output.id];
+  const before = ledgerLines().length;
+  const result = await client.callTool({ name: 'airlock_rollback', arguments: {} });
+  expect(structured(result)).toMatchObject({ status: 'cancelled', compensated: ['call-2', 'call-1'] });
+  // Newest first, each once, with the id from the output, the seat from the input and the constant.
+  expect(ledgerLines().slice(before)).toEqual([`release ${b} 2B rollback`, `release ${a} 1A rollback`]);
+  expect(ledgerLines().filter((l) => l.startsWith('release'))).toHaveLength(2);
+  const types = (await airlock.audit.events(sessionId)).map(
+    (e) => `${e.type}:${(e.data as { stepId?: string }).stepId ?? ''}`,
+  );
+  expect(types).toEqual(expect.arrayContaining(['compensation.finished:call-2', 'compensation.finished:call-1']));
+});
+
+test('upstream compensations in config are checked at connect: unknown tools and malformed mappings are named', async () => {
+  const write = (compensations: string) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'airlock-mcp-bad-')), 'upstreams.yaml');
+    writeFileSync(
+      file,
+      `servers:\n  calc:\n    command: ${process.execPath}\n    args: [${fixture('upstream-mcp.mjs')}]\n    compensations:\n${compensations}`,
+    );
+    return file;
+  };
+  await expect(connectUpstreams(write('      reserve: { tool: unreserve }\n'), () => undefined)).rejects.toThrow(
+    'compensations.reserve.tool: the server has no tool "unreserve"',
+  );
+  await expect(connectUpstreams(write('      book: { tool: release }\n'), () => undefined)).rejects.toThrow(
+    'compensations.book: the server has no tool "book"',
+  );
+  await expect(
+    connectUpstreams(
+      write('      reserve: { tool: release, arguments: { id: { from: result.id } } }\n'),
+      () => undefined,
+    ),
+  ).rejects.toThrow(/servers\.calc\.compensations\.reserve\.arguments\.id: a mapping is {from: input/);
 });
