@@ -5,8 +5,9 @@
  * signature.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { isGrpcServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { google } from '@temporalio/proto';
 import { type AuditSink, AuditEventType, besideSealedTrail } from '../src/core/audit';
 import { commentDigest, type Attestor } from '../src/core/attestation';
 import type { Person } from '../src/core/people';
@@ -35,6 +36,39 @@ export function parseRequestId(requestId: string): { jobId: string; stepId: stri
       `"${requestId}" is not an approval request id (<jobId>:<stepId>)`,
     );
   return { jobId: requestId.slice(0, i), stepId: requestId.slice(i + 1) };
+}
+
+/**
+ * How long a vote keeps being offered to a job that is not ready for it. The server refuses queries and updates while
+ * the job's workflow task keeps failing (a worker SIGKILLed with the task in hand, tasks timing out on an overloaded
+ * worker), and aborts the updates it had sent with such a task; it recovers when a worker completes the task.
+ */
+export const NOT_READY_RETRY_MS = 60_000;
+
+const FAILED_PRECONDITION = 9;
+
+/** The server's WorkflowNotReady (FAILED_PRECONDITION), on the error or its cause: nothing was applied; ask again. */
+export function isWorkflowNotReady(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    if (!isGrpcServiceError(e) || e.code !== FAILED_PRECONDITION) continue;
+    const bin = e.metadata?.get('grpc-status-details-bin')[0];
+    if (!(bin instanceof Uint8Array)) continue;
+    const details = google.rpc.Status.decode(bin).details;
+    if (details.some((d) => d.type_url?.endsWith('/temporal.api.errordetails.v1.WorkflowNotReadyFailure'))) return true;
+  }
+  return false;
+}
+
+/** `call`, again while the job is not ready, with backoff up to 2 s, until `deadline`; then its last error. */
+async function whenReady<T>(call: () => Promise<T>, deadline: number): Promise<T> {
+  for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isWorkflowNotReady(err) || Date.now() + wait > deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, wait));
+  }
 }
 
 export async function findRequest(client: Client, requestId: string): Promise<ApprovalRequest> {
@@ -67,6 +101,7 @@ export interface DeliverVote {
  * Delivers one decision; resolves with the request's state after it, or throws ApprovalRefusedError. A refused vote
  * leaves no trace in the workflow, so it is written to the audit trail here: who tried what, and why it was refused.
  * A job that has ended has a sealed, signed trail: its refusals are recorded beside it (audit_refusals) instead.
+ * A job whose workflow task is failing is asked again, as the same update, for up to NOT_READY_RETRY_MS.
  */
 export async function deliverVote(
   client: Client,
@@ -101,9 +136,12 @@ export async function deliverVote(
 
 async function deliver(client: Client, attestor: Attestor, vote: DeliverVote): Promise<VoteResult> {
   const { jobId } = parseRequestId(vote.requestId);
+  const deadline = Date.now() + NOT_READY_RETRY_MS;
   // The request as it stands: the policy version it was asked under, and the digest when the caller gave none.
-  const request = await findRequest(client, vote.requestId);
+  const request = await whenReady(() => findRequest(client, vote.requestId), deadline);
   const digest = vote.digest ?? request.inputDigest;
+  // Also the update's id: the same vote offered again is the same update, which the server answers once.
+  const nonce = randomUUID();
   const attestation = attestor.attest({
     person: vote.person.id,
     groups: [...vote.person.groups],
@@ -115,23 +153,28 @@ async function deliver(client: Client, attestor: Attestor, vote: DeliverVote): P
     decision: vote.decision,
     ...(vote.comment !== undefined ? { commentDigest: commentDigest(vote.comment) } : {}),
     at: new Date().toISOString(),
-    nonce: randomUUID(),
+    nonce,
   });
   try {
-    return await client.workflow.getHandle(jobId).executeUpdate(decideUpdate, {
-      args: [
-        {
-          requestId: vote.requestId,
-          approver: vote.person.id,
-          approverGroups: [...vote.person.groups],
-          channel: vote.channel,
-          decision: vote.decision,
-          ...(vote.comment !== undefined ? { comment: vote.comment } : {}),
-          digest,
-          attestation,
-        },
-      ],
-    });
+    return await whenReady(
+      () =>
+        client.workflow.getHandle(jobId).executeUpdate(decideUpdate, {
+          updateId: nonce,
+          args: [
+            {
+              requestId: vote.requestId,
+              approver: vote.person.id,
+              approverGroups: [...vote.person.groups],
+              channel: vote.channel,
+              decision: vote.decision,
+              ...(vote.comment !== undefined ? { comment: vote.comment } : {}),
+              digest,
+              attestation,
+            },
+          ],
+        }),
+      deadline,
+    );
   } catch (err) {
     const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
     if (cause instanceof ApplicationFailure && cause.type === FailureType.ApprovalRefused) {

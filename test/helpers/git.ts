@@ -34,3 +34,24 @@ export function makeRepo(): { repo: string; cleanup: () => void } {
 export function subjects(repo: string, ref: string): string[] {
   return gitOut(repo, 'log', '--format=%s', ref).split('\n');
 }
+
+/**
+ * A commit on `branch` (created from, or moved ahead of, `from`) of a bare repository that adds or replaces `files`:
+ * plumbing only, no working tree. Returns the commit.
+ */
+export function commitOnBranch(
+  repo: string,
+  { branch, from, files, message }: { branch: string; from: string; files: Record<string, string>; message: string },
+): string {
+  const git = (args: string[], input?: string) =>
+    execFileSync('git', ['-C', repo, ...args], { env: ENV, encoding: 'utf8', input }).trim();
+  const entries = git(['ls-tree', from])
+    .split('\n')
+    .filter((line) => line && !(line.split('\t')[1] in files));
+  for (const [path, content] of Object.entries(files))
+    entries.push(`100644 blob ${git(['hash-object', '-w', '--stdin'], content)}\t${path}`);
+  const tree = git(['mktree'], entries.join('\n') + '\n');
+  const commit = git(['commit-tree', tree, '-p', from, '-m', message]);
+  git(['update-ref', `refs/heads/${branch}`, commit]);
+  return commit;
+}

@@ -1,0 +1,117 @@
+/**
+ * Fault suite: a vote that arrives while the job's workflow task keeps failing. The server refuses queries and updates
+ * to such a job (FAILED_PRECONDITION, "Workflow Task in failed state") until a worker completes the task again; it
+ * happens after a worker is SIGKILLed with tasks in hand, or when a loaded worker lets tasks time out (seen at 100
+ * jobs in approvals-worker-kill). The vote must wait for the job, and be applied once when it recovers.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { builtinRegistry } from '../../activities';
+import { AuditEventType } from '../../src/core/audit';
+import { submitJob } from '../../src/jobs/submit';
+import { isWorkflowNotReady } from '../../approvals/deliver';
+import { decideUpdate, jobStateQuery, unfreezeSignal } from '../../workflows/messages';
+import { pendingRequest, vote } from '../helpers/approvals';
+import { attestationKeys } from '../helpers/attestation';
+import { gitOut, makeRepo } from '../helpers/git';
+import { testWorker, uniqueId, useTemporalServer, workflowBundle } from '../helpers/temporal';
+import { eventually } from '../helpers/wait';
+
+const temporal = useTemporalServer();
+const dir = mkdtempSync(join(tmpdir(), 'airlock-failing-task-'));
+const policy = join(dir, 'policy.yaml');
+writeFileSync(
+  policy,
+  `version: 1
+rules:
+  - id: merge-needs-an-sre
+    match: { action: git.merge }
+    decision: require_approval
+    approval: { groups: [sre], quorum: 1, timeout: 1h, channels: [api] }
+  - id: everyday
+    match: { action: [git.create_branch, git.commit] }
+    decision: allow
+`,
+);
+
+test('a vote sent while the job’s workflow task keeps failing is applied once, when a worker runs the task again', async () => {
+  const { repo, cleanup } = makeRepo();
+  const taskQueue = uniqueId('failing');
+  try {
+    const first = await testWorker(temporal.env, { policy, taskQueue });
+    const { handle, request } = await first.worker.runUntil(async () => {
+      const { handle } = await submitJob(
+        temporal.env.client,
+        {
+          agent: 'release-bot',
+          title: 'Merge while failing',
+          steps: [
+            { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'topic', from: 'main' } },
+            {
+              id: 'commit',
+              action: 'git.commit',
+              input: { repo, branch: 'topic', message: 'Topic', files: [{ path: 'TOPIC.md', content: 'once\n' }] },
+            },
+            { id: 'merge', action: 'git.merge', input: { repo, source: 'topic', target: 'main' } },
+          ],
+        },
+        { registry: builtinRegistry(), taskQueue, requester: 'bob', attestationKeys, jobId: uniqueId('job') },
+      );
+      return { handle, request: await pendingRequest(handle) };
+    });
+
+    // A worker that fails every workflow task it is given (it cannot decode the job's payloads), as a worker does
+    // whose tasks keep failing: a signal gives it one, and the server retries it until the attempts say "failing".
+    const failing = await Worker.create({
+      connection: temporal.env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      dataConverter: {
+        payloadCodecs: [
+          {
+            encode: async (payloads) => payloads,
+            decode: async () => {
+              throw new Error('this worker cannot read the job');
+            },
+          },
+        ],
+      },
+    });
+    let voted: Promise<unknown> | undefined;
+    await failing.runUntil(async () => {
+      await handle.signal(unfreezeSignal, { agent: 'nobody' });
+      await eventually(
+        async () => ((await handle.describe()).raw.pendingWorkflowTask?.attempt ?? 0) >= 3,
+        'the workflow task to be failing (attempt 3)',
+      );
+      // What the server answers now, to a query and to an update: not ready (nothing applied; ask again).
+      expect(isWorkflowNotReady(await handle.query(jobStateQuery).catch((e: unknown) => e))).toBe(true);
+      const update = handle.executeUpdate(decideUpdate, { args: [{ requestId: request.id } as never] });
+      expect(isWorkflowNotReady(await update.catch((e: unknown) => e))).toBe(true);
+      voted = vote(temporal.env.client, 'alice', request.id, 'approve');
+      voted.catch(() => undefined); // awaited below
+      // The vote is offered while the task still fails.
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect((await handle.describe()).raw.pendingWorkflowTask?.attempt).toBeGreaterThanOrEqual(3);
+    });
+
+    // A healthy worker: the task completes, the vote is applied, the job merges.
+    const healthy = await testWorker(temporal.env, { policy, taskQueue });
+    await healthy.worker.runUntil(async () => {
+      await expect(voted).resolves.toMatchObject({ requestId: request.id, status: 'approved', approvals: 1 });
+      await expect(handle.result()).resolves.toMatchObject({ status: 'succeeded' });
+      const state = await handle.query(jobStateQuery);
+      expect(state.approvals.map((a) => a.votes.map((v) => v.approver))).toEqual([['alice']]);
+    });
+    const events = await temporal.audit().events(handle.workflowId);
+    expect(events.filter((e) => e.type === AuditEventType.ApprovalVote).map((e) => e.actor)).toEqual(['alice']);
+    // One merge commit on main, of the topic branch.
+    const merges = gitOut(repo, 'rev-list', '--merges', 'main').split('\n');
+    expect(merges).toHaveLength(1);
+    expect(gitOut(repo, 'rev-parse', `${merges[0]}^2`)).toBe(gitOut(repo, 'rev-parse', 'topic'));
+  } finally {
+    cleanup();
+  }
+});
