@@ -149,8 +149,10 @@ export class Submissions {
         freeze: this.opts.freeze,
       });
     } catch (err) {
-      // Another request of the same key found the claim unstarted and started it (see replay): that is our job.
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return this.describe(jobId);
+      // Another request of the same key found the claim unstarted and started it first (see replay): that is our
+      // job, and this request (the one that claimed the key) is still the original: 201, not a replay.
+      if (err instanceof WorkflowExecutionAlreadyStartedError)
+        return { ...(await this.describe(jobId)), replayed: false };
       await this.opts.db
         .query(`DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND job_id = $3 AND NOT started`, [
           s.caller,
