@@ -1,3 +1,3 @@
-/** The bench worker's bundle: Airlock's workflows and the bare baselines, on one worker with the same settings. */
-export { jobWorkflow, freezeControlWorkflow, sessionWorkflow } from '../../workflows';
+/** The bench worker's bundle: every Airlock workflow (as production bundles them) and the bare baselines. */
+export * from '../../workflows';
 export { bareWorkflow, bareApprovalWorkflow, bareSessionWorkflow } from './bare';
