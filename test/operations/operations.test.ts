@@ -197,10 +197,14 @@ test('a reset point that would keep a compensated step is refused, saying why', 
     fail(`touch ${lock}; exit 3`),
   ]);
   try {
+    // Change undone, and branch's undo under way (scheduled in the workflow task after change's undo completed).
     await eventually(async () => {
       const acts = activitiesOf(await fetchHistoryJson(airlock.client, jobId));
-      return acts.some((a) => a.type === 'git.commit.compensate' && a.outcome === 'completed');
-    }, 'step change to be compensated');
+      return (
+        acts.some((a) => a.type === 'git.commit.compensate' && a.outcome === 'completed') &&
+        acts.some((a) => a.type === 'git.create_branch.compensate')
+      );
+    }, 'step change to be compensated and step branch being compensated');
     const res = await post(`/v1/jobs/${jobId}/reset`, 'alice', { toStep: 'fail' });
     expect(res.status).toBe(409);
     expect(res.body.error).toBe('compensated');
