@@ -98,6 +98,7 @@ test('retry of a job that failed at step 3: a new linked job, its approval asked
   await vote(airlock.client, 'alice', first.id, 'approve');
   await vote(airlock.client, 'bob', first.id, 'approve');
   await waitForState(handle, (s) => s.status === 'failed');
+  await handle.result().catch(() => undefined); // the state is set before the workflow closes: operations need it closed
 
   // Operators only.
   expect((await post(`/v1/jobs/${jobId}/retry`, 'dave', { dryRun: true })).status).toBe(403);
@@ -179,6 +180,7 @@ test('reset of a job stuck at step 2 after a vote: the vote does not reach the n
   await vote(airlock.client, 'alice', after.id, 'approve');
   await vote(airlock.client, 'bob', after.id, 'approve');
   await waitForState(handle, (s) => s.status === 'succeeded');
+  await handle.result().catch(() => undefined); // the state is set before the workflow closes: operations need it closed
   expect(commitsOf(branch, `${jobId}/change`)).toBe(1);
   expect((await temporal.audit().events(jobId)).some((e) => e.type === 'job.reset' && e.actor === 'carol')).toBe(true);
 });
@@ -236,6 +238,7 @@ async function compensationFailedJob() {
     fail(outsider),
   ]);
   await waitForState(handle, (s) => s.status === 'compensation_failed');
+  await handle.result().catch(() => undefined); // the state is set before the workflow closes: operations need it closed
   return { jobId, branch, file };
 }
 
