@@ -4,6 +4,7 @@
  * the config they add up to loads and starts its worker role, secrets come from env files only, and the Temporal
  * image is the version tools/temporal-server pins. (.ci/run also validates the file with docker-compose itself.)
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -25,6 +26,7 @@ interface Service {
   healthcheck?: { test: string[] };
   depends_on?: Record<string, { condition: string }>;
 }
+const SIGNING_KEY = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> };
 const services = compose.services;
 const airlock = Object.entries(services).filter(([, s]) => s.image === 'airlock:local');
@@ -113,7 +115,9 @@ test.each(['airlock-api', 'airlock-control', 'airlock-execution'])(
     const unknown = Object.keys(env).filter((k) => !known.includes(k) && !k.startsWith('AIRLOCK_SECRET_'));
     expect(unknown).toEqual([]);
 
-    const config = loadConfig(env);
+    // The template holds a placeholder where the operator puts the key (a PEM-looking one would read as a secret).
+    expect(env.AIRLOCK_AUDIT_SIGNING_KEY).toMatch(/^CHANGE_ME/);
+    const config = loadConfig({ ...env, AIRLOCK_AUDIT_SIGNING_KEY: SIGNING_KEY });
     if (role === 'api') {
       expect(config.api.host).toBe('0.0.0.0');
       return;
