@@ -11,6 +11,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { z } from 'zod';
 import { RiskClass } from '../../src/core/decision';
 import { FailureType } from '../../src/core/failures';
+import { readPath, RefResolutionError } from '../../src/core/refs';
 import { defineTool, type ToolDefinition } from '../tool';
 
 const secretRef = z.strictObject({ secret: z.string().regex(/^[A-Z0-9_]+$/, 'secret names are A-Z, 0-9 and _') });
@@ -112,7 +113,12 @@ export async function connectUpstream(
         throw new Error(`upstream ${name}: compensations.${field}: the server has no tool ${JSON.stringify(tool)}`);
   }
   /** Calls one of the server's tools; an error answer is a failure naming `what`. */
-  const call = async (tool: string, args: Record<string, unknown>, what: string, signal: AbortSignal) => {
+  const call = async (
+    tool: string,
+    args: Record<string, unknown>,
+    what: 'action' | 'compensation',
+    signal: AbortSignal,
+  ) => {
     const result = await client.callTool({ name: tool, arguments: args }, undefined, {
       signal,
       timeout: config.timeoutMs,
@@ -182,15 +188,24 @@ function mapArguments(
   return Object.fromEntries(
     Object.entries(mapping).map(([arg, m]) => {
       if (!m || typeof m !== 'object' || Array.isArray(m) || !('from' in m)) return [arg, m];
-      let value: unknown = call;
-      for (const part of String(m.from).split('.')) {
-        value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
+      const [from, ...path] = String(m.from).split('.') as ['input' | 'output', ...string[]];
+      let value: unknown;
+      try {
+        // The same reading as a job's `$ref`s: an absent field, or one stored outside history, is named.
+        value = readPath(call[from], path, m.from as string);
+      } catch (err) {
+        if (!(err instanceof RefResolutionError)) throw err;
+        throw ApplicationFailure.create({
+          type: FailureType.InvalidToolInput,
+          nonRetryable: true,
+          message: `${tool}: compensation argument ${arg}: ${err.message}`,
+        });
       }
       if (value === undefined)
         throw ApplicationFailure.create({
           type: FailureType.InvalidToolInput,
           nonRetryable: true,
-          message: `${tool}: compensation argument ${arg} reads ${m.from}, which the call did not have`,
+          message: `${tool}: compensation argument ${arg} reads ${String(m.from)}, which the call did not have`,
         });
       return [arg, value];
     }),

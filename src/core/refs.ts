@@ -55,7 +55,8 @@ export class RefResolutionError extends Error {
   }
 }
 
-function readPath(value: unknown, path: string[], ref: string): unknown {
+/** `path` within `value` (throws RefResolutionError naming `ref` when absent or stored outside history). */
+export function readPath(value: unknown, path: string[], ref: string): unknown {
   let current = value;
   for (const key of path) {
     if (isStoredField(current)) throw storedError(ref, current);
