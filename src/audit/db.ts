@@ -14,7 +14,8 @@ export function postgres(url: string): Database {
   pool.on('error', (err) => console.error(`audit database: idle connection lost: ${err.message}`));
   return {
     kind: 'postgres',
-    query: async (text, params) => pool.query(text, params as unknown[]) as never,
+    query: async (text, params, name) =>
+      (name ? pool.query({ name, text, values: params as unknown[] }) : pool.query(text, params as unknown[])) as never,
     exec: async (sql) => void (await pool.query(sql)),
     close: () => pool.end(),
   };

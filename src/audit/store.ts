@@ -261,6 +261,7 @@ export class AuditStore {
              LEFT JOIN audit_heads h ON h.job_id = j.job_id
              LEFT JOIN audit_events e ON e.job_id = j.job_id AND e.key = ANY($2::text[])`,
             [jobId, inputs.map((i) => i.key)],
+            'airlock.audit.read-head',
           )
         ).rows;
         if (rows.some((r) => r.key)) {
@@ -314,6 +315,8 @@ export class AuditStore {
            SELECT v.* FROM (VALUES ${values.join(', ')}) AS v, head
            RETURNING seq`,
           params,
+          // The text depends only on whether the head is new and how many events: a handful of shapes.
+          `airlock.audit.append.${first.seq === 1 ? 'first' : 'next'}.${events.length}`,
         );
         if (inserted.rows.length === events.length) {
           this.heads.set(jobId, prev);
@@ -359,6 +362,7 @@ export class AuditStore {
          WHERE job_id = $1 AND hash = $2 AND signature IS NULL
          RETURNING ${HEAD_COLUMNS}`,
         [jobId, head.hash, signature, this.keyId],
+        'airlock.audit.sign-head',
       )
     ).rows[0];
     if (r) return toHead(jobId, r);

@@ -1,6 +1,10 @@
 /** The SQL database the audit store and the channels' small tables use: PostgreSQL, or PGlite for `airlock dev`. */
 export interface Queryable {
-  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+  /**
+   * `name`: a statement run often with the same text, prepared once per connection under that name and then only
+   * executed (PostgreSQL skips parsing and planning it again). One name, one text.
+   */
+  query<R = Record<string, unknown>>(text: string, params?: unknown[], name?: string): Promise<{ rows: R[] }>;
 }
 
 export interface Database extends Queryable {
