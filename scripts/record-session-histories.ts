@@ -75,6 +75,15 @@ const SCENARIOS: Scenario[] = [
     },
     expect: { reason: 'closed', status: 'succeeded', compensated: [] },
   },
+  {
+    // Three calls sent side by side in a budgeted session (one acts at a time: session-budget-lock), then closed.
+    name: 'session-side-by-side',
+    drive: async ({ sessions, sessionId, repo, call }) => {
+      await Promise.all(['a', 'b', 'c'].map((x) => call(x, 'git.create_branch', { repo, branch: `mcp-side-${x}` })));
+      return sessions.end(sessionId, 'closed', 'deploy-bot');
+    },
+    expect: { reason: 'closed', status: 'succeeded', compensated: [] },
+  },
 ];
 
 async function record(stack: Stack, sessions: AgentSessions, scenario: Scenario, tag: string) {

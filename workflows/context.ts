@@ -53,6 +53,12 @@ export interface JobContext {
    * close and steps stop before acting. Jobs have none.
    */
   closing?(): string | undefined;
+  /**
+   * Held while one of the run's steps decides and acts, when its steps may run side by side (an agent session) and a
+   * budget limits them: each step then checks the budget and acts only after the one before it has counted what it
+   * spent. Jobs run their steps one after another and have none.
+   */
+  actionLock?: { held: boolean };
 }
 
 /** Tells channels about approval requests in the background (workflows/notifier.ts). */

@@ -18,6 +18,7 @@ import {
   allHandlersFinished,
   condition,
   isCancellation,
+  patched,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -40,6 +41,12 @@ import { recordVote, validateVote } from './approval-round';
 import { compensate, type CompensationFailure } from './compensate';
 import { finish } from './finish';
 import { freezeWaiter, runStep } from './step';
+
+/**
+ * The patch that holds a budgeted session's calls to one deciding and acting at a time (sessions started before it let
+ * side-by-side calls each pass the budget check). Its old side can go once no session started before it runs.
+ */
+export const SESSION_BUDGET_LOCK = 'session-budget-lock';
 
 /** Runs one agent session until it ends; answers how it ended and what was undone. */
 export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> {
@@ -86,6 +93,10 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
   // Sessions are new: every faults-v1 behaviour of jobs holds for them unconditionally (JobContext.faults).
   const honourFreeze = freezeWaiter({ input, state, setStatus, remainingMs, checkDeadline }, true);
   const closing = () => (ending ? `the session is ending (${ending.reason})` : undefined);
+  // With a budget, calls decide and act one at a time (JobContext.actionLock): side by side, each would check the
+  // budget before the others had counted their spending, and together they could exceed it.
+  const budgeted = input.budget.maxActions !== undefined || input.budget.maxCost !== undefined;
+  const actionLock = budgeted && patched(SESSION_BUDGET_LOCK) ? { held: false } : undefined;
   const ctx: JobContext = {
     jobId,
     input,
@@ -97,6 +108,7 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
     honourFreeze,
     closing,
     faults: true,
+    ...(actionLock ? { actionLock } : {}),
   };
   /** Output bytes the calls have put into history so far (bounded as a job's: OUTPUTS_TOTAL_BYTES). */
   const outputBytes = { inline: 0 };

@@ -220,10 +220,16 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
   let result: ActionResult;
   /** An attempt after the first came back without acting: an earlier attempt may have acted before failing. */
   let mayHaveActed = false;
+  const lock = ctx.actionLock;
   for (;;) {
     const closing = ctx.closing?.();
     if (closing) throw fail(FailureType.SessionEnded, `step ${step.id} not run: ${closing}`);
     if (state.frozen || state.status === JobStatus.Frozen) await honourFreeze();
+    if (lock?.held) {
+      // Another step is deciding and acting: its spending counts before this one's budget check.
+      await condition(() => !lock.held || ctx.closing?.() !== undefined);
+      continue;
+    }
     checkDeadline(`step ${step.id}`);
     if (input.budget.maxActions !== undefined && state.spent.actions + 1 > input.budget.maxActions) {
       throw fail(
@@ -232,10 +238,18 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
       );
     }
     const approvedRequest = state.approvals.find((r) => r.stepId === step.id && r.status === ApprovalStatus.Approved);
-    result = await tryStep(
-      (stepState.decisions?.length ?? 0) + 1,
-      approvedRequest && { digest: approvedRequest.inputDigest, policyHash: approvedRequest.policyHash },
-    );
+    if (lock) lock.held = true;
+    try {
+      result = await tryStep(
+        (stepState.decisions?.length ?? 0) + 1,
+        approvedRequest && { digest: approvedRequest.inputDigest, policyHash: approvedRequest.policyHash },
+      );
+      // Counted before the next step may check the budget.
+      if (result.acted)
+        state.spent = { actions: state.spent.actions + 1, cost: state.spent.cost + result.decision.cost };
+    } finally {
+      if (lock) lock.held = false;
+    }
     const { decision } = result;
     const { outcome, ruleId, policyHash, reason, inputDigest, cost } = decision;
     stepState.decisions = [
@@ -271,7 +285,6 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
   }
 
   const { output, decision } = result;
-  state.spent = { actions: state.spent.actions + 1, cost: state.spent.cost + decision.cost };
   const entry = undo.find((u) => u.step.id === step.id);
   // The compensation gets the call the action ran with, and the limits the policy set for it.
   if (entry && decideInAction) entry.call = { ...call, ...(decision.limits ? { limits: decision.limits } : {}) };

@@ -436,6 +436,23 @@ test('the session budget holds across calls, and an idle session ends keeping wh
   expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-brief')).toBe(true);
 });
 
+test('calls sent side by side do not overrun the budget: exactly maxActions act, the rest are refused for it', async () => {
+  // pair-bot: maxActions 2. Five calls at once, each over its own HTTP request and each with its own branch.
+  const { client, sessionId } = await connect('pair-bot');
+  const branches = [1, 2, 3, 4, 5].map((i) => `mcp-pair-${i}`);
+  const results = await Promise.all(
+    branches.map((branch) => client.callTool({ name: 'git.create_branch', arguments: { repo, branch } })),
+  );
+  const statuses = results.map((r) => structured(r).status ?? structured(r).type);
+  expect(statuses.filter((s) => s === 'succeeded')).toHaveLength(2);
+  expect(results.filter((r) => r.isError && structured(r).type === 'BudgetExceeded')).toHaveLength(3);
+  // What acted is what the answers say: two branches, two actions in the trail, two counted.
+  const made = branches.filter((b) => gitOk(repo, 'rev-parse', '--verify', `refs/heads/${b}`));
+  expect(made).toHaveLength(2);
+  expect((await airlock.audit.events(sessionId)).filter((e) => e.type === 'action.started')).toHaveLength(2);
+  expect((await api('GET', `/v1/jobs/${sessionId}`, 'alice')).body.spent).toMatchObject({ actions: 2 });
+});
+
 test('tools of an upstream MCP server are governed tools <server>.<tool>, its credentials kept on the worker', async () => {
   const { client, transport, sessionId } = await connect();
   const { tools } = await client.listTools();

@@ -138,6 +138,19 @@ const SESSION_PATHS: Record<string, SessionSummary> = {
     end: 'completed',
   },
 };
+// Since `session-budget-lock` (workflows/session.ts): the same sessions, and calls sent side by side acting one at a
+// time (the agent, deploy-bot, has a budget).
+Object.assign(SESSION_PATHS, {
+  ...Object.fromEntries(
+    Object.entries(SESSION_PATHS).map(([file, summary]) => [file.replace('.session.', '.budget-lock.'), summary]),
+  ),
+  'session-side-by-side.budget-lock.json': {
+    updates: ['callTool', 'callTool', 'callTool', 'endSession'],
+    asked: 0,
+    compensations: [],
+    end: 'completed',
+  },
+});
 
 const histories = readdirSync(dir).filter((f) => f.endsWith('.json'));
 const load = (file: string) => JSON.parse(readFileSync(join(dir, file), 'utf8'));
