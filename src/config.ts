@@ -113,6 +113,8 @@ export const configSchema = z.object({
   AIRLOCK_MCP_PROGRESS_INTERVAL: durationSchema.default(5_000),
   /** A YAML file of upstream MCP servers re-exposed as governed tools `<server>.<tool>`. */
   AIRLOCK_MCP_UPSTREAMS: z.string().min(1).optional(),
+  /** An MCP session refuses new calls once its history holds this many events (close it and start a new one). */
+  AIRLOCK_MCP_SESSION_MAX_EVENTS: z.coerce.number().int().min(10).max(50_000).default(40_000),
   /** How long an Idempotency-Key is kept (hours; default a week); expired keys are deleted and may be used again. */
   AIRLOCK_IDEMPOTENCY_KEY_RETENTION_HOURS: z.coerce.number().positive().default(168),
   /**
@@ -228,7 +230,7 @@ export interface Config {
     idempotencyKeyRetentionMs: number;
   };
   /** Agents over MCP (/mcp): how long a call waits for humans before answering, and how often it tells. */
-  mcp: { approvalWaitMs: number; progressIntervalMs: number; upstreamsFile?: string };
+  mcp: { approvalWaitMs: number; progressIntervalMs: number; upstreamsFile?: string; maxHistoryEvents: number };
   /** The web console (src/console): who may vouch for a person, the session key (secret), the Temporal UI link. */
   console: { trustedProxies: string[]; proxyHeader: string; sessionKey?: Buffer };
   callbackSecret?: string;
@@ -332,6 +334,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       approvalWaitMs: c.AIRLOCK_MCP_APPROVAL_WAIT,
       progressIntervalMs: c.AIRLOCK_MCP_PROGRESS_INTERVAL,
       upstreamsFile: c.AIRLOCK_MCP_UPSTREAMS ? resolve(c.AIRLOCK_MCP_UPSTREAMS) : undefined,
+      maxHistoryEvents: c.AIRLOCK_MCP_SESSION_MAX_EVENTS,
     },
     slack: c.SLACK_BOT_TOKEN
       ? {

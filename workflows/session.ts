@@ -34,7 +34,14 @@ import {
 import { ApprovalStatus, type Vote } from '../src/core/approval';
 import { airlockAgentKey, airlockStatusKey } from '../src/core/search-attributes';
 import { JobStatus, StepStatus, type JobState, type PlannedStep, type StepState, type ToolCall } from '../src/core/job';
-import type { SessionCall, SessionEnd, SessionEndReason, SessionInput } from '../src/core/session';
+import {
+  SESSION_MAX_HISTORY_BYTES,
+  SESSION_MAX_HISTORY_EVENTS,
+  type SessionCall,
+  type SessionEnd,
+  type SessionEndReason,
+  type SessionInput,
+} from '../src/core/session';
 import { FailureType } from '../src/core/failures';
 import { describe, fail, jobAudit, now, type JobContext, type Undo } from './context';
 import { recordVote, validateVote } from './approval-round';
@@ -133,6 +140,18 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
       });
   };
 
+  // Checked when a call arrives (validators do not run on replay, so the limit may change between deploys).
+  const refuseWhenFull = () => {
+    const { historyLength, historySize } = workflowInfo();
+    const maxEvents = input.maxHistoryEvents ?? SESSION_MAX_HISTORY_EVENTS;
+    if (historyLength >= maxEvents || historySize >= SESSION_MAX_HISTORY_BYTES)
+      throw ApplicationFailure.create({
+        type: FailureType.SessionFull,
+        nonRetryable: true,
+        message: `session ${jobId} is full (${historyLength} events, ${historySize} bytes of history; at most ${maxEvents} events): close it (what it did stays, and can still be rolled back until then) and start a new session`,
+      });
+  };
+
   setHandler(
     callToolUpdate,
     async ({ callId, step: planned, requestId }) => {
@@ -188,7 +207,12 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
         lastTouched = Date.now();
       }
     },
-    { validator: (_call: SessionCall) => refuseWhenEnding() },
+    {
+      validator: (_call: SessionCall) => {
+        refuseWhenEnding();
+        refuseWhenFull();
+      },
+    },
   );
 
   setHandler(

@@ -82,7 +82,7 @@ export interface ApiOptions {
   /** Largest accepted request body, in bytes. */
   bodyLimit?: number;
   /** Agents over MCP (/mcp): the policy in force (what tools/list shows) and how long calls wait for humans. */
-  mcp?: { policy: () => CompiledPolicy; approvalWaitMs: number; progressIntervalMs: number };
+  mcp?: { policy: () => CompiledPolicy; approvalWaitMs: number; progressIntervalMs: number; maxHistoryEvents?: number };
   /** The web console at /console (src/console): its proxy, session and Temporal UI settings. */
   console?: Pick<
     ConsoleOptions,
@@ -246,6 +246,7 @@ export async function buildApi(opts: ApiOptions) {
       taskQueue: opts.taskQueue,
       freeze: opts.freeze,
       attestationKeys: opts.attestationKeys,
+      maxHistoryEvents: opts.mcp.maxHistoryEvents,
     });
     await app.register(mcpRoutes, { sessions, registry: opts.registry, toolQueues: opts.toolQueues, ...opts.mcp });
   }

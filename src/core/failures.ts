@@ -31,6 +31,8 @@ export const FailureType = {
   JobFrozen: 'JobFrozen',
   /** An agent session was closed, rolled back or cancelled while the call waited: it did not act. */
   SessionEnded: 'SessionEnded',
+  /** An agent session's history is as long as a session may grow: it takes no more calls (close it, start anew). */
+  SessionFull: 'SessionFull',
   /** An upstream MCP server's tool answered with an error. */
   UpstreamToolError: 'UpstreamToolError',
   /** The policy's `maxRuntime` for the action ran out (retried like a timeout, within the policy's `retries`). */

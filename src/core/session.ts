@@ -9,7 +9,17 @@ import type { Outcome } from './decision';
 export interface SessionInput extends JobInput {
   /** The session ends (as succeeded, keeping what it did) after this long without a tool call. */
   idleTimeoutMs: number;
+  /**
+   * A session takes no more tool calls once its history holds this many events (default
+   * SESSION_MAX_HISTORY_EVENTS): Temporal fails a run whose history outgrows its limit (51,200 events by default).
+   */
+  maxHistoryEvents?: number;
 }
+
+/** Events a session's history may hold before it refuses new calls; well under Temporal's 51,200. */
+export const SESSION_MAX_HISTORY_EVENTS = 40_000;
+/** Bytes likewise (Temporal's limit is 50 MB). */
+export const SESSION_MAX_HISTORY_BYTES = 40 * 1024 * 1024;
 
 /** One tool call, planned by the MCP server: the step without its id (the session numbers its steps). */
 export interface SessionCall {

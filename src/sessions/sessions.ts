@@ -30,6 +30,8 @@ export interface AgentSessionsOptions {
    * (its workflow takes no update), only the 404 that tells the client to start anew may come this much later.
    */
   runningCacheMs?: number;
+  /** SessionInput.maxHistoryEvents of the sessions it starts (AIRLOCK_MCP_SESSION_MAX_EVENTS). */
+  maxHistoryEvents?: number;
 }
 
 /** Runs every `intervalMs` while a call is awaited. */
@@ -74,6 +76,7 @@ export class AgentSessions {
       ...(requestId ? { requestId } : {}),
       ...(this.opts.attestationKeys ? { attestationKeys: this.opts.attestationKeys } : {}),
       idleTimeoutMs: agent.idleTimeout,
+      ...(this.opts.maxHistoryEvents !== undefined ? { maxHistoryEvents: this.opts.maxHistoryEvents } : {}),
     };
     await this.opts.client.workflow.start<typeof sessionWorkflow>(SESSION_WORKFLOW, {
       workflowId: sessionId,

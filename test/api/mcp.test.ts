@@ -11,9 +11,11 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
-import { Client as TemporalClient, Connection } from '@temporalio/client';
+import { Client as TemporalClient, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { AuditStore } from '../../src/audit/store';
+import { AgentSessions } from '../../src/sessions/sessions';
+import { stepOptions } from '../../src/jobs/plan';
 import { connectUpstreams } from '../../src/upstreams';
 import type { Airlock } from '../../src/compose';
 import { gitOk, makeRepo, subjects } from '../helpers/git';
@@ -451,6 +453,38 @@ test('calls sent side by side do not overrun the budget: exactly maxActions act,
   expect(made).toHaveLength(2);
   expect((await airlock.audit.events(sessionId)).filter((e) => e.type === 'action.started')).toHaveLength(2);
   expect((await api('GET', `/v1/jobs/${sessionId}`, 'alice')).body.spent).toMatchObject({ actions: 2 });
+});
+
+test('a session whose history reached its limit refuses new calls without acting; it can still be closed', async () => {
+  // The limit is AIRLOCK_MCP_SESSION_MAX_EVENTS (default 40,000, under Temporal's 51,200); 40 here, a few calls' worth.
+  const sessions = new AgentSessions({
+    client: airlock.client,
+    taskQueue: airlock.config.temporal.taskQueue,
+    maxHistoryEvents: 40,
+  });
+  const agent = airlock.directory.agent('deploy-bot')!;
+  const sessionId = await sessions.start(agent);
+  const tool = airlock.registry.get('git.create_branch')!;
+  const call = (n: number) => {
+    const input = { repo, branch: `mcp-full-${n}` };
+    const step = { action: tool.name, input, risk: tool.risk, options: stepOptions(tool, input, {}) };
+    return sessions.call(sessionId, `full-${n}`, step, { waitMs: 30_000 });
+  };
+  let refused: unknown;
+  let n = 0;
+  for (; n < 10 && !refused; n++) await call(n).catch((err) => (refused = err));
+  expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+  expect((refused as WorkflowUpdateFailedError).cause).toMatchObject({ type: 'SessionFull' });
+  expect((refused as Error & { cause: Error }).cause.message).toMatch(/is full \(\d+ events.*at most 40 events\)/);
+  // Some calls acted before the limit; the refused one did not act, and the session still closes.
+  const last = n - 1;
+  expect(last).toBeGreaterThan(0);
+  expect(gitOk(repo, 'rev-parse', '--verify', `refs/heads/mcp-full-${last}`)).toBe(false);
+  expect(gitOk(repo, 'rev-parse', '--verify', `refs/heads/mcp-full-${last - 1}`)).toBe(true);
+  expect(await sessions.end(sessionId, 'closed', 'deploy-bot')).toMatchObject({
+    reason: 'closed',
+    status: 'succeeded',
+  });
 });
 
 test('tools of an upstream MCP server are governed tools <server>.<tool>, its credentials kept on the worker', async () => {
