@@ -3,9 +3,7 @@
  * arriving after the timeout is refused with a reason, and nothing is appended to the trail, which stays sealed
  * and signed and verifies.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+
 import { builtinRegistry } from '../../activities';
 import { submitJob } from '../../src/jobs/submit';
 import { jobStateQuery } from '../../workflows/messages';
@@ -14,23 +12,13 @@ import { attestationKeys } from '../helpers/attestation';
 import { gitOut, makeRepo } from '../helpers/git';
 import { testWorker, uniqueId, useTemporalServer } from '../helpers/temporal';
 import { eventually } from '../helpers/wait';
+import { mergeJob, mergePolicy } from './helpers';
 
 const temporal = useTemporalServer();
-const dir = mkdtempSync(join(tmpdir(), 'airlock-timeout-'));
-const policy = join(dir, 'policy.yaml');
-writeFileSync(
-  policy,
-  `version: 1
-rules:
-  - id: merge-needs-an-sre
-    match: { action: git.merge }
-    decision: require_approval
-    approval: { groups: [sre], quorum: 1, timeout: 3s, channels: [api] }
-  - id: everyday
-    match: { action: [git.create_branch, git.commit] }
-    decision: allow
-`,
-);
+const { policy } = mergePolicy('airlock-timeout-', {
+  allow: ['git.create_branch', 'git.commit'],
+  approval: '{ groups: [sre], quorum: 1, timeout: 3s, channels: [api] }',
+});
 
 test('approval timeout: compensation in reverse, a late vote refused, the trail sealed and signed', async () => {
   const { repo, cleanup } = makeRepo();
@@ -39,19 +27,7 @@ test('approval timeout: compensation in reverse, a late vote refused, the trail 
     await worker.runUntil(async () => {
       const { handle, jobId } = await submitJob(
         temporal.env.client,
-        {
-          agent: 'release-bot',
-          title: 'Nobody answers',
-          steps: [
-            { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'late' } },
-            {
-              id: 'commit',
-              action: 'git.commit',
-              input: { repo, branch: 'late', message: 'Add', files: [{ path: 'l.txt', content: 'l\n' }] },
-            },
-            { id: 'merge', action: 'git.merge', input: { repo, source: 'late', target: 'main' } },
-          ],
-        },
+        mergeJob('Nobody answers', repo, 'late', { commit: { message: 'Add', path: 'l.txt', content: 'l\n' } }),
         { registry: builtinRegistry(), taskQueue, requester: 'bob', attestationKeys, jobId: uniqueId('job') },
       );
       const request = await pendingRequest(handle);

@@ -2,7 +2,7 @@
  * Fault suite: the worker process is SIGKILLed while N jobs wait for approval; votes sent while no worker runs are
  * all applied, once each, by a new worker, and every job merges once. N = 100 (the issue's size); FAULTS_N changes it.
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtinRegistry } from '../../activities';
@@ -18,6 +18,7 @@ import { usePostgresDatabase } from '../helpers/postgres';
 import { uniqueId, useTemporalServer } from '../helpers/temporal';
 import { eventually } from '../helpers/wait';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process';
+import { mergeJob, mergePolicy } from './helpers';
 
 const N = Number(process.env.FAULTS_N ?? 100);
 // Measured on 2 shared cores: ~15 s whatever N (two worker starts; the 10 s a dead worker's sticky queue keeps its
@@ -49,21 +50,7 @@ async function settledBy<T>(what: string, promises: Promise<T>[], jobs: string[]
 }
 const temporal = useTemporalServer();
 const pg = usePostgresDatabase();
-const dir = mkdtempSync(join(tmpdir(), 'airlock-faults-'));
-const policy = join(dir, 'policy.yaml');
-writeFileSync(
-  policy,
-  `version: 1
-rules:
-  - id: merge-needs-an-sre
-    match: { action: git.merge }
-    decision: require_approval
-    approval: { groups: [sre], quorum: 1, timeout: 1h, channels: [api] }
-  - id: everyday
-    match: { action: git.create_branch }
-    decision: allow
-`,
-);
+const { dir, policy } = mergePolicy('airlock-faults-', { allow: ['git.create_branch'] });
 const workers: WorkerProcess[] = [];
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.kill()));
@@ -104,14 +91,7 @@ test(
         repos.map(async (repo, i) => {
           const { handle } = await submitJob(
             temporal.env.client,
-            {
-              agent: 'release-bot',
-              title: `Waiting ${i}`,
-              steps: [
-                { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'wait', from: 'topic' } },
-                { id: 'merge', action: 'git.merge', input: { repo, source: 'wait', target: 'main' } },
-              ],
-            },
+            mergeJob(`Waiting ${i}`, repo, 'wait', { from: 'topic' }),
             { registry: builtinRegistry(), taskQueue, requester: 'bob', attestationKeys, jobId: uniqueId('job') },
           );
           return handle;

@@ -3,8 +3,7 @@
  * stopped, cutting every connection, then started again) while a job is approved and acts. Activities wait and retry;
  * no audit event is lost or duplicated and the chain verifies afterwards.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { builtinRegistry } from '../../activities';
 import { openDatabase } from '../../src/audit/db';
@@ -17,25 +16,12 @@ import { usePostgresDatabase } from '../helpers/postgres';
 import { startTcpProxy } from '../helpers/tcp-proxy';
 import { uniqueId, useTemporalServer } from '../helpers/temporal';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process';
+import { mergeJob, mergePolicy } from './helpers';
 
 const OUTAGE_MS = Number(process.env.FAULTS_DB_OUTAGE_MS ?? 30_000);
 const temporal = useTemporalServer();
 const pg = usePostgresDatabase();
-const dir = mkdtempSync(join(tmpdir(), 'airlock-dbdown-'));
-const policy = join(dir, 'policy.yaml');
-writeFileSync(
-  policy,
-  `version: 1
-rules:
-  - id: merge-needs-an-sre
-    match: { action: git.merge }
-    decision: require_approval
-    approval: { groups: [sre], quorum: 1, timeout: 1h, channels: [api] }
-  - id: everyday
-    match: { action: [git.create_branch, git.commit] }
-    decision: allow
-`,
-);
+const { dir, policy } = mergePolicy('airlock-dbdown-', { allow: ['git.create_branch', 'git.commit'] });
 const workers: WorkerProcess[] = [];
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.kill()));
@@ -59,19 +45,9 @@ test(`the audit database unreachable for ${OUTAGE_MS / 1000} s: nothing lost or 
     );
     const { handle, jobId } = await submitJob(
       temporal.env.client,
-      {
-        agent: 'release-bot',
-        title: 'Audited through an outage',
-        steps: [
-          { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'outage' } },
-          {
-            id: 'commit',
-            action: 'git.commit',
-            input: { repo, branch: 'outage', message: 'Add', files: [{ path: 'o.txt', content: 'o\n' }] },
-          },
-          { id: 'merge', action: 'git.merge', input: { repo, source: 'outage', target: 'main' } },
-        ],
-      },
+      mergeJob('Audited through an outage', repo, 'outage', {
+        commit: { message: 'Add', path: 'o.txt', content: 'o\n' },
+      }),
       { registry: builtinRegistry(), taskQueue, requester: 'bob', attestationKeys, jobId: uniqueId('job') },
     );
     const request = await pendingRequest(handle);

@@ -3,9 +3,7 @@
  * approved concurrently: every workflow task for an evicted workflow replays its history first. Every job completes,
  * each with its one vote.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+
 import { builtinRegistry } from '../../activities';
 import { submitJob } from '../../src/jobs/submit';
 import { jobStateQuery } from '../../workflows/messages';
@@ -13,24 +11,11 @@ import { pendingRequest, vote } from '../helpers/approvals';
 import { attestationKeys } from '../helpers/attestation';
 import { makeRepo } from '../helpers/git';
 import { testAirlock, uniqueId, useTemporalServer, workflowBundle } from '../helpers/temporal';
+import { mergeJob, mergePolicy } from './helpers';
 
 const N = 20;
 const temporal = useTemporalServer();
-const dir = mkdtempSync(join(tmpdir(), 'airlock-evict-'));
-const policy = join(dir, 'policy.yaml');
-writeFileSync(
-  policy,
-  `version: 1
-rules:
-  - id: merge-needs-an-sre
-    match: { action: git.merge }
-    decision: require_approval
-    approval: { groups: [sre], quorum: 1, timeout: 1h, channels: [api] }
-  - id: everyday
-    match: { action: git.create_branch }
-    decision: allow
-`,
-);
+const { policy } = mergePolicy('airlock-evict-', { allow: ['git.create_branch'] });
 
 test(`workflow cache of 2 with ${N} concurrent approvals: all complete`, async () => {
   const airlock = await testAirlock(temporal.env, { policy });
@@ -45,18 +30,13 @@ test(`workflow cache of 2 with ${N} concurrent approvals: all complete`, async (
     await worker.runUntil(async () => {
       const handles = await Promise.all(
         repos.map(async ({ repo }, i) => {
-          const { handle } = await submitJob(
-            temporal.env.client,
-            {
-              agent: 'release-bot',
-              title: `Evicted ${i}`,
-              steps: [
-                { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'evict' } },
-                { id: 'merge', action: 'git.merge', input: { repo, source: 'evict', target: 'main' } },
-              ],
-            },
-            { registry: builtinRegistry(), taskQueue, requester: 'bob', attestationKeys, jobId: uniqueId('job') },
-          );
+          const { handle } = await submitJob(temporal.env.client, mergeJob(`Evicted ${i}`, repo, 'evict'), {
+            registry: builtinRegistry(),
+            taskQueue,
+            requester: 'bob',
+            attestationKeys,
+            jobId: uniqueId('job'),
+          });
           return handle;
         }),
       );

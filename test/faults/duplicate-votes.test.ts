@@ -5,8 +5,7 @@
  * one approval.vote audit event per person; every duplicate is answered with a reason, never a 5xx.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { slackSignature } from '../../approvals/slack/verify';
 import { builtinRegistry } from '../../activities';
@@ -18,24 +17,15 @@ import { makeRepo } from '../helpers/git';
 import { startSlackServer } from '../helpers/slack-server';
 import { testAirlock, testWorker, uniqueId, useTemporalServer } from '../helpers/temporal';
 import { eventually } from '../helpers/wait';
+import { mergeJob, mergePolicy } from './helpers';
 
 const temporal = useTemporalServer();
 const SECRET = 'slack-signing-secret-for-duplicates';
-const dir = mkdtempSync(join(tmpdir(), 'airlock-dupes-'));
-const policy = join(dir, 'policy.yaml');
-writeFileSync(
-  policy,
-  `version: 1
-rules:
-  - id: merge-needs-three-sres
-    match: { action: git.merge }
-    decision: require_approval
-    approval: { groups: [sre], quorum: 3, timeout: 1h, channels: ['slack:C0APPROVALS', api] }
-  - id: everyday
-    match: { action: git.create_branch }
-    decision: allow
-`,
-);
+const { dir, policy } = mergePolicy('airlock-dupes-', {
+  allow: ['git.create_branch'],
+  approval: "{ groups: [sre], quorum: 3, timeout: 1h, channels: ['slack:C0APPROVALS', api] }",
+  rule: 'merge-needs-three-sres',
+});
 // People reachable both in Slack and over the API (a token each: <id>-test-token).
 const token = (who: string) => `${who}-test-token`;
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -113,18 +103,13 @@ test('Slack retries, a double click and repeated API calls: one vote and one aud
   const { worker, taskQueue } = await testWorker(temporal.env, { policy, config: config() });
   try {
     await worker.runUntil(async () => {
-      const { handle, jobId } = await submitJob(
-        temporal.env.client,
-        {
-          agent: 'release-bot',
-          title: 'Duplicate votes',
-          steps: [
-            { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'dupes' } },
-            { id: 'merge', action: 'git.merge', input: { repo, source: 'dupes', target: 'main' } },
-          ],
-        },
-        { registry: builtinRegistry(), taskQueue, requester: 'bob', attestationKeys, jobId: uniqueId('job') },
-      );
+      const { handle, jobId } = await submitJob(temporal.env.client, mergeJob('Duplicate votes', repo, 'dupes'), {
+        registry: builtinRegistry(),
+        taskQueue,
+        requester: 'bob',
+        attestationKeys,
+        jobId: uniqueId('job'),
+      });
       const request = await pendingRequest(handle);
       await eventually(() => slack.of('chat.postMessage').length === 1, 'the approval message');
       const value = JSON.stringify({ requestId: request.id, digest: request.inputDigest });

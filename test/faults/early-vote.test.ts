@@ -4,9 +4,6 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { builtinRegistry } from '../../activities';
 import { submitJob } from '../../src/jobs/submit';
 import { jobStateQuery } from '../../workflows/messages';
@@ -15,23 +12,14 @@ import { attestationKeys } from '../helpers/attestation';
 import { makeRepo } from '../helpers/git';
 import { testWorker, uniqueId, useTemporalServer } from '../helpers/temporal';
 import { eventually } from '../helpers/wait';
+import { mergePolicy } from './helpers';
 
 const temporal = useTemporalServer();
-const dir = mkdtempSync(join(tmpdir(), 'airlock-early-'));
-const policy = join(dir, 'policy.yaml');
-writeFileSync(
-  policy,
-  `version: 1
-rules:
-  - id: merge-needs-two-sres
-    match: { action: git.merge }
-    decision: require_approval
-    approval: { groups: [sre, sre-leads], quorum: 2, timeout: 1h, channels: [api] }
-  - id: everyday
-    match: { action: [git.create_branch, http.request] }
-    decision: allow
-`,
-);
+const { policy } = mergePolicy('airlock-early-', {
+  allow: ['git.create_branch', 'http.request'],
+  approval: '{ groups: [sre, sre-leads], quorum: 2, timeout: 1h, channels: [api] }',
+  rule: 'merge-needs-two-sres',
+});
 
 test('a vote before the request opens is refused with a reason; votes during workflow tasks are applied once', async () => {
   let release!: () => void;

@@ -2,10 +2,9 @@
  * Fault suite: the Temporal server restarts (same SQLite file, same port) while one job is in the middle of an action
  * and another waits for approval; the worker process rides it out and every job continues to the end.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtinTools, ToolRegistry } from '../../activities';
 import type { ToolDefinition } from '../../activities/tool';
@@ -19,24 +18,11 @@ import { usePostgresDatabase } from '../helpers/postgres';
 import { uniqueId } from '../helpers/temporal';
 import { eventually } from '../helpers/wait';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process';
+import { mergeJob, mergePolicy } from './helpers';
 
 const pg = usePostgresDatabase();
-const dir = mkdtempSync(join(tmpdir(), 'airlock-restart-'));
+const { dir, policy } = mergePolicy('airlock-restart-', { allow: ['git.create_branch', 'http.request'] });
 const sqlite = join(dir, 'temporal.sqlite');
-const policy = join(dir, 'policy.yaml');
-writeFileSync(
-  policy,
-  `version: 1
-rules:
-  - id: merge-needs-an-sre
-    match: { action: git.merge }
-    decision: require_approval
-    approval: { groups: [sre], quorum: 1, timeout: 1h, channels: [api] }
-  - id: everyday
-    match: { action: [git.create_branch, http.request] }
-    decision: allow
-`,
-);
 let server: DevServer | undefined;
 const workers: WorkerProcess[] = [];
 afterAll(async () => {
@@ -84,18 +70,10 @@ test('a Temporal server restart mid-action and mid-wait: every job continues', a
       }),
     );
     const opts = { registry: fastRegistry(), taskQueue, requester: 'bob', attestationKeys };
-    const waiting = await submitJob(
-      server.client,
-      {
-        agent: 'release-bot',
-        title: 'Waits through a restart',
-        steps: [
-          { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'restart' } },
-          { id: 'merge', action: 'git.merge', input: { repo, source: 'restart', target: 'main' } },
-        ],
-      },
-      { ...opts, jobId: uniqueId('job') },
-    );
+    const waiting = await submitJob(server.client, mergeJob('Waits through a restart', repo, 'restart'), {
+      ...opts,
+      jobId: uniqueId('job'),
+    });
     const request = await pendingRequest(waiting.handle);
     const acting = await submitJob(
       server.client,

@@ -3,9 +3,7 @@
  * decided on time through the API, and once Slack answers again its message catches up: posted once, showing the
  * outcome.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+
 import { builtinRegistry } from '../../activities';
 import { submitJob } from '../../src/jobs/submit';
 import { pendingRequest, vote } from '../helpers/approvals';
@@ -14,24 +12,14 @@ import { makeRepo } from '../helpers/git';
 import { startSlackServer } from '../helpers/slack-server';
 import { testWorker, uniqueId, useTemporalServer } from '../helpers/temporal';
 import { eventually } from '../helpers/wait';
+import { mergeJob, mergePolicy } from './helpers';
 
 const OUTAGE_MS = Number(process.env.FAULTS_SLACK_OUTAGE_MS ?? 60_000);
 const temporal = useTemporalServer();
-const dir = mkdtempSync(join(tmpdir(), 'airlock-slackdown-'));
-const policy = join(dir, 'policy.yaml');
-writeFileSync(
-  policy,
-  `version: 1
-rules:
-  - id: merge-needs-an-sre
-    match: { action: git.merge }
-    decision: require_approval
-    approval: { groups: [sre], quorum: 1, timeout: 1h, channels: ['slack:C0APPROVALS', api] }
-  - id: everyday
-    match: { action: git.create_branch }
-    decision: allow
-`,
-);
+const { policy } = mergePolicy('airlock-slackdown-', {
+  allow: ['git.create_branch'],
+  approval: "{ groups: [sre], quorum: 1, timeout: 1h, channels: ['slack:C0APPROVALS', api] }",
+});
 
 test(`Slack failing for ${OUTAGE_MS / 1000} s: the job decides on time through the API; the message catches up`, async () => {
   const slack = await startSlackServer();
@@ -51,14 +39,7 @@ test(`Slack failing for ${OUTAGE_MS / 1000} s: the job decides on time through t
       const outage = performance.now();
       const { handle } = await submitJob(
         temporal.env.client,
-        {
-          agent: 'release-bot',
-          title: 'Decided while Slack fails',
-          steps: [
-            { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'slack-down' } },
-            { id: 'merge', action: 'git.merge', input: { repo, source: 'slack-down', target: 'main' } },
-          ],
-        },
+        mergeJob('Decided while Slack fails', repo, 'slack-down'),
         { registry: builtinRegistry(), taskQueue, requester: 'bob', attestationKeys, jobId: uniqueId('job') },
       );
       const request = await pendingRequest(handle);

@@ -4,9 +4,7 @@
  * happens after a worker is SIGKILLed with tasks in hand, or when a loaded worker lets tasks time out (seen at 100
  * jobs in approvals-worker-kill). The vote must wait for the job, and be applied once when it recovers.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+
 import { Worker } from '@temporalio/worker';
 import { builtinRegistry } from '../../activities';
 import { AuditEventType } from '../../src/core/audit';
@@ -18,23 +16,10 @@ import { attestationKeys } from '../helpers/attestation';
 import { gitOut, makeRepo } from '../helpers/git';
 import { testWorker, uniqueId, useTemporalServer, workflowBundle } from '../helpers/temporal';
 import { eventually } from '../helpers/wait';
+import { mergeJob, mergePolicy } from './helpers';
 
 const temporal = useTemporalServer();
-const dir = mkdtempSync(join(tmpdir(), 'airlock-failing-task-'));
-const policy = join(dir, 'policy.yaml');
-writeFileSync(
-  policy,
-  `version: 1
-rules:
-  - id: merge-needs-an-sre
-    match: { action: git.merge }
-    decision: require_approval
-    approval: { groups: [sre], quorum: 1, timeout: 1h, channels: [api] }
-  - id: everyday
-    match: { action: [git.create_branch, git.commit] }
-    decision: allow
-`,
-);
+const { policy } = mergePolicy('airlock-failing-task-', { allow: ['git.create_branch', 'git.commit'] });
 
 test('a vote sent while the job’s workflow task keeps failing is applied once, when a worker runs the task again', async () => {
   const { repo, cleanup } = makeRepo();
@@ -44,19 +29,10 @@ test('a vote sent while the job’s workflow task keeps failing is applied once,
     const { handle, request } = await first.worker.runUntil(async () => {
       const { handle } = await submitJob(
         temporal.env.client,
-        {
-          agent: 'release-bot',
-          title: 'Merge while failing',
-          steps: [
-            { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'topic', from: 'main' } },
-            {
-              id: 'commit',
-              action: 'git.commit',
-              input: { repo, branch: 'topic', message: 'Topic', files: [{ path: 'TOPIC.md', content: 'once\n' }] },
-            },
-            { id: 'merge', action: 'git.merge', input: { repo, source: 'topic', target: 'main' } },
-          ],
-        },
+        mergeJob('Merge while failing', repo, 'topic', {
+          from: 'main',
+          commit: { message: 'Topic', path: 'TOPIC.md', content: 'once\n' },
+        }),
         { registry: builtinRegistry(), taskQueue, requester: 'bob', attestationKeys, jobId: uniqueId('job') },
       );
       return { handle, request: await pendingRequest(handle) };
