@@ -41,15 +41,22 @@ export function parseRequestId(requestId: string): { jobId: string; stepId: stri
 /**
  * How long a vote keeps being offered to a job that is not ready for it. The server refuses queries and updates while
  * the job's workflow task keeps failing (a worker SIGKILLed with the task in hand, tasks timing out on an overloaded
- * worker), and aborts the updates it had sent with such a task; it recovers when a worker completes the task.
+ * worker), and aborts the updates it had sent with such a task; it recovers when a worker completes the task. It also
+ * refuses an update while the workflow has as many in flight as it holds (10 by default: an agent session's calls
+ * waiting for people are updates in flight); one of them ending makes room.
  */
 export const NOT_READY_RETRY_MS = 60_000;
 
+const RESOURCE_EXHAUSTED = 8;
 const FAILED_PRECONDITION = 9;
 
-/** The server's WorkflowNotReady (FAILED_PRECONDITION), on the error or its cause: nothing was applied; ask again. */
-export function isWorkflowNotReady(err: unknown): boolean {
+/**
+ * The server's WorkflowNotReady (FAILED_PRECONDITION), or RESOURCE_EXHAUSTED (too many updates in flight, a rate
+ * limit), on the error or its cause: nothing was applied; ask again.
+ */
+export function isRefusedForNow(err: unknown): boolean {
   for (let e = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    if (isGrpcServiceError(e) && e.code === RESOURCE_EXHAUSTED) return true;
     if (!isGrpcServiceError(e) || e.code !== FAILED_PRECONDITION) continue;
     const bin = e.metadata?.get('grpc-status-details-bin')[0];
     if (!(bin instanceof Uint8Array)) continue;
@@ -65,7 +72,7 @@ async function whenReady<T>(call: () => Promise<T>, deadline: number): Promise<T
     try {
       return await call();
     } catch (err) {
-      if (!isWorkflowNotReady(err) || Date.now() + wait > deadline) throw err;
+      if (!isRefusedForNow(err) || Date.now() + wait > deadline) throw err;
     }
     await new Promise((r) => setTimeout(r, wait));
   }

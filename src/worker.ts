@@ -13,7 +13,7 @@ import { createActivities } from '../activities/create-activities';
 import { createJobActivities } from '../activities/job';
 import { createPolicyActivities } from '../activities/policy/evaluate';
 import { createFreezeActivities } from '../activities/freeze';
-import { decideAction } from './policy/decide';
+import { actionCost, decideAction } from './policy/decide';
 import { approvalRequirement } from './policy/evaluate';
 import { inputDigest } from './core/digest';
 import type { Decider, FreezeReader } from './core/contracts';
@@ -115,12 +115,13 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
       ...createPolicyActivities({
         decide,
         audit,
-        onUnknownOutcome: ({ input }) => {
+        onUnknownOutcome: ({ action, input }) => {
           const { hash, source } = opts.policy.current();
           const rule = source.onUnknownOutcome;
           return {
             policyHash: hash,
             inputDigest: inputDigest(input),
+            cost: actionCost(opts.registry, action, input),
             ...(rule === 'compensate' ? {} : { ask: approvalRequirement(rule.ask) }),
           };
         },

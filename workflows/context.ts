@@ -58,7 +58,7 @@ export interface JobContext {
    * budget limits them: each step then checks the budget and acts only after the one before it has counted what it
    * spent. Jobs run their steps one after another and have none.
    */
-  actionLock?: { held: boolean };
+  actionLock?: { holder?: string };
 }
 
 /** Tells channels about approval requests in the background (workflows/notifier.ts). */

@@ -35,8 +35,11 @@ import { ApprovalStatus, type Vote } from '../src/core/approval';
 import { airlockAgentKey, airlockStatusKey } from '../src/core/search-attributes';
 import { JobStatus, StepStatus, type JobState, type PlannedStep, type StepState, type ToolCall } from '../src/core/job';
 import {
+  EVENTS_PER_COMPENSATION,
+  SESSION_MAX_CALLS_IN_FLIGHT,
   SESSION_MAX_HISTORY_BYTES,
   SESSION_MAX_HISTORY_EVENTS,
+  SESSION_MAX_UPDATES,
   type SessionCall,
   type SessionEnd,
   type SessionEndReason,
@@ -77,6 +80,8 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
   let ending: { reason: SessionEndReason; by?: string } | undefined;
   let ended: SessionEnd | undefined;
   let inFlight = 0;
+  /** Updates accepted (calls, votes, the end): Temporal takes at most SESSION_MAX_UPDATES + headroom per workflow. */
+  let updates = 0;
   let lastTouched = Date.now();
 
   const setStatus = (status: JobStatus) => {
@@ -103,7 +108,7 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
   // With a budget, calls decide and act one at a time (JobContext.actionLock): side by side, each would check the
   // budget before the others had counted their spending, and together they could exceed it.
   const budgeted = input.budget.maxActions !== undefined || input.budget.maxCost !== undefined;
-  const actionLock = budgeted && patched(SESSION_BUDGET_LOCK) ? { held: false } : undefined;
+  const actionLock = budgeted && patched(SESSION_BUDGET_LOCK) ? {} : undefined;
   const ctx: JobContext = {
     jobId,
     input,
@@ -127,9 +132,14 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
   setHandler(unfreezeSignal, ({ agent }) => {
     if (state.frozen && state.frozen.agent === agent) state.frozen = undefined;
   });
-  setHandler(decideUpdate, (vote) => recordVote(state, vote), {
-    validator: (vote: Vote) => validateVote(state, input, vote),
-  });
+  setHandler(
+    decideUpdate,
+    (vote) => {
+      updates++;
+      return recordVote(state, vote);
+    },
+    { validator: (vote: Vote) => validateVote(state, input, vote) },
+  );
 
   const refuseWhenEnding = () => {
     if (ending || ended)
@@ -140,21 +150,38 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
       });
   };
 
-  // Checked when a call arrives (validators do not run on replay, so the limit may change between deploys).
+  // Temporal's limits on one workflow, checked when a call arrives (validators do not run on replay, so the limits may
+  // change between deploys). A new call is refused while there is still room for what must get through: votes on the
+  // calls waiting, the end, and a rollback's events.
   const refuseWhenFull = () => {
     const { historyLength, historySize } = workflowInfo();
     const maxEvents = input.maxHistoryEvents ?? SESSION_MAX_HISTORY_EVENTS;
-    if (historyLength >= maxEvents || historySize >= SESSION_MAX_HISTORY_BYTES)
+    const full =
+      updates >= SESSION_MAX_UPDATES
+        ? `${updates} updates (calls and votes; at most ${SESSION_MAX_UPDATES})`
+        : historyLength + EVENTS_PER_COMPENSATION * undo.length >= maxEvents
+          ? `${historyLength} events of history and ${undo.length} calls to undo (at most ${maxEvents} events)`
+          : historySize >= SESSION_MAX_HISTORY_BYTES
+            ? `${historySize} bytes of history`
+            : undefined;
+    if (full)
       throw ApplicationFailure.create({
         type: FailureType.SessionFull,
         nonRetryable: true,
-        message: `session ${jobId} is full (${historyLength} events, ${historySize} bytes of history; at most ${maxEvents} events): close it (what it did stays, and can still be rolled back until then) and start a new session`,
+        message: `session ${jobId} is full (${full}): close it (what it did stays, and can still be rolled back until then) and start a new session`,
+      });
+    if (inFlight >= SESSION_MAX_CALLS_IN_FLIGHT)
+      throw ApplicationFailure.create({
+        type: FailureType.SessionBusy,
+        nonRetryable: true,
+        message: `session ${jobId} has ${inFlight} calls in progress (acting or waiting for people), at most ${SESSION_MAX_CALLS_IN_FLIGHT}: wait for one (airlock_wait) before sending another`,
       });
   };
 
   setHandler(
     callToolUpdate,
     async ({ callId, step: planned, requestId }) => {
+      updates++;
       inFlight++;
       lastTouched = Date.now();
       const stepId = `call-${state.steps.length + 1}`;
@@ -218,6 +245,7 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
   setHandler(
     endSessionUpdate,
     async ({ reason, by }) => {
+      updates++;
       ending ??= { reason, by };
       await condition(() => ended !== undefined);
       return ended!;

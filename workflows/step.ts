@@ -184,6 +184,10 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
       action: step.action,
       input: toolCall.input,
     });
+    // It may have spent what it costs; counted before another call checks the budget, which it may do from here on:
+    // people may take hours to answer.
+    state.spent = { ...state.spent, cost: state.spent.cost + (rule.cost ?? 0) };
+    releaseLock();
     if (!rule.ask) return fail(FailureType.OutcomeUnknown, `${why}; compensated as if it acted`);
     const question: PolicyDecision = {
       outcome: 'require_approval',
@@ -221,13 +225,17 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
   /** An attempt after the first came back without acting: an earlier attempt may have acted before failing. */
   let mayHaveActed = false;
   const lock = ctx.actionLock;
+  /** Lets the next call act; only this step's hold (it may have let go already, and another call taken it). */
+  function releaseLock() {
+    if (lock?.holder === step.id) lock.holder = undefined;
+  }
   for (;;) {
     const closing = ctx.closing?.();
     if (closing) throw fail(FailureType.SessionEnded, `step ${step.id} not run: ${closing}`);
     if (state.frozen || state.status === JobStatus.Frozen) await honourFreeze();
-    if (lock?.held) {
+    if (lock?.holder !== undefined) {
       // Another step is deciding and acting: its spending counts before this one's budget check.
-      await condition(() => !lock.held || ctx.closing?.() !== undefined);
+      await condition(() => lock.holder === undefined || ctx.closing?.() !== undefined);
       continue;
     }
     checkDeadline(`step ${step.id}`);
@@ -238,7 +246,7 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
       );
     }
     const approvedRequest = state.approvals.find((r) => r.stepId === step.id && r.status === ApprovalStatus.Approved);
-    if (lock) lock.held = true;
+    if (lock) lock.holder = step.id;
     try {
       result = await tryStep(
         (stepState.decisions?.length ?? 0) + 1,
@@ -248,7 +256,7 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
       if (result.acted)
         state.spent = { actions: state.spent.actions + 1, cost: state.spent.cost + result.decision.cost };
     } finally {
-      if (lock) lock.held = false;
+      releaseLock();
     }
     const { decision } = result;
     const { outcome, ruleId, policyHash, reason, inputDigest, cost } = decision;

@@ -256,7 +256,10 @@ export class AuditStore {
           await this.db.query<
             Row & { head_seq: number | null; head_hash: string | null; head_signature: string | null }
           >(
-            `SELECT h.seq AS head_seq, h.hash AS head_hash, h.signature AS head_signature, e.*
+            // Columns named, not e.*: a prepared statement's result columns must not change under it (a migration
+            // adding a column would fail it on connections prepared before).
+            `SELECT h.seq AS head_seq, h.hash AS head_hash, h.signature AS head_signature, e.job_id, e.seq, e.key, e.type,
+                    e.at, e.actor, e.request_id, e.data, e.prev_hash, e.hash
              FROM (SELECT $1::text AS job_id) j
              LEFT JOIN audit_heads h ON h.job_id = j.job_id
              LEFT JOIN audit_events e ON e.job_id = j.job_id AND e.key = ANY($2::text[])`,

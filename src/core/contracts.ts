@@ -66,6 +66,8 @@ export interface UnknownOutcomeRule {
   policyHash: string;
   /** The digest votes on the question are bound to (the step's input). */
   inputDigest: string;
+  /** What the action costs, counted as spent since it may have acted (absent in results recorded before it). */
+  cost?: number;
 }
 
 /** The decision as a local activity of its own, for jobs started before the `decide-in-action` patch. */

@@ -33,6 +33,8 @@ export const FailureType = {
   SessionEnded: 'SessionEnded',
   /** An agent session's history is as long as a session may grow: it takes no more calls (close it, start anew). */
   SessionFull: 'SessionFull',
+  /** An agent session has as many calls in progress as it may: a new one is refused until one ends. */
+  SessionBusy: 'SessionBusy',
   /** An upstream MCP server's tool answered with an error. */
   UpstreamToolError: 'UpstreamToolError',
   /** The policy's `maxRuntime` for the action ran out (retried like a timeout, within the policy's `retries`). */

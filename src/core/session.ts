@@ -16,10 +16,21 @@ export interface SessionInput extends JobInput {
   maxHistoryEvents?: number;
 }
 
-/** Events a session's history may hold before it refuses new calls; well under Temporal's 51,200. */
+// A session refuses new calls before it reaches Temporal's limits on one workflow (server defaults; the server refuses
+// any update past them, a vote or the session's end as well as a call).
+/** Events a session's history may hold, rollback included; Temporal fails a run at 51,200. */
 export const SESSION_MAX_HISTORY_EVENTS = 40_000;
-/** Bytes likewise (Temporal's limit is 50 MB). */
+/** Events a rollback writes per call it undoes (its activity, the tasks around it, the audit), counted ahead. */
+export const EVENTS_PER_COMPENSATION = 8;
+/** Bytes of history likewise (Temporal's limit is 50 MB). */
 export const SESSION_MAX_HISTORY_BYTES = 40 * 1024 * 1024;
+/** Updates accepted (calls, votes, the end): Temporal takes 2,000 per workflow; the rest is kept for votes and the end. */
+export const SESSION_MAX_UPDATES = 1_800;
+/**
+ * Calls in progress at once (acting, or waiting for people after answering `awaiting_approval`): Temporal holds at
+ * most 10 updates in flight per workflow, and a vote on a waiting call is one too.
+ */
+export const SESSION_MAX_CALLS_IN_FLIGHT = 6;
 
 /** One tool call, planned by the MCP server: the step without its id (the session numbers its steps). */
 export interface SessionCall {

@@ -20,6 +20,13 @@ export interface DecideDeps {
   metrics?: Pick<ActivityMetrics, 'policyDecision'>;
 }
 
+/** What the tool says an action costs (0 for a tool without a cost, or input it refuses). */
+export function actionCost(registry: ToolRegistry, action: string, input: unknown): number {
+  const tool = registry.get(action);
+  const parsed = tool?.input.safeParse(input);
+  return parsed?.success && tool?.cost ? tool.cost(parsed.data) : 0;
+}
+
 /**
  * Decides one action; returns the decision and its audit event, for the caller to write before anything acts.
  * `attempt` > 1 when an action's retry decides again (its own audit event, so the trail shows every check).
@@ -30,8 +37,7 @@ export async function decideAction(
   attempt = 1,
 ): Promise<{ decision: PolicyDecision; event: AuditEventInput }> {
   const tool = registry.get(req.action);
-  const parsed = tool?.input.safeParse(req.input);
-  const cost = parsed?.success && tool?.cost ? tool.cost(parsed.data) : 0;
+  const cost = actionCost(registry, req.action, req.input);
   const current = policy.current();
   const verdict = evaluatePolicy(current, actionFacts({ ...req, risk: tool?.risk ?? 'critical', cost }));
   const frozen = await freeze.lookup(req.agent);

@@ -327,6 +327,43 @@ test('an approval-gated call reports progress, answers awaiting_approval, and ac
   await transport.terminateSession();
 });
 
+test('at most 6 calls wait at once: a 7th is refused (SessionBusy) without acting, and votes on the waiting ones get through', async () => {
+  // Each call waiting for people is an update in flight, and Temporal holds 10 per workflow: a vote is one too.
+  const { client, transport, sessionId } = await connect();
+  const branches = [1, 2, 3, 4, 5, 6].map((i) => `mcp-busy-${i}`);
+  for (const branch of branches) await client.callTool({ name: 'git.create_branch', arguments: { repo, branch } });
+  const waiting = (
+    await Promise.all(
+      branches.map((source) => client.callTool({ name: 'git.merge', arguments: { repo, source, target: 'main' } })),
+    )
+  ).map(structured);
+  expect(waiting.map((w) => w.status)).toEqual(Array(6).fill('awaiting_approval'));
+
+  const seventh = await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-busy-7' } });
+  expect(seventh.isError).toBe(true);
+  expect(structured(seventh)).toMatchObject({ type: 'SessionBusy' });
+  expect(textOf(seventh)).toContain('6 calls in progress');
+  expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-busy-7')).toBe(false);
+
+  // Every waiting call can still be decided; each acts once.
+  for (const w of waiting) {
+    const vote = await api('POST', `/v1/approvals/${encodeURIComponent(w.approvalRequestId)}/decision`, 'alice', {
+      decision: 'approve',
+    });
+    expect(vote.status).toBe(200);
+  }
+  for (const w of waiting) {
+    const done = await client.callTool({ name: 'airlock_wait', arguments: { callId: w.callId } });
+    expect(structured(done)).toMatchObject({ status: 'succeeded', ruleId: 'merge-needs-an-sre' });
+  }
+  // Room again: the next call is taken.
+  const next = await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-busy-7' } });
+  expect(structured(next).status).toBe('succeeded');
+  const started = (await airlock.audit.events(sessionId)).filter((e) => e.type === 'action.started');
+  expect(started).toHaveLength(6 + 6 + 1);
+  await transport.terminateSession();
+});
+
 test("a rejected call is a tool error carrying the approver's reason", async () => {
   const { client, transport, sessionId } = await connect();
   await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-rejected' } });

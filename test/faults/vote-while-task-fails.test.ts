@@ -9,7 +9,7 @@ import { Worker } from '@temporalio/worker';
 import { builtinRegistry } from '../../activities';
 import { AuditEventType } from '../../src/core/audit';
 import { submitJob } from '../../src/jobs/submit';
-import { isWorkflowNotReady } from '../../approvals/deliver';
+import { isRefusedForNow } from '../../approvals/deliver';
 import { decideUpdate, jobStateQuery, unfreezeSignal } from '../../workflows/messages';
 import { pendingRequest, vote } from '../helpers/approvals';
 import { attestationKeys } from '../helpers/attestation';
@@ -63,9 +63,9 @@ test('a vote sent while the job’s workflow task keeps failing is applied once,
         'the workflow task to be failing (attempt 3)',
       );
       // What the server answers now, to a query and to an update: not ready (nothing applied; ask again).
-      expect(isWorkflowNotReady(await handle.query(jobStateQuery).catch((e: unknown) => e))).toBe(true);
+      expect(isRefusedForNow(await handle.query(jobStateQuery).catch((e: unknown) => e))).toBe(true);
       const update = handle.executeUpdate(decideUpdate, { args: [{ requestId: request.id } as never] });
-      expect(isWorkflowNotReady(await update.catch((e: unknown) => e))).toBe(true);
+      expect(isRefusedForNow(await update.catch((e: unknown) => e))).toBe(true);
       voted = vote(temporal.env.client, 'alice', request.id, 'approve');
       voted.catch(() => undefined); // awaited below
       // The vote is offered while the task still fails.

@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { z } from 'zod';
 import { builtinRegistry } from '../../activities';
 import { ToolRegistry } from '../../activities/registry';
@@ -18,7 +18,10 @@ import type { ApprovalChannel } from '../../approvals/channel';
 import { StepOutputTable } from '../../src/audit/outputs';
 import { callbackTrailId } from '../../src/core/audit';
 import { readCallbackStatus } from '../../src/jobs/read';
+import { stepOptions } from '../../src/jobs/plan';
 import { submitJob } from '../../src/jobs/submit';
+import { compensationActivityName, type PlannedStep } from '../../src/core/job';
+import { AgentSessions } from '../../src/sessions/sessions';
 import { clearFreezeUpdate } from '../../workflows/freeze';
 import { jobStateQuery } from '../../workflows/messages';
 import { attestationKeys } from '../helpers/attestation';
@@ -503,5 +506,66 @@ onUnknownOutcome:
       expect(end.steps[0].status).toBe('failed');
     });
     expect(counts.hangUndone - before.hangUndone).toBe(0);
+  });
+
+  test("in a budgeted agent session, a call humans are asked about does not hold up the session's other calls", async () => {
+    // A budget makes a session's calls act one at a time; a question that takes people hours must not keep the turn.
+    const { repo, cleanup } = makeRepo();
+    const { worker, taskQueue } = await testWorker(temporal.env, {
+      registry,
+      policy: policyFile(`version: 1
+default: { decision: allow }
+onUnknownOutcome:
+  ask: { groups: [sre], quorum: 1, timeout: 1h, channels: [api] }
+`),
+    });
+    const sessions = new AgentSessions({ client: temporal.env.client, taskQueue, attestationKeys });
+    const step = (action: string, input: Record<string, unknown>): Omit<PlannedStep, 'id'> => {
+      const tool = registry.get(action)!;
+      return {
+        action,
+        input,
+        risk: tool.risk,
+        ...(tool.compensate ? { compensation: compensationActivityName(action) } : {}),
+        options: stepOptions(tool, input, {}),
+      };
+    };
+    try {
+      await worker.runUntil(async () => {
+        const sessionId = await sessions.start({
+          name: 'release-bot',
+          tokenSha256: '0'.repeat(64),
+          caller: 'ci',
+          context: {},
+          budget: { maxActions: 5 },
+          idleTimeout: 600_000,
+        });
+        const handle = temporal.env.client.workflow.getHandle(sessionId);
+        const hung = sessions
+          .call(sessionId, 'hang', step('test.hang', { ms: 3000 }), { waitMs: 60_000 })
+          .catch((e: unknown) => e);
+        const asked = await waitForState(handle, (s) => s.approvals.some((a) => a.status === 'pending'));
+        expect(asked.spent.actions).toBe(1);
+
+        const other = await sessions.call(
+          sessionId,
+          'branch',
+          step('git.create_branch', { repo, branch: 'while-asked' }),
+          { waitMs: 15_000 },
+        );
+        expect(other.done).toBe(true);
+        expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/while-asked')).toBe(true);
+        expect((await handle.query(jobStateQuery)).spent.actions).toBe(2);
+
+        const question = asked.approvals.find((a) => a.status === 'pending')!;
+        await vote(temporal.env.client, 'bob', question.id, 'reject', { comment: 'nothing changed' });
+        const err = await hung;
+        expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+        expect((err as WorkflowUpdateFailedError).cause?.message).toMatch(/it did not act/);
+        await sessions.end(sessionId, 'closed', 'release-bot');
+      });
+    } finally {
+      cleanup();
+    }
   });
 });
