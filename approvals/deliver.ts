@@ -45,6 +45,8 @@ export function parseRequestId(requestId: string): { jobId: string; stepId: stri
  * refuses an update while the workflow has as many in flight as it holds (10 by default: an agent session's calls
  * waiting for people are updates in flight); one of them ending makes room.
  */
+// The client retries RESOURCE_EXHAUSTED itself for about 40 s before this loop sees it, so a vote refused that way can
+// be offered for up to about 100 s in all.
 export const NOT_READY_RETRY_MS = 60_000;
 
 const RESOURCE_EXHAUSTED = 8;

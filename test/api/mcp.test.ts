@@ -16,6 +16,7 @@ import type { Worker } from '@temporalio/worker';
 import { AuditStore } from '../../src/audit/store';
 import { AgentSessions } from '../../src/sessions/sessions';
 import { stepOptions } from '../../src/jobs/plan';
+import { compensationActivityName } from '../../src/core/job';
 import { connectUpstreams } from '../../src/upstreams';
 import type { Airlock } from '../../src/compose';
 import { gitOk, makeRepo, subjects } from '../helpers/git';
@@ -504,7 +505,13 @@ test('a session whose history reached its limit refuses new calls without acting
   const tool = airlock.registry.get('git.create_branch')!;
   const call = (n: number) => {
     const input = { repo, branch: `mcp-full-${n}` };
-    const step = { action: tool.name, input, risk: tool.risk, options: stepOptions(tool, input, {}) };
+    const step = {
+      action: tool.name,
+      input,
+      risk: tool.risk,
+      compensation: compensationActivityName(tool.name),
+      options: stepOptions(tool, input, {}),
+    };
     return sessions.call(sessionId, `full-${n}`, step, { waitMs: 30_000 });
   };
   let refused: unknown;
@@ -512,7 +519,10 @@ test('a session whose history reached its limit refuses new calls without acting
   for (; n < 10 && !refused; n++) await call(n).catch((err) => (refused = err));
   expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
   expect((refused as WorkflowUpdateFailedError).cause).toMatchObject({ type: 'SessionFull' });
-  expect((refused as Error & { cause: Error }).cause.message).toMatch(/is full \(\d+ events.*at most 40 events\)/);
+  // Counted with the events a rollback of the calls so far would add.
+  expect((refused as Error & { cause: Error }).cause.message).toMatch(
+    /is full \(\d+ events of history and [1-9]\d* calls to undo \(at most 40 events\)\)/,
+  );
   // Some calls acted before the limit; the refused one did not act, and the session still closes.
   const last = n - 1;
   expect(last).toBeGreaterThan(0);
