@@ -193,6 +193,21 @@ async function deliver(client: Client, attestor: Attestor, vote: DeliverVote): P
     // The job ended between reading the request and voting.
     if (err instanceof WorkflowNotFoundError)
       throw new ApprovalRefusedError(RefusalCode.RequestClosed, `job ${jobId} has ended`);
+    // The server failed the update itself, without the job's answer: the job closed while the vote waited (as a
+    // second click on a request the first one closed may: "the Workflow completed before", "not processed by the
+    // worker"). Nothing was applied; say so when the job has ended, rather than pass the server's words on.
+    if (err instanceof WorkflowUpdateFailedError && (await hasEnded(client, jobId)))
+      throw new ApprovalRefusedError(RefusalCode.RequestClosed, `job ${jobId} has ended`);
+    throw err;
+  }
+}
+
+/** Whether the job's workflow is closed (gone counts as closed). */
+async function hasEnded(client: Client, jobId: string): Promise<boolean> {
+  try {
+    return (await client.workflow.getHandle(jobId).describe()).status.name !== 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return true;
     throw err;
   }
 }

@@ -138,7 +138,7 @@ test(
       for (let i = 0; i < N; i++) {
         const pair = i < N / 2 ? [results[i], results[N + i]] : [results[i]];
         expect(pair.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-        for (const r of pair) if (r.status === 'rejected') expect(String(r.reason)).toMatch(/already|ended|closed/i);
+        for (const r of pair) if (r.status === 'rejected') expect(explain(r.reason)).toMatch(/already|ended|closed/i);
       }
       expect(ended.map((o) => (o.status === 'fulfilled' ? o.value.status : String(o.reason)))).toEqual(
         Array(N).fill('succeeded'),
@@ -169,3 +169,11 @@ test(
   },
   BUDGET_MS,
 );
+
+/** An error and its causes (type and message each), so an unexpected refusal says what answered it. */
+function explain(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err; e instanceof Error; e = (e as { cause?: unknown }).cause)
+    parts.push(`${(e as { type?: string }).type ?? e.name}: ${e.message}`);
+  return parts.join(' <- ') || String(err);
+}
