@@ -8,8 +8,8 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { loadConfig } from '../src/config';
 import { startStack, type Stack } from '../src/dev/stack';
-import { compensationActivityName, type JobState, type PlannedStep } from '../src/core/job';
-import { stepOptions } from '../src/jobs/plan';
+import type { JobState } from '../src/core/job';
+import { sessionStep } from '../src/jobs/plan';
 import { AgentSessions } from '../src/sessions/sessions';
 import type { SessionEnd } from '../src/core/session';
 import { pendingRequest, vote } from '../test/helpers/approvals';
@@ -92,14 +92,7 @@ async function record(stack: Stack, sessions: AgentSessions, scenario: Scenario,
     const agent = stack.airlock.directory.agent('deploy-bot')!;
     const sessionId = await sessions.start(agent, undefined, historyJobId(scenario.name));
     const call = async (callId: string, action: string, input: Record<string, unknown>) => {
-      const tool = stack.registry.get(action)!;
-      const step: Omit<PlannedStep, 'id'> = {
-        action,
-        input,
-        risk: tool.risk,
-        ...(tool.compensate ? { compensation: compensationActivityName(action) } : {}),
-        options: stepOptions(tool, input, stack.airlock.config.toolQueues),
-      };
+      const step = sessionStep(stack.registry.get(action)!, input, stack.airlock.config.toolQueues);
       const outcome = await sessions.call(sessionId, callId, step, { waitMs: 60_000 });
       if (!outcome.done) throw new Error(`${action} did not finish in time`);
       return outcome.result;

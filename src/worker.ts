@@ -121,7 +121,7 @@ export function createWorker(opts: WorkerOptions): Promise<Worker> {
           return {
             policyHash: hash,
             inputDigest: inputDigest(input),
-            cost: actionCost(opts.registry, action, input),
+            cost: actionCost(opts.registry.get(action), input),
             ...(rule === 'compensate' ? {} : { ask: approvalRequirement(rule.ask) }),
           };
         },

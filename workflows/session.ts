@@ -155,7 +155,7 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
   // Temporal's limits on one workflow, checked when a call arrives (validators do not run on replay, so the limits may
   // change between deploys). A new call is refused while there is still room for what must get through: votes on the
   // calls waiting, the end, and a rollback's events.
-  const refuseWhenFull = () => {
+  const refuseOverLimits = () => {
     const { historyLength, historySize } = workflowInfo();
     const maxEvents = input.maxHistoryEvents ?? SESSION_MAX_HISTORY_EVENTS;
     const full =
@@ -239,7 +239,7 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
     {
       validator: (_call: SessionCall) => {
         refuseWhenEnding();
-        refuseWhenFull();
+        refuseOverLimits();
       },
     },
   );

@@ -93,6 +93,21 @@ export function stepOptions(
   };
 }
 
+/** An agent session's call planned as a step without its id (the session numbers its steps): the MCP route's plan. */
+export function sessionStep(
+  tool: ToolDefinition,
+  input: Record<string, unknown>,
+  queues: ToolQueues,
+): Omit<PlannedStep, 'id'> {
+  return {
+    action: tool.name,
+    input,
+    risk: tool.risk,
+    ...(tool.compensate ? { compensation: compensationActivityName(tool.name) } : {}),
+    options: stepOptions(tool, input, queues),
+  };
+}
+
 const taskQueueOf = (queues: ToolQueues, tool: string) => {
   const taskQueue = toolQueue(queues, tool);
   return taskQueue ? { taskQueue } : {};

@@ -10,6 +10,7 @@ import type { PolicyDecision, PolicyRequest } from '../core/decision';
 import { inputDigest } from '../core/digest';
 import { actionFacts } from '../core/facts';
 import type { ToolRegistry } from '../../activities/registry';
+import type { ToolDefinition } from '../../activities/tool';
 import { evaluatePolicy } from './evaluate';
 import type { PolicyStore } from './store';
 
@@ -20,9 +21,8 @@ export interface DecideDeps {
   metrics?: Pick<ActivityMetrics, 'policyDecision'>;
 }
 
-/** What the tool says an action costs (0 for a tool without a cost, or input it refuses). */
-export function actionCost(registry: ToolRegistry, action: string, input: unknown): number {
-  const tool = registry.get(action);
+/** What the tool says an action costs (0 for an unknown tool, a tool without a cost, or input it refuses). */
+export function actionCost(tool: ToolDefinition | undefined, input: unknown): number {
   const parsed = tool?.input.safeParse(input);
   return parsed?.success && tool?.cost ? tool.cost(parsed.data) : 0;
 }
@@ -37,7 +37,7 @@ export async function decideAction(
   attempt = 1,
 ): Promise<{ decision: PolicyDecision; event: AuditEventInput }> {
   const tool = registry.get(req.action);
-  const cost = actionCost(registry, req.action, req.input);
+  const cost = actionCost(tool, req.input);
   const current = policy.current();
   const verdict = evaluatePolicy(current, actionFacts({ ...req, risk: tool?.risk ?? 'critical', cost }));
   const frozen = await freeze.lookup(req.agent);

@@ -15,8 +15,7 @@ import { Client as TemporalClient, Connection, WorkflowUpdateFailedError } from 
 import type { Worker } from '@temporalio/worker';
 import { AuditStore } from '../../src/audit/store';
 import { AgentSessions } from '../../src/sessions/sessions';
-import { stepOptions } from '../../src/jobs/plan';
-import { compensationActivityName } from '../../src/core/job';
+import { sessionStep } from '../../src/jobs/plan';
 import { connectUpstreams } from '../../src/upstreams';
 import type { Airlock } from '../../src/compose';
 import { gitOk, makeRepo, subjects } from '../helpers/git';
@@ -504,14 +503,7 @@ test('a session whose history reached its limit refuses new calls without acting
   const sessionId = await sessions.start(agent);
   const tool = airlock.registry.get('git.create_branch')!;
   const call = (n: number) => {
-    const input = { repo, branch: `mcp-full-${n}` };
-    const step = {
-      action: tool.name,
-      input,
-      risk: tool.risk,
-      compensation: compensationActivityName(tool.name),
-      options: stepOptions(tool, input, {}),
-    };
+    const step = sessionStep(tool, { repo, branch: `mcp-full-${n}` }, {});
     return sessions.call(sessionId, `full-${n}`, step, { waitMs: 30_000 });
   };
   let refused: unknown;

@@ -18,9 +18,8 @@ import type { ApprovalChannel } from '../../approvals/channel';
 import { StepOutputTable } from '../../src/audit/outputs';
 import { callbackTrailId } from '../../src/core/audit';
 import { readCallbackStatus } from '../../src/jobs/read';
-import { stepOptions } from '../../src/jobs/plan';
+import { sessionStep } from '../../src/jobs/plan';
 import { submitJob } from '../../src/jobs/submit';
-import { compensationActivityName, type PlannedStep } from '../../src/core/job';
 import { AgentSessions } from '../../src/sessions/sessions';
 import { clearFreezeUpdate } from '../../workflows/freeze';
 import { jobStateQuery } from '../../workflows/messages';
@@ -66,6 +65,14 @@ async function listen(handler: Parameters<typeof createServer>[1]) {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
+
+/** A policy allowing everything that asks an sre whether an action of unknown outcome acted. */
+const askWhetherItActed = () =>
+  policyFile(`version: 1
+default: { decision: allow }
+onUnknownOutcome:
+  ask: { groups: [sre], quorum: 1, timeout: 1h, channels: [api] }
+`);
 
 const submit = (job: object, taskQueue: string, requester = 'ci') =>
   submitJob(temporal.env.client, job, { registry, taskQueue, requester, jobId: uniqueId('job'), attestationKeys });
@@ -481,11 +488,7 @@ describe('6. a started action that may have acted unseen is unknown', () => {
     const before = { ...counts };
     const { worker, taskQueue } = await testWorker(temporal.env, {
       registry,
-      policy: policyFile(`version: 1
-default: { decision: allow }
-onUnknownOutcome:
-  ask: { groups: [sre], quorum: 1, timeout: 1h, channels: [api] }
-`),
+      policy: askWhetherItActed(),
     });
     await worker.runUntil(async () => {
       const { handle, jobId } = await submit(
@@ -513,23 +516,10 @@ onUnknownOutcome:
     const { repo, cleanup } = makeRepo();
     const { worker, taskQueue } = await testWorker(temporal.env, {
       registry,
-      policy: policyFile(`version: 1
-default: { decision: allow }
-onUnknownOutcome:
-  ask: { groups: [sre], quorum: 1, timeout: 1h, channels: [api] }
-`),
+      policy: askWhetherItActed(),
     });
     const sessions = new AgentSessions({ client: temporal.env.client, taskQueue, attestationKeys });
-    const step = (action: string, input: Record<string, unknown>): Omit<PlannedStep, 'id'> => {
-      const tool = registry.get(action)!;
-      return {
-        action,
-        input,
-        risk: tool.risk,
-        ...(tool.compensate ? { compensation: compensationActivityName(action) } : {}),
-        options: stepOptions(tool, input, {}),
-      };
-    };
+    const step = (action: string, input: Record<string, unknown>) => sessionStep(registry.get(action)!, input, {});
     try {
       await worker.runUntil(async () => {
         const sessionId = await sessions.start({

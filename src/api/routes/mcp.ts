@@ -23,10 +23,10 @@ import type { ToolRegistry } from '../../../activities/registry';
 import { ApprovalStatus } from '../../core/approval';
 import { inputDigest } from '../../core/digest';
 import { FailureType } from '../../core/failures';
-import { compensationActivityName, type JobState } from '../../core/job';
+import type { JobState } from '../../core/job';
 import { formatIssues } from '../../core/issues';
 import { JobFrozenError } from '../../freeze';
-import { stepOptions } from '../../jobs/plan';
+import { sessionStep } from '../../jobs/plan';
 import type { ToolQueues } from '../../core/tool-queues';
 import type { AgentCredential } from '../../people';
 import type { CompiledPolicy } from '../../policy/load';
@@ -329,13 +329,7 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (app, opts)
         );
       }
       const callId = callIdOf(request.params._meta, extra.requestId);
-      const step = {
-        action: tool.name,
-        input: args,
-        risk: tool.risk,
-        ...(tool.compensate ? { compensation: compensationActivityName(tool.name) } : {}),
-        options: stepOptions(tool, args, opts.toolQueues ?? {}),
-      };
+      const step = sessionStep(tool, args, opts.toolQueues ?? {});
       return settle(
         callId,
         (tick) => sessions.call(sessionId, callId, step, { requestId: httpRequestId, waitMs: o.approvalWaitMs, tick }),
