@@ -43,10 +43,9 @@ export function parseRequestId(requestId: string): { jobId: string; stepId: stri
  * the job's workflow task keeps failing (a worker SIGKILLed with the task in hand, tasks timing out on an overloaded
  * worker), and aborts the updates it had sent with such a task; it recovers when a worker completes the task. It also
  * refuses an update while the workflow has as many in flight as it holds (10 by default: an agent session's calls
- * waiting for people are updates in flight); one of them ending makes room.
+ * waiting for people are updates in flight); one of them ending makes room. The client retries RESOURCE_EXHAUSTED
+ * itself for about 40 s before this loop sees it, so a vote refused that way can be offered for up to about 100 s.
  */
-// The client retries RESOURCE_EXHAUSTED itself for about 40 s before this loop sees it, so a vote refused that way can
-// be offered for up to about 100 s in all.
 export const NOT_READY_RETRY_MS = 60_000;
 
 const RESOURCE_EXHAUSTED = 8;
