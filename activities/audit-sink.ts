@@ -27,7 +27,7 @@ async function refusedForGood<T>(write: () => Promise<T>): Promise<T> {
 export function failingForGood(sink: AuditSink): AuditSink {
   return {
     append: (event) => refusedForGood(() => sink.append(event)),
-    appendAll: (events) => refusedForGood(() => sink.appendAll(events)),
+    appendAll: (events, opts) => refusedForGood(() => sink.appendAll(events, opts)),
     signHead: (jobId) => refusedForGood(() => sink.signHead(jobId)),
   };
 }

@@ -14,8 +14,11 @@ import { AuditEventType, AuditTrailSealedError, type AuditEventInput } from '../
 import type { Database } from '../core/db';
 import { redact } from '../core/redact';
 import { verifyVotes } from './votes';
+import { AppendBatcher } from './batch';
 
 export const GENESIS = `sha256:${'0'.repeat(64)}`;
+/** The head of a trail with no event yet. */
+const NEW_TRAIL = { seq: 0, hash: GENESIS };
 
 export interface AuditEvent extends AuditEventInput {
   seq: number;
@@ -204,6 +207,7 @@ const HEAD_CACHE_SIZE = 10_000;
 export class AuditStore {
   /** The last head this process wrote per job: a guess that saves the read; a stale guess costs one retry. */
   private readonly heads = new LRUCache<string, { seq: number; hash: string }>({ max: HEAD_CACHE_SIZE });
+  private readonly batcher: AppendBatcher;
 
   /** The keys heads are verified with: the signing key's public half, and the older keys the operator keeps. */
   readonly keyring: Keyring;
@@ -217,6 +221,7 @@ export class AuditStore {
   ) {
     this.keyring = new Keyring().merge(keyring ?? new Keyring());
     if (signingKey) this.keyId = this.keyring.add(signingKey);
+    this.batcher = new AppendBatcher(db);
   }
 
   /**
@@ -240,16 +245,19 @@ export class AuditStore {
   }
 
   /**
-   * Appends events of one job, in order, each once. One statement moves the head only if it is still where we think
-   * it is and inserts the events. Where we think it is: the head this process last wrote for the job (one round
-   * trip), else read it with any of these keys already stored (two). A concurrent append to the same job makes it read
-   * again; keys already stored (a retry) are answered with the stored events, one at a time.
+   * Appends events of one job, in order, each once; with `seal`, the head they end on is signed in the same write
+   * (a job's last events). One statement moves the head only if it is still where we think it is and inserts the
+   * events. Where we think it is: the head this process last wrote for the job, or nothing yet when the first event
+   * is the job's submission (one round trip); else read it with any of these keys already stored (two). A concurrent
+   * append to the same job makes it read again; keys already stored (a retry) are answered with the stored events, one
+   * at a time. Writes of different jobs under way at the same moment share one statement (the batcher below).
    */
-  async appendAll(inputs: AuditEventInput[]): Promise<AuditEvent[]> {
+  async appendAll(inputs: AuditEventInput[], opts: { seal?: boolean } = {}): Promise<AuditEvent[]> {
     const { jobId } = inputs[0];
     if (inputs.some((i) => i.jobId !== jobId)) throw new Error('appendAll: events of one job only');
     const data = inputs.map((i) => redact(i.data));
-    let head = this.heads.get(jobId);
+    // A trail starts with the job's submission: on a miss, guess it is new (a wrong guess costs the read below).
+    let head = this.heads.get(jobId) ?? (inputs[0].type === AuditEventType.JobSubmitted ? NEW_TRAIL : undefined);
     for (let attempt = 0; ; attempt++) {
       if (!head) {
         const rows = (
@@ -268,9 +276,11 @@ export class AuditStore {
           )
         ).rows;
         if (rows.some((r) => r.key)) {
-          if (inputs.length === 1) return [fromRow(rows[0])];
           const out: AuditEvent[] = [];
-          for (const input of inputs) out.push(await this.append(input));
+          if (inputs.length === 1) out.push(fromRow(rows[0]));
+          else for (const input of inputs) out.push(await this.append(input));
+          // Stored by an earlier try, which may have ended before signing (a store from before sealing in one write).
+          if (opts.seal) await this.signHead(jobId);
           return out;
         }
         // A signed head is a finished job's: its trail is sealed.
@@ -295,39 +305,15 @@ export class AuditStore {
         events.push({ ...event, hash });
         prev = { seq: event.seq, hash };
       }
-      // $1 job, $2/$3 the new head; the head moves only from exactly the event the first one chains to ($4/$5).
-      const first = events[0];
-      const params: unknown[] = [jobId, prev.seq, prev.hash];
-      const moveHead =
-        first.seq === 1
-          ? `INSERT INTO audit_heads (job_id, seq, hash) VALUES ($1, $2, $3) ON CONFLICT (job_id) DO NOTHING`
-          : `UPDATE audit_heads SET seq = $2, hash = $3
-              WHERE job_id = $1 AND seq = $4 AND hash = $5 AND signature IS NULL`;
-      if (first.seq > 1) params.push(first.seq - 1, first.prevHash);
-      const values = events.map((e) => {
-        const at = params.length;
-        params.push(e.seq, e.key, e.type, e.at, e.actor ?? null, e.requestId ?? null, JSON.stringify(e.data));
-        params.push(e.prevHash, e.hash);
-        const $ = (n: number) => `$${at + n}`;
-        return `($1::text, ${$(1)}::integer, ${$(2)}::text, ${$(3)}::text, ${$(4)}::timestamptz, ${$(5)}::text, ${$(6)}::text, ${$(7)}::jsonb, ${$(8)}::text, ${$(9)}::text)`;
-      });
-      try {
-        const inserted = await this.db.query(
-          `WITH head AS (${moveHead} RETURNING seq)
-           INSERT INTO audit_events (job_id, seq, key, type, at, actor, request_id, data, prev_hash, hash)
-           SELECT v.* FROM (VALUES ${values.join(', ')}) AS v, head
-           RETURNING seq`,
-          params,
-          // The text depends only on whether the head is new and how many events: a handful of shapes.
-          `airlock.audit.append.${first.seq === 1 ? 'first' : 'next'}.${events.length}`,
-        );
-        if (inserted.rows.length === events.length) {
-          this.heads.set(jobId, prev);
-          return events;
-        }
-      } catch (err) {
-        // A key is already stored (a retry, or a concurrent append): read again.
-        if ((err as { code?: string }).code !== '23505') throw err;
+      const seal =
+        opts.seal && this.signingKey
+          ? { signature: sign(null, Buffer.from(prev.hash), this.signingKey).toString('base64'), keyId: this.keyId! }
+          : undefined;
+      if (await this.batcher.write({ jobId, from: head, events, seal })) {
+        if (opts.seal)
+          this.heads.delete(jobId); // the job has ended
+        else this.heads.set(jobId, prev);
+        return events;
       }
       head = undefined;
       this.heads.delete(jobId);

@@ -20,8 +20,8 @@ export class AuditTrailSealedError extends Error {
 export interface AuditSink {
   /** Appends one event once; rejects with AuditTrailSealedError when the job's trail is sealed. */
   append(event: AuditEventInput): Promise<unknown>;
-  /** Appends events of one job in order (in one write where it can). */
-  appendAll(events: AuditEventInput[]): Promise<unknown>;
+  /** Appends events of one job in order (in one write where it can); `seal`: they end the job, its head is signed. */
+  appendAll(events: AuditEventInput[], opts?: { seal?: boolean }): Promise<unknown>;
   /** Signs the job's chain head when it ends. */
   signHead(jobId: string): Promise<unknown>;
   /** Records an event about a job whose trail is sealed (a vote after the end), beside the trail, never in it. */
@@ -100,9 +100,9 @@ export function besideSealedTrail(sink: AuditSink): AuditSink {
   };
   return {
     append,
-    async appendAll(events) {
+    async appendAll(events, opts) {
       try {
-        return await sink.appendAll(events);
+        return await sink.appendAll(events, opts);
       } catch (err) {
         if (!(err instanceof AuditTrailSealedError)) throw err;
         // One at a time: events already in the trail (a retry) answer as stored, the others go beside it.

@@ -12,6 +12,21 @@ import { createAttestor, generateAttestationKey } from '../../src/attestation';
 import { commentDigest, type AttestedVote } from '../../src/core/attestation';
 
 const pg = usePostgresDatabase();
+
+/** The database, counting the statements run through it. */
+function countingStore(db: Database) {
+  let n = 0;
+  const counted: Database = {
+    kind: db.kind,
+    query: (text, params, name) => {
+      n++;
+      return db.query(text, params, name);
+    },
+    exec: (sql) => db.exec(sql),
+    close: async () => undefined,
+  };
+  return { db: counted, statements: () => n };
+}
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const signingKey = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 const trustedKey = publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -191,6 +206,91 @@ describe.each([['PostgreSQL', () => openDatabase(pg.url)]])('audit store on %s',
     expect(await store.verify(id)).toMatchObject({ ok: true, events: 2, signed: true });
   });
 
+  test("the job's last events and its head's signature are one write; a retry answers as stored", async () => {
+    const id = job();
+    await store.append({ jobId: id, key: 'submitted', type: 'job.submitted', data: {} });
+    const counted = countingStore(db);
+    const other = await AuditStore.open(counted.db, signingKey); // a worker that never saw this job
+    await store.append({ jobId: id, key: 'a', type: 'action.started', data: {} });
+    const before = counted.statements();
+    const finished = { jobId: id, key: 'finished', type: 'job.finished' as const, data: { status: 'succeeded' } };
+    const [written] = await store.appendAll([finished], { seal: true });
+    const head = await store.head(id);
+    expect(head).toMatchObject({ seq: 3, hash: written.hash, signature: expect.any(String), keyId: store.keyId });
+    expect(await store.verify(id)).toMatchObject({ ok: true, events: 3, signed: true });
+    // The activity retried (on another worker): the stored event, the same signature, nothing new.
+    const [again] = await other.appendAll([{ ...finished, data: { status: 'other' } }], { seal: true });
+    expect(again).toEqual(written);
+    expect(await store.head(id)).toEqual(head);
+    expect(counted.statements() - before).toBeLessThanOrEqual(3); // the read, and signHead finding it signed
+    await expect(store.append({ jobId: id, key: 'late', type: 'action.started', data: {} })).rejects.toBeInstanceOf(
+      AuditTrailSealedError,
+    );
+  });
+
+  test('appends of many jobs under way at once share statements; each chain stays whole', async () => {
+    const counted = countingStore(db);
+    const shared = await AuditStore.open(counted.db, signingKey);
+    const ids = Array.from({ length: 40 }, job);
+    const start = counted.statements();
+    // A new trail's first event needs no read of its head.
+    await Promise.all(ids.map((id) => shared.append({ jobId: id, key: 'submitted', type: 'job.submitted', data: {} })));
+    const firsts = counted.statements() - start;
+    for (let step = 1; step <= 3; step++)
+      await Promise.all(
+        ids.map((id) =>
+          shared.appendAll([
+            { jobId: id, key: `decision:s${step}`, type: 'policy.decision', data: { step } },
+            { jobId: id, key: `action.started:s${step}`, type: 'action.started', data: { step } },
+          ]),
+        ),
+      );
+    const total = counted.statements() - start;
+    // One at a time, that is 160 statements: 40 firsts and 3 × 40 appends. At most 4 run at once, the rest wait and
+    // leave together.
+    expect(firsts).toBeLessThan(20);
+    expect(total).toBeLessThan(60);
+    for (const id of ids) {
+      expect(await store.verify(id)).toMatchObject({ ok: true, events: 7 });
+      expect((await store.events(id)).map((e) => e.key)).toEqual([
+        'submitted',
+        ...[1, 2, 3].flatMap((s) => [`decision:s${s}`, `action.started:s${s}`]),
+      ]);
+    }
+  });
+
+  test("in a shared statement, one job's refused write, retry or moved head leaves the others written", async () => {
+    const counted = countingStore(db);
+    const shared = await AuditStore.open(counted.db, signingKey);
+    const ids = Array.from({ length: 12 }, job);
+    await Promise.all(ids.map((id) => shared.append({ jobId: id, key: 'submitted', type: 'job.submitted', data: {} })));
+    const [refused, retried, moved] = ids;
+    // Stored already by another process: `retried` is a retry, and `moved`'s head is not where `shared` thinks.
+    const other = await AuditStore.open(db, signingKey);
+    await other.append({ jobId: retried, key: 'e', type: 'action.started', data: { by: 'other' } });
+    await other.append({ jobId: moved, key: 'm', type: 'action.started', data: {} });
+    const start = counted.statements();
+    const results = await Promise.allSettled(
+      ids.map((id) =>
+        // PostgreSQL refuses \u0000 in jsonb text (22P05): that write fails, alone.
+        shared.append({
+          jobId: id,
+          key: 'e',
+          type: 'action.started',
+          data: { note: id === refused ? 'a\u0000b' : 'ok' },
+        }),
+      ),
+    );
+    expect(counted.statements() - start).toBeGreaterThan(1);
+    expect(results[0]).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ code: '22P05' }) });
+    expect(results.slice(1).every((r) => r.status === 'fulfilled')).toBe(true);
+    expect((results[1] as PromiseFulfilledResult<{ data: unknown }>).value.data).toEqual({ by: 'other' });
+    for (const id of ids.slice(1)) expect(await store.verify(id)).toMatchObject({ ok: true });
+    expect((await store.events(moved)).map((e) => e.key)).toEqual(['submitted', 'm', 'e']);
+    expect((await store.events(refused)).map((e) => e.key)).toEqual(['submitted']);
+    expect((await store.events(ids[5])).map((e) => e.key)).toEqual(['submitted', 'e']);
+  });
+
   test('heads name their key; a keyring holding an old key verifies trails it signed; an unknown key is named', async () => {
     const pem = (k: KeyObject, type: 'pkcs8' | 'spki') => k.export({ type, format: 'pem' }).toString();
     const old = generateKeyPairSync('ed25519');
@@ -327,6 +427,7 @@ test('the same store runs on embedded PGlite (airlock dev), in a real Node proce
   );
   expect(JSON.parse(out)).toEqual({
     idempotent: true,
+    noteKept: true,
     verified: { ok: true, events: 3, head: expect.stringMatching(/^sha256:/), signed: true },
     offline: {
       ok: true,
