@@ -5,7 +5,13 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { compensationActivityName, type ActionResult, type CompensationCall, type ToolCall } from '../src/core/job';
+import {
+  compensationActivityName,
+  finishedEvent,
+  type ActionResult,
+  type CompensationCall,
+  type ToolCall,
+} from '../src/core/job';
 import { FailureType } from '../src/core/failures';
 import { AuditEventType, type AuditEventInput, type AuditSink } from '../src/core/audit';
 import type { Activity, Decider } from '../src/core/contracts';
@@ -14,6 +20,7 @@ import { formatIssues } from '../src/core/issues';
 import { noMetrics, type ActivityMetrics } from '../src/core/metrics';
 import { inputDigest } from '../src/core/digest';
 import { boundOutput, type StoredOutputs } from '../src/core/outputs';
+import { AUDIT_WRITE_REFUSED } from './audit-sink';
 import type { ToolRegistry } from './registry';
 import type { ToolContext, ToolDefinition, ToolDeps } from './tool';
 
@@ -49,19 +56,32 @@ function parseInput(tool: ToolDefinition, input: unknown): unknown {
   return parsed.data;
 }
 
+/** What happens around an audited act besides its own events. */
+interface AuditedOptions<T, R> {
+  /** Events written first, in the same write as the start (or alone, when there is no start event). */
+  before?: AuditEventInput[];
+  /** The input's digest, when already computed (the decision has it). */
+  inputDigest?: string;
+  /** Runs after acting and before the end is written: keeps the result (and its digest); returns what is returned. */
+  keep?: (result: T, digest: string) => Promise<R>;
+  /** An event written with the end, the trail's head signed with them: the job ends with this act. */
+  closing?: () => AuditEventInput;
+}
+
 /**
  * Runs `act` between audit events: `<done>:<stepId>` once on success, `<failed>:<stepId>:<attempt>` per failed
  * attempt. The start (after the events in `before`, in the same write) is written before acting, so nothing acts
- * unaudited.
+ * unaudited; the end after the result is kept, so an end in the trail means the output is stored.
  */
-async function audited<T>(
+async function audited<T, R = T>(
   { audit, metrics }: { audit: AuditSink; metrics: ActivityMetrics },
   call: ToolCall,
   kind: { started?: AuditEventType; done: AuditEventType; failed: AuditEventType },
   data: Record<string, unknown>,
   act: () => Promise<T>,
-  before: AuditEventInput[] = [],
-): Promise<T> {
+  opts: AuditedOptions<T, R> = {},
+): Promise<R> {
+  const { before = [], keep, closing } = opts;
   const { attempt } = Context.current().info;
   const base = { jobId: call.jobId, requestId: call.requestId };
   const first = kind.started
@@ -70,14 +90,30 @@ async function audited<T>(
           ...base,
           key: `${kind.started}:${call.stepId}`,
           type: kind.started,
-          data: { ...data, attempt, input: call.input, inputDigest: inputDigest(call.input) },
+          data: { ...data, attempt, input: call.input, inputDigest: opts.inputDigest ?? inputDigest(call.input) },
         },
       ]
     : [];
-  if (before.length || first.length) await audit.appendAll([...before, ...first]);
-  let result: T;
+  if (before.length || first.length) {
+    try {
+      await audit.appendAll([...before, ...first]);
+    } catch (err) {
+      // Refused for good before acting: it did not act, and the workflow need not undo it (step.ts).
+      if (!(err instanceof ApplicationFailure) || err.type !== AUDIT_WRITE_REFUSED) throw err;
+      throw ApplicationFailure.create({
+        type: FailureType.AuditRefusedBeforeActing,
+        nonRetryable: true,
+        message: `${call.stepId}: not acted: ${err.message}`,
+        cause: err,
+      });
+    }
+  }
+  let result: R;
+  let outputDigest: string;
   try {
-    result = await act();
+    const output = await act();
+    outputDigest = inputDigest(output ?? null);
+    result = keep ? await keep(output, outputDigest) : (output as unknown as R);
   } catch (err) {
     const error =
       err instanceof ApplicationFailure
@@ -92,12 +128,14 @@ async function audited<T>(
     if (kind.failed === AuditEventType.CompensationFailed) metrics.compensation('failed_attempt');
     throw err;
   }
-  await audit.append({
+  const done = {
     ...base,
     key: `${kind.done}:${call.stepId}`,
     type: kind.done,
-    data: { ...data, attempt, outputDigest: inputDigest(result ?? null) },
-  });
+    data: { ...data, attempt, outputDigest },
+  };
+  if (closing) await audit.appendAll([done, closing()], { seal: true });
+  else await audit.append(done);
   if (kind.done === AuditEventType.CompensationFinished) metrics.compensation('ok');
   return result;
 }
@@ -156,9 +194,13 @@ export interface ActivitiesOptions {
  * The output as it may enter history (`call.outputLimit`, faults-v1): a larger one is stored whole first, and a
  * bounded copy returned. The store is retried here: the tool has acted, and retrying the activity would act again.
  */
-async function bounded(call: ToolCall, output: unknown, outputs: StoredOutputs | undefined): Promise<unknown> {
+async function bounded(
+  call: ToolCall,
+  output: unknown,
+  digest: string,
+  outputs: StoredOutputs | undefined,
+): Promise<unknown> {
   if (call.outputLimit === undefined) return output;
-  const digest = inputDigest(output ?? null);
   const { inline, stored } = boundOutput(output, call.outputLimit, digest);
   if (!stored) return output;
   if (!outputs) throw new Error(`${call.stepId}: output too large for history, and this worker has no output store`);
@@ -187,7 +229,7 @@ export function createActivities({
   for (const tool of registry.list()) {
     const action = { action: tool.name };
     /** Acts: validates input, runs the tool within its limits, checks the output against the tool's contract. */
-    const act = (call: ToolCall, before?: AuditEventInput[]) =>
+    const act = (call: ToolCall, opts: AuditedOptions<unknown, unknown> = {}) =>
       audited(
         out,
         call,
@@ -220,14 +262,14 @@ export function createActivities({
           }
           return checked.data;
         },
-        before,
+        { keep: (output, digest) => bounded(call, output, digest, outputs), ...opts },
       );
     activities[tool.name] = async (call) => {
-      if (!call.decide) return bounded(call, await act(call), outputs); // started before decisions moved into the action
+      if (!call.decide) return act(call); // started before decisions moved into the action
       if (!decide) throw new Error(`${tool.name}: this worker was built without a policy to decide with`);
       // Decided right before acting, on every attempt: no policy change or freeze slips in between.
       const { attempt } = Context.current().info;
-      const { decide: d, ...rest } = call;
+      const { decide: d, opening, closing, ...rest } = call;
       const { decision, event } = await decide(
         {
           jobId: call.jobId,
@@ -242,11 +284,23 @@ export function createActivities({
         },
         attempt,
       );
+      // The job's submission first, when no earlier action of the job wrote it (jobs of generation 2).
+      const before = [...(opening ? [opening] : []), event];
       const verdict = gate(decision, d.gate);
       if (!verdict.act) {
-        await audit.append(event);
+        await audit.appendAll(before);
         return { decision, acted: false, attempt, ...(verdict.overBudget ? { overBudget: true } : {}) };
       }
+      // The job ends with this action if it succeeds: its end is written with the action's (jobs of generation 2).
+      let closedAt: string | undefined;
+      const ending = closing
+        ? () => {
+            closedAt = new Date().toISOString();
+            const { actions, cost } = closing.spent;
+            const spent = { actions: actions + 1, cost: cost + decision.cost };
+            return finishedEvent({ ...closing, spent, endedAt: closedAt }, call.requestId);
+          }
+        : undefined;
       // The decision and the start are written together, before acting.
       const output = await act(
         {
@@ -254,9 +308,15 @@ export function createActivities({
           ...(verdict.viaApproval ? { approvedDigest: decision.inputDigest } : {}),
           ...(decision.limits ? { limits: decision.limits } : {}),
         },
-        [event],
+        { before, inputDigest: decision.inputDigest, ...(ending ? { closing: ending } : {}) },
       );
-      return { decision, acted: true, attempt, output: await bounded(call, output, outputs) } satisfies ActionResult;
+      return {
+        decision,
+        acted: true,
+        attempt,
+        output,
+        ...(closedAt ? { closedAt } : {}),
+      } satisfies ActionResult;
     };
     const compensate = tool.compensate;
     if (compensate) {

@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { AuditEventType, callbackTrailId, type AuditEventInput, type AuditSink } from '../src/core/audit';
 import type { JobActivities, RepairActivities } from '../src/core/contracts';
 import type { OutboundPolicy } from '../src/core/hosts';
-import type { CallbackStatus, JobInput, JobOutcome } from '../src/core/job';
+import { finishedEvent, submittedEvent, type CallbackStatus, type JobInput, type JobOutcome } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
 import { noMetrics, type ActivityMetrics } from '../src/core/metrics';
 import { outboundFetch, refusalOf } from './http/outbound';
@@ -80,42 +80,25 @@ export function createJobActivities({
 
   return {
     async 'job.started'(jobId: string, job: Omit<JobInput, 'compensationOptions'>): Promise<void> {
-      await audit.append({
-        jobId,
-        key: 'submitted',
-        type: AuditEventType.JobSubmitted,
-        actor: job.requester,
-        requestId: job.requestId,
-        data: {
-          agent: job.agent,
-          title: job.title,
-          context: job.context,
-          budget: job.budget,
-          steps: job.steps.map((s) => ({ id: s.id, action: s.action, risk: s.risk, input: s.input })),
-          callbackUrl: job.callbackUrl ?? null,
-          requester: job.requester,
-          ...(job.caller ? { caller: job.caller } : {}),
-          // The channel keys the job trusts: `airlock audit verify` checks every vote's attestation against them.
-          ...(job.attestationKeys ? { attestationKeys: job.attestationKeys } : {}),
-          // A retry names the job it retries (whose own trail is sealed: the link back is in its operations trail).
-          ...(job.retryOf ? { retryOf: job.retryOf } : {}),
-        },
-      });
+      await audit.append(submittedEvent(jobId, job));
     },
 
     async 'repair.record'(event: AuditEventInput): Promise<void> {
       await audit.append(event);
     },
 
-    async 'job.finished'(outcome: JobOutcome, requestId?: string): Promise<void> {
-      await audit.append({
-        jobId: outcome.jobId,
-        key: 'finished',
-        type: AuditEventType.JobFinished,
-        requestId,
-        data: { ...outcome },
-      });
-      await audit.signHead(outcome.jobId);
+    async 'job.finished'(outcome: JobOutcome, requestId?: string, opening?: AuditEventInput): Promise<void> {
+      // The last event and the head's signature in one write (with the submission, if no action of the job wrote it:
+      // jobs of generation 2; written already, it is answered as stored).
+      const finished = finishedEvent(outcome, requestId);
+      const written = (await audit.appendAll([...(opening ? [opening] : []), finished], { seal: true })) as
+        { key: string; data: Record<string, unknown> }[] | undefined;
+      // The job's last action closed the trail as it succeeded, and then the job did not hear of it (its activity
+      // timed out with no attempt left, after writing): the trail says succeeded; the end the job reached is kept
+      // beside it, where what happened after the seal is.
+      const stored = written?.find((e) => e.key === finished.key);
+      if (stored && stored.data.status !== outcome.status)
+        await audit.recordOutsideTrail?.({ ...finished, key: 'finished:actual' });
     },
 
     async 'job.callback'(url: string, outcome: JobOutcome): Promise<void> {

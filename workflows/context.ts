@@ -12,10 +12,12 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { ApprovalRequest } from '../src/core/approval';
+import type { AuditEventInput } from '../src/core/audit';
 import type { Activity, ApprovalEvent, JobActivities } from '../src/core/contracts';
 import type { FailureType } from '../src/core/failures';
 import type {
   JobInput,
+  JobOutcome,
   JobState,
   JobStatus,
   PlannedStep,
@@ -59,6 +61,13 @@ export interface JobContext {
    * spent. Jobs run their steps one after another and have none.
    */
   actionLock?: { holder?: string };
+  /**
+   * The job's submission, until one of its actions has written it (jobs of generation 2, JOB_GENERATION):
+   * the next action's activity writes it first; if none does, the job's end does.
+   */
+  opening?: AuditEventInput;
+  /** When the job's last action closed its trail with its own (jobs of generation 2): the end time written there. */
+  closedAt?: string;
 }
 
 /** Tells channels about approval requests in the background (workflows/notifier.ts). */
@@ -111,6 +120,24 @@ export function describe(err: unknown): StepError {
   if (cause instanceof ApplicationFailure) return { message: cause.message, type: cause.type ?? undefined };
   if (cause instanceof Error) return { message: cause.message, type: cause.name };
   return { message: String(cause) };
+}
+
+/** The generation a job was planned for (JobInput.generation): 1 for jobs planned before there were any. */
+export const generationOf = (input: Pick<JobInput, 'generation'>) => input.generation ?? 1;
+
+/** The job's end as its trail records it, but the time: `finish`, and its last action when that closes the trail. */
+export function jobOutcome(ctx: Pick<JobContext, 'jobId' | 'input' | 'state'>, status: JobStatus) {
+  const { jobId, input, state } = ctx;
+  const outcome: Omit<JobOutcome, 'endedAt'> = {
+    jobId,
+    agent: input.agent,
+    status,
+    ...(state.error ? { error: state.error } : {}),
+    compensated: state.compensated,
+    spent: state.spent,
+    startedAt: state.startedAt,
+  };
+  return outcome;
 }
 
 /** Workflow time (deterministic: the SDK replaces Date in workflows), as an ISO string. */

@@ -14,7 +14,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { JobActivities } from '../src/core/contracts';
 import { JobStatus, type JobOutcome } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
-import { describe, jobAudit, now, type JobContext } from './context';
+import { describe, jobAudit, jobOutcome, now, type JobContext } from './context';
 import { callbackWorkflow } from './callback';
 import { callbackWorkflowId } from './messages';
 
@@ -29,20 +29,15 @@ const callbacks = proxyActivities<JobActivities>(CALLBACK_OPTIONS);
 /** Closes the audit trail (signing its head) and calls the caller back. Runs even when the job was cancelled. */
 export async function finish(ctx: JobContext, status: JobStatus): Promise<void> {
   const { jobId, input, state } = ctx;
-  state.endedAt = now();
+  // Closed by the job's last action with its own end (jobs of generation 2): the end as written there.
+  const closed = status === JobStatus.Succeeded ? ctx.closedAt : undefined;
+  state.endedAt = closed ?? now();
   ctx.setStatus(status);
-  const outcome: JobOutcome = {
-    jobId,
-    agent: input.agent,
-    status,
-    ...(state.error ? { error: state.error } : {}),
-    compensated: state.compensated,
-    spent: state.spent,
-    startedAt: state.startedAt,
-    endedAt: state.endedAt,
-  };
+  const outcome: JobOutcome = { ...jobOutcome(ctx, status), endedAt: state.endedAt };
   await CancellationScope.nonCancellable(async () => {
-    await jobAudit['job.finished'](outcome, input.requestId);
+    // The submission too when none of the job's actions wrote it (jobs of generation 2): it may have failed first.
+    if (ctx.opening) await jobAudit['job.finished'](outcome, input.requestId, ctx.opening);
+    else if (!closed) await jobAudit['job.finished'](outcome, input.requestId);
     if (ctx.faults) await ctx.notifier?.done();
     if (!input.callbackUrl) return;
     if (!ctx.faults) {

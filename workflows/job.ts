@@ -31,9 +31,17 @@ import { decideUpdate, freezeSignal, jobStateQuery, unfreezeSignal } from './mes
 import type { Vote } from '../src/core/approval';
 import { RefResolutionError, resolveRefs } from '../src/core/refs';
 import { airlockAgentKey, airlockStatusKey } from '../src/core/search-attributes';
-import { JobStatus, StepStatus, type JobInput, type JobResult, type JobState, type ToolCall } from '../src/core/job';
+import {
+  JobStatus,
+  StepStatus,
+  submittedEvent,
+  type JobInput,
+  type JobResult,
+  type JobState,
+  type ToolCall,
+} from '../src/core/job';
 import { FailureType } from '../src/core/failures';
-import { describe, fail, jobAudit, now, type JobContext, type Undo } from './context';
+import { describe, fail, generationOf, jobAudit, now, type JobContext, type Undo } from './context';
 import { recordVote, validateVote } from './approval-round';
 import { compensate } from './compensate';
 import { endStatus, finish } from './finish';
@@ -94,9 +102,15 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     validator: (vote: Vote) => validateVote(state, input, vote),
   });
 
+  // Jobs planned since generation 2 (JobInput.generation) run with every patch above, without asking: each patched()
+  // call records a marker and upserts TemporalChangeVersion (a visibility write on the server) per job. Older jobs ask.
+  const current = generationOf(input) >= 2;
   // Jobs started before this patch decide in a local activity of its own, then act: one more activation per action.
-  const decideInAction = patched(DECIDE_IN_ACTION);
-  const faults = patched(FAULTS_V1);
+  const decideInAction = current || patched(DECIDE_IN_ACTION);
+  const faults = current || patched(FAULTS_V1);
+  // Generation 2: the job's actions open and close its trail (step.ts): no `job.started` and `job.finished` of their
+  // own on the way of a job that succeeds, two local activities and their workflow tasks fewer.
+  const trailInActions = current;
 
   const setStatus = (status: JobStatus) => {
     state.status = status;
@@ -109,7 +123,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
   if (!decideInAction) setStatus(JobStatus.Running);
   const { compensationOptions: _, ...auditedJob } = input;
   try {
-    await jobAudit['job.started'](jobId, auditedJob);
+    if (!trailInActions) await jobAudit['job.started'](jobId, auditedJob);
   } catch (err) {
     // Only a non-retryable failure gets here (activities/audit-sink.ts): the job fails, and its status says so.
     if (patched(AUDIT_REFUSED_FAILS)) {
@@ -134,7 +148,18 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
   const honourFreeze = freezeWaiter({ input, state, setStatus, remainingMs, checkDeadline }, faults);
 
   // What the approval round, the compensations and the finishing share with the step loop.
-  const ctx: JobContext = { jobId, input, state, undo, setStatus, remainingMs, checkDeadline, honourFreeze, faults };
+  const ctx: JobContext = {
+    jobId,
+    input,
+    state,
+    undo,
+    setStatus,
+    remainingMs,
+    checkDeadline,
+    honourFreeze,
+    faults,
+    ...(trailInActions ? { opening: submittedEvent(jobId, auditedJob) } : {}),
+  };
 
   /** Output bytes the steps have put into history so far (faults-v1 bounds it: OUTPUTS_TOTAL_BYTES). */
   const outputBytes = { inline: 0 };
@@ -160,7 +185,12 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       };
 
       // Decide (and act), asking humans as often as the policy requires it (workflows/step.ts).
-      const { output } = await runStep(ctx, { step, stepState, call, resolved }, { decideInAction, outputBytes });
+      const closes = trailInActions && index === input.steps.length - 1;
+      const { output } = await runStep(
+        ctx,
+        { step, stepState, call, resolved },
+        { decideInAction, outputBytes, ...(closes ? { closes } : {}) },
+      );
       outputs[step.id] = output;
     }
     if (!faults) {

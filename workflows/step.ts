@@ -10,7 +10,13 @@
  * the job's, for jobs started before and after each patch (test/histories must keep replaying). Sessions always run
  * with `faults` set.
  */
-import { ActivityFailure, TimeoutFailure, condition, proxyLocalActivities } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  CancelledFailure,
+  TimeoutFailure,
+  condition,
+  proxyLocalActivities,
+} from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import { ApprovalStatus } from '../src/core/approval';
 import type { FreezeActivities, PolicyActivities } from '../src/core/contracts';
@@ -28,7 +34,7 @@ import {
 } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
 import { OUTPUTS_TOTAL_BYTES, OUTPUT_INLINE_BYTES, jsonBytes } from '../src/core/outputs';
-import { describe, fail, now, tools, type JobContext } from './context';
+import { describe, fail, generationOf, jobOutcome, now, tools, type JobContext } from './context';
 import { askHumans } from './approval-round';
 import { decideThenAct } from './pre-patch';
 
@@ -59,6 +65,8 @@ export interface StepMode {
   decideInAction: boolean;
   /** Output bytes the run's steps have put into history (faults-v1 bounds it: OUTPUTS_TOTAL_BYTES); runStep adds. */
   outputBytes: { inline: number };
+  /** The job's last step (jobs of generation 2): its action, if it succeeds, closes the job's trail with its own end. */
+  closes?: boolean;
 }
 
 /**
@@ -109,7 +117,7 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
 
   /** Runs a step's activity; its compensation is registered first, since an action that timed out may have acted. */
   const runActivity = async (toolCall: ToolCall, options: StepActivityOptions) => {
-    const { decide: _, ...plain } = toolCall;
+    const { decide: _, opening: _o, closing: _c, ...plain } = toolCall;
     if (step.compensation && !undo.some((u) => u.step.id === step.id)) undo.push({ step, call: plain });
     stepState.status = StepStatus.Running;
     stepState.input = toolCall.input;
@@ -119,8 +127,10 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
     } catch (err) {
       stepState.status = StepStatus.Failed;
       stepState.error = describe(err);
-      if (faults && refusedBeforeActing(err)) {
-        // Refused before acting (on every attempt alike): there is nothing to undo.
+      // Never scheduled (its scope was cancelled first): only jobs of generation 2 know it, older runs compensated it.
+      const neverScheduled = err instanceof CancelledFailure && generationOf(input) >= 2;
+      if ((faults && refusedBeforeActing(err)) || neverScheduled) {
+        // Refused before acting (on every attempt alike), or never started: there is nothing to undo.
         const i = undo.findIndex((u) => u.step.id === step.id);
         if (i >= 0) undo.splice(i, 1);
       }
@@ -165,7 +175,15 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
         context: input.context,
         gate: gateInput,
       };
-      return (await runActivity({ ...bounded, decide }, options)) as ActionResult;
+      // The job's trail opened and closed by its own actions (jobs of generation 2): no activity of their own.
+      const trail: Pick<ToolCall, 'opening' | 'closing'> = {
+        ...(ctx.opening ? { opening: ctx.opening } : {}),
+        ...(mode.closes ? { closing: jobOutcome(ctx, JobStatus.Succeeded) } : {}),
+      };
+      const result = (await runActivity({ ...bounded, decide, ...trail }, options)) as ActionResult;
+      ctx.opening = undefined; // written: the activity returned
+      if (result.closedAt) ctx.closedAt = result.closedAt;
+      return result;
     }
     return decideThenAct(ctx, step, call, decisionNo, gateInput, runActivity);
   };
@@ -306,7 +324,11 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
 /** Failures the action's activity raises before acting, on every attempt alike. */
 function refusedBeforeActing(err: unknown): boolean {
   const type = describe(err).type;
-  return type === FailureType.InvalidToolInput || type === FailureType.ApprovalMismatch;
+  return (
+    type === FailureType.InvalidToolInput ||
+    type === FailureType.ApprovalMismatch ||
+    type === FailureType.AuditRefusedBeforeActing
+  );
 }
 
 /** The activity started and then timed out or lost its worker, with no attempt left: it may have acted unseen. */

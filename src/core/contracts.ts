@@ -24,7 +24,8 @@ export interface FreezeReader {
 /** A job's first and last activities (activities/job.ts). */
 export interface JobActivities {
   'job.started'(jobId: string, job: Omit<JobInput, 'compensationOptions'>): Promise<void>;
-  'job.finished'(outcome: JobOutcome, requestId?: string): Promise<void>;
+  /** Closes the trail; `opening`: the job's submission, when none of its actions may have written it. */
+  'job.finished'(outcome: JobOutcome, requestId?: string, opening?: AuditEventInput): Promise<void>;
   'job.callback'(url: string, outcome: JobOutcome): Promise<void>;
   /** The callback's delivery gave up: `callback.failed` in the job's callback trail (callbackTrailId), metered. */
   'job.callbackFailed'(url: string, outcome: JobOutcome, status: CallbackStatus): Promise<void>;

@@ -41,6 +41,8 @@ export const FailureType = {
   MaxRuntimeExceeded: 'MaxRuntimeExceeded',
   /** A started action that cannot be retried timed out or lost its worker: it may or may not have acted. */
   OutcomeUnknown: 'OutcomeUnknown',
+  /** The audit database refused for good what had to be written before acting: the action did not act. */
+  AuditRefusedBeforeActing: 'AuditRefusedBeforeActing',
   /** The worker has no AIRLOCK_CALLBACK_SECRET (retried: another worker, or this one fixed, may deliver it). */
   CallbackNotConfigured: 'CallbackNotConfigured',
 } as const;

@@ -3,6 +3,7 @@
  * returns, and what the `jobState` query answers. Pure types and `as const` enums: bundled into workflow code.
  */
 import type { ApprovalRequest } from './approval';
+import { AuditEventType, type AuditEventInput } from './audit';
 import type { AttestationKey } from './attestation';
 import type { ActionLimits, FreezeEntry, PolicyDecision, RiskClass } from './decision';
 import type { GateInput } from './gate';
@@ -79,7 +80,17 @@ export interface JobBudget {
 }
 
 /** The workflow's input: a job after validation and planning. */
+/**
+ * The job workflow's generation that planJob plans for. 2: every patch of job.ts up to it holds without asking (no
+ * patch markers), and the job's actions open and close its audit trail (ToolCall.opening and closing). Jobs without
+ * one (planned before) are generation 1 and ask `patched()` as they always did. A new generation is for a change too
+ * large for one patch; it never changes what an older generation does.
+ */
+export const JOB_GENERATION = 2;
+
 export interface JobInput {
+  /** The job workflow's generation it was planned for (JOB_GENERATION); absent: 1. */
+  generation?: number;
   agent: string;
   title: string;
   /** The person who asked for the job (`requestedBy`), or the calling system when nobody was named. */
@@ -125,6 +136,36 @@ export interface JobOutcome {
   endedAt: string;
 }
 
+/** The first event of a job's trail: what was submitted, by whom (written once, key `submitted`). */
+export function submittedEvent(jobId: string, job: Omit<JobInput, 'compensationOptions'>): AuditEventInput {
+  return {
+    jobId,
+    key: 'submitted',
+    type: AuditEventType.JobSubmitted,
+    actor: job.requester,
+    requestId: job.requestId,
+    data: {
+      agent: job.agent,
+      title: job.title,
+      context: job.context,
+      budget: job.budget,
+      steps: job.steps.map((s) => ({ id: s.id, action: s.action, risk: s.risk, input: s.input })),
+      callbackUrl: job.callbackUrl ?? null,
+      requester: job.requester,
+      ...(job.caller ? { caller: job.caller } : {}),
+      // The channel keys the job trusts: `airlock audit verify` checks every vote's attestation against them.
+      ...(job.attestationKeys ? { attestationKeys: job.attestationKeys } : {}),
+      // A retry names the job it retries (whose own trail is sealed: the link back is in its operations trail).
+      ...(job.retryOf ? { retryOf: job.retryOf } : {}),
+    },
+  };
+}
+
+/** The job's end as its trail records it (`job.finished`). */
+export function finishedEvent(outcome: JobOutcome, requestId?: string): AuditEventInput {
+  return { jobId: outcome.jobId, key: 'finished', type: AuditEventType.JobFinished, requestId, data: { ...outcome } };
+}
+
 /**
  * Where a job's completion callback stands (faults-v1): delivered by a workflow of its own (`<jobId>:callback`) that
  * retries with backoff for days, after the job ended. `GET /v1/jobs/:id` shows it as `callback`.
@@ -158,6 +199,16 @@ export interface ToolCall {
    * the activity returns a bounded copy (src/core/outputs.ts). Absent: the output is returned as is.
    */
   outputLimit?: number;
+  /**
+   * The job's submission, the first event of its trail, when no earlier action of the job has written it
+   * (jobs of generation 2): written first, in the same write as the decision.
+   */
+  opening?: AuditEventInput;
+  /**
+   * The job's end if this action acts and succeeds, its last (jobs of generation 2): written in the same write as the
+   * action's end, the trail's head signed with it. `spent` is before this action; the activity adds it and the time.
+   */
+  closing?: Omit<JobOutcome, 'endedAt'>;
 }
 
 /** What the action's activity needs to ask the policy itself, right before acting. */
@@ -181,6 +232,8 @@ export interface ActionResult {
   /** The attempt that returned: when > 1 and nothing acted, an earlier attempt may have. */
   attempt: number;
   output?: unknown;
+  /** The activity closed the job's trail (`closing`): the job's end time, as written there. */
+  closedAt?: string;
 }
 
 /** What a compensation receives: the same call, plus the step's output when the step finished. */
