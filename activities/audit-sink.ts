@@ -29,5 +29,8 @@ export function failingForGood(sink: AuditSink): AuditSink {
     append: (event) => refusedForGood(() => sink.append(event)),
     appendAll: (events, opts) => refusedForGood(() => sink.appendAll(events, opts)),
     signHead: (jobId) => refusedForGood(() => sink.signHead(jobId)),
+    ...(sink.recordOutsideTrail
+      ? { recordOutsideTrail: (event) => refusedForGood(() => sink.recordOutsideTrail!(event)) }
+      : {}),
   };
 }

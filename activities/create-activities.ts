@@ -56,6 +56,24 @@ function parseInput(tool: ToolDefinition, input: unknown): unknown {
   return parsed.data;
 }
 
+/**
+ * Writes what must be in the trail before acting. Refused for good, it did not act: a failure the workflow does not
+ * compensate (step.ts).
+ */
+async function writeBeforeActing(audit: AuditSink, call: ToolCall, events: AuditEventInput[]): Promise<void> {
+  try {
+    await audit.appendAll(events);
+  } catch (err) {
+    if (!(err instanceof ApplicationFailure) || err.type !== AUDIT_WRITE_REFUSED) throw err;
+    throw ApplicationFailure.create({
+      type: FailureType.AuditRefusedBeforeActing,
+      nonRetryable: true,
+      message: `${call.stepId}: not acted: ${err.message}`,
+      cause: err,
+    });
+  }
+}
+
 /** What happens around an audited act besides its own events. */
 interface AuditedOptions<T, R> {
   /** Events written first, in the same write as the start (or alone, when there is no start event). */
@@ -94,20 +112,7 @@ async function audited<T, R = T>(
         },
       ]
     : [];
-  if (before.length || first.length) {
-    try {
-      await audit.appendAll([...before, ...first]);
-    } catch (err) {
-      // Refused for good before acting: it did not act, and the workflow need not undo it (step.ts).
-      if (!(err instanceof ApplicationFailure) || err.type !== AUDIT_WRITE_REFUSED) throw err;
-      throw ApplicationFailure.create({
-        type: FailureType.AuditRefusedBeforeActing,
-        nonRetryable: true,
-        message: `${call.stepId}: not acted: ${err.message}`,
-        cause: err,
-      });
-    }
-  }
+  if (before.length || first.length) await writeBeforeActing(audit, call, [...before, ...first]);
   let result: R;
   let outputDigest: string;
   try {
@@ -284,23 +289,29 @@ export function createActivities({
         },
         attempt,
       );
-      // The job's submission first, when no earlier action of the job wrote it (jobs of generation 2).
+      // The job's submission first, when no earlier action of the job wrote it (GENERATION_2).
       const before = [...(opening ? [opening] : []), event];
       const verdict = gate(decision, d.gate);
+      const opened = opening ? { opened: true } : {};
       if (!verdict.act) {
-        await audit.appendAll(before);
-        return { decision, acted: false, attempt, ...(verdict.overBudget ? { overBudget: true } : {}) };
+        await writeBeforeActing(audit, call, before);
+        return { decision, acted: false, attempt, ...opened, ...(verdict.overBudget ? { overBudget: true } : {}) };
       }
-      // The job ends with this action if it succeeds: its end is written with the action's (jobs of generation 2).
+      // The job ends with this action if it succeeds: its end is written with the action's (GENERATION_2). Not on the
+      // last attempt: if the workflow then never heard of it (a timeout after the write), the job would end otherwise
+      // than its sealed trail says; with an attempt left, the retry answers it.
       let closedAt: string | undefined;
-      const ending = closing
-        ? () => {
-            closedAt = new Date().toISOString();
-            const { actions, cost } = closing.spent;
-            const spent = { actions: actions + 1, cost: cost + decision.cost };
-            return finishedEvent({ ...closing, spent, endedAt: closedAt }, call.requestId);
-          }
-        : undefined;
+      const { maximumAttempts } = Context.current().info.retryPolicy ?? {};
+      const lastAttempt = maximumAttempts !== undefined && maximumAttempts > 0 && attempt >= maximumAttempts;
+      const ending =
+        closing && !lastAttempt
+          ? () => {
+              closedAt = new Date().toISOString();
+              const { actions, cost } = closing.spent;
+              const spent = { actions: actions + 1, cost: cost + decision.cost };
+              return finishedEvent({ ...closing, spent, endedAt: closedAt }, call.requestId);
+            }
+          : undefined;
       // The decision and the start are written together, before acting.
       const output = await act(
         {
@@ -315,6 +326,7 @@ export function createActivities({
         acted: true,
         attempt,
         output,
+        ...opened,
         ...(closedAt ? { closedAt } : {}),
       } satisfies ActionResult;
     };

@@ -89,14 +89,14 @@ export function createJobActivities({
 
     async 'job.finished'(outcome: JobOutcome, requestId?: string, opening?: AuditEventInput): Promise<void> {
       // The last event and the head's signature in one write (with the submission, if no action of the job wrote it:
-      // jobs of generation 2; written already, it is answered as stored).
+      // GENERATION_2; written already, it is answered as stored).
       const finished = finishedEvent(outcome, requestId);
       const written = (await audit.appendAll([...(opening ? [opening] : []), finished], { seal: true })) as
         { key: string; data: Record<string, unknown> }[] | undefined;
       // The job's last action closed the trail as it succeeded, and then the job did not hear of it (its activity
       // timed out with no attempt left, after writing): the trail says succeeded; the end the job reached is kept
       // beside it, where what happened after the seal is.
-      const stored = written?.find((e) => e.key === finished.key);
+      const stored = written?.find((e) => e?.key === finished.key);
       if (stored && stored.data.status !== outcome.status)
         await audit.recordOutsideTrail?.({ ...finished, key: 'finished:actual' });
     },

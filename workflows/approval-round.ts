@@ -26,7 +26,7 @@ import { commentDigest, verifyAttestation } from '../src/core/attestation';
 import { JobStatus, StepStatus, type JobInput, type JobState, type PlannedStep, type StepState } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
 import type { PolicyDecision } from '../src/core/decision';
-import { RETRY_BACKOFF, fail, generationOf, now, type JobContext } from './context';
+import { RETRY_BACKOFF, fail, now, type JobContext } from './context';
 import { startNotifier } from './notifier';
 import { headMovedSignal } from './messages';
 
@@ -82,8 +82,8 @@ export async function askHumans(
 ): Promise<void> {
   const { jobId, input, state, undo, setStatus, remainingMs } = ctx;
   const req = decision.approval!;
-  // Jobs of generation 2 have it without asking (job.ts).
-  const headBinding = generationOf(input) >= 2 || patched(GITHUB_HEAD_BINDING);
+  // Runs of generation 2 have it without asking (context.ts).
+  const headBinding = ctx.generation2 || patched(GITHUB_HEAD_BINDING);
   if (headBinding) setHandler(headMovedSignal, (moved) => headMoved(state, moved));
   const previous = state.approvals.find((r) => r.id === requestId);
   const headSha = headBinding

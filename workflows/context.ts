@@ -5,6 +5,7 @@
  */
 import {
   ActivityCancellationType,
+  CancellationScope,
   ActivityFailure,
   ApplicationFailure,
   proxyActivities,
@@ -48,6 +49,8 @@ export interface JobContext {
    * until they succeed, an action that may have acted is `unknown`.
    */
   readonly faults: boolean;
+  /** The run started with GENERATION_2. */
+  readonly generation2: boolean;
   /** The approval notifier of this job, once a request was announced (faults-v1, notifier.ts). */
   notifier?: Notifier;
   /**
@@ -62,13 +65,26 @@ export interface JobContext {
    */
   actionLock?: { holder?: string };
   /**
-   * The job's submission, until one of its actions has written it (jobs of generation 2, JOB_GENERATION):
+   * The job's submission, until one of its actions has written it (GENERATION_2):
    * the next action's activity writes it first; if none does, the job's end does.
    */
   opening?: AuditEventInput;
-  /** When the job's last action closed its trail with its own (jobs of generation 2): the end time written there. */
+  /** When the job's last action closed its trail with its own (GENERATION_2): the end time written there. */
   closedAt?: string;
 }
+
+/**
+ * The patch that starts generation 2 of the job and session workflows. A run with its marker asks no older patch
+ * (each `patched()` records a marker and upserts TemporalChangeVersion, a visibility write, per run: one now instead
+ * of up to four) and takes what they brought, and:
+ *   - a job's actions open and close its audit trail (step.ts: ToolCall.opening and closing): `job.started` and
+ *     `job.finished` run only when they cannot (a job ending before its first action, or not by its last);
+ *   - an action never scheduled (its scope cancelled first) is not compensated, unless an earlier attempt may have
+ *     acted;
+ *   - a session's calls do not restart its idle timer (session.ts).
+ * A run started by a worker from before (a rolling deploy) has no marker and keeps its older path on every worker.
+ */
+export const GENERATION_2 = 'generation-2';
 
 /** Tells channels about approval requests in the background (workflows/notifier.ts). */
 export interface Notifier {
@@ -122,8 +138,20 @@ export function describe(err: unknown): StepError {
   return { message: String(cause) };
 }
 
-/** The generation a job was planned for (JobInput.generation): 1 for jobs planned before there were any. */
-export const generationOf = (input: Pick<JobInput, 'generation'>) => input.generation ?? 1;
+/**
+ * Writes the job's submission now if none of its actions has (GENERATION_2), before anything else enters its trail.
+ * A write refused for good is left to the job's end, which writes it with the end and fails the job if refused again.
+ */
+export async function openTrail(ctx: JobContext): Promise<void> {
+  if (!ctx.opening) return;
+  const { compensationOptions: _, ...job } = ctx.input;
+  try {
+    await CancellationScope.nonCancellable(() => jobAudit['job.started'](ctx.jobId, job));
+    ctx.opening = undefined;
+  } catch {
+    // left for finish
+  }
+}
 
 /** The job's end as its trail records it, but the time: `finish`, and its last action when that closes the trail. */
 export function jobOutcome(ctx: Pick<JobContext, 'jobId' | 'input' | 'state'>, status: JobStatus) {

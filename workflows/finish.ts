@@ -29,13 +29,13 @@ const callbacks = proxyActivities<JobActivities>(CALLBACK_OPTIONS);
 /** Closes the audit trail (signing its head) and calls the caller back. Runs even when the job was cancelled. */
 export async function finish(ctx: JobContext, status: JobStatus): Promise<void> {
   const { jobId, input, state } = ctx;
-  // Closed by the job's last action with its own end (jobs of generation 2): the end as written there.
+  // Closed by the job's last action with its own end (GENERATION_2): the end as written there.
   const closed = status === JobStatus.Succeeded ? ctx.closedAt : undefined;
   state.endedAt = closed ?? now();
   ctx.setStatus(status);
   const outcome: JobOutcome = { ...jobOutcome(ctx, status), endedAt: state.endedAt };
   await CancellationScope.nonCancellable(async () => {
-    // The submission too when none of the job's actions wrote it (jobs of generation 2): it may have failed first.
+    // The submission too when none of the job's actions wrote it (GENERATION_2): it may have failed first.
     if (ctx.opening) await jobAudit['job.finished'](outcome, input.requestId, ctx.opening);
     else if (!closed) await jobAudit['job.finished'](outcome, input.requestId);
     if (ctx.faults) await ctx.notifier?.done();

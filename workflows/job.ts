@@ -41,7 +41,8 @@ import {
   type ToolCall,
 } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
-import { describe, fail, generationOf, jobAudit, now, type JobContext, type Undo } from './context';
+import { GENERATION_2, describe, fail, jobAudit, now, openTrail, type JobContext, type Undo } from './context';
+import { jsonBytes } from '../src/core/outputs';
 import { recordVote, validateVote } from './approval-round';
 import { compensate } from './compensate';
 import { endStatus, finish } from './finish';
@@ -51,6 +52,8 @@ import { freezeWaiter, runStep } from './step';
 export const DECIDE_IN_ACTION = 'decide-in-action';
 /** A job whose `job.started` the audit database refuses for good ends `failed` instead of staying `running`. */
 export const AUDIT_REFUSED_FAILS = 'audit-refused-fails';
+/** The largest submission that goes with the first action's input (history holds it twice then). */
+const OPENING_INLINE_BYTES = 64 * 1024;
 
 /**
  * The patch that makes jobs correct under faults (`faults` in the code; JobContext.faults in the other modules):
@@ -102,15 +105,11 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     validator: (vote: Vote) => validateVote(state, input, vote),
   });
 
-  // Jobs planned since generation 2 (JobInput.generation) run with every patch above, without asking: each patched()
-  // call records a marker and upserts TemporalChangeVersion (a visibility write on the server) per job. Older jobs ask.
-  const current = generationOf(input) >= 2;
+  // Runs of generation 2 ask no older patch (context.ts).
+  const generation2 = patched(GENERATION_2);
   // Jobs started before this patch decide in a local activity of its own, then act: one more activation per action.
-  const decideInAction = current || patched(DECIDE_IN_ACTION);
-  const faults = current || patched(FAULTS_V1);
-  // Generation 2: the job's actions open and close its trail (step.ts): no `job.started` and `job.finished` of their
-  // own on the way of a job that succeeds, two local activities and their workflow tasks fewer.
-  const trailInActions = current;
+  const decideInAction = generation2 || patched(DECIDE_IN_ACTION);
+  const faults = generation2 || patched(FAULTS_V1);
 
   const setStatus = (status: JobStatus) => {
     state.status = status;
@@ -122,8 +121,15 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
   // The job starts with these search attributes set (src/jobs/submit.ts); jobs from before the patch set them again.
   if (!decideInAction) setStatus(JobStatus.Running);
   const { compensationOptions: _, ...auditedJob } = input;
+  // Generation 2: the submission goes with the first action's decision (no local activity of its own) when that
+  // action's workers may see the whole job anyway (every step on one task queue) and it is small.
+  const opening = generation2 ? submittedEvent(jobId, auditedJob) : undefined;
+  const foldOpening =
+    opening !== undefined &&
+    input.steps.every((s) => s.options.taskQueue === input.steps[0]?.options.taskQueue) &&
+    jsonBytes(opening) <= OPENING_INLINE_BYTES;
   try {
-    if (!trailInActions) await jobAudit['job.started'](jobId, auditedJob);
+    if (!foldOpening) await jobAudit['job.started'](jobId, auditedJob);
   } catch (err) {
     // Only a non-retryable failure gets here (activities/audit-sink.ts): the job fails, and its status says so.
     if (patched(AUDIT_REFUSED_FAILS)) {
@@ -158,7 +164,8 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     checkDeadline,
     honourFreeze,
     faults,
-    ...(trailInActions ? { opening: submittedEvent(jobId, auditedJob) } : {}),
+    generation2,
+    ...(foldOpening ? { opening } : {}),
   };
 
   /** Output bytes the steps have put into history so far (faults-v1 bounds it: OUTPUTS_TOTAL_BYTES). */
@@ -185,7 +192,7 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
       };
 
       // Decide (and act), asking humans as often as the policy requires it (workflows/step.ts).
-      const closes = trailInActions && index === input.steps.length - 1;
+      const closes = generation2 && index === input.steps.length - 1;
       const { output } = await runStep(
         ctx,
         { step, stepState, call, resolved },
@@ -199,6 +206,8 @@ export async function jobWorkflow(input: JobInput): Promise<JobResult> {
     }
   } catch (err) {
     state.error = describe(err);
+    // The submission first, if no action wrote it, before compensations enter the trail.
+    await openTrail(ctx);
     const failures = await compensate(undo, input.compensationOptions, state, faults);
     if (failures.length) {
       await finish(ctx, JobStatus.CompensationFailed);

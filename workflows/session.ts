@@ -46,7 +46,7 @@ import {
   type SessionInput,
 } from '../src/core/session';
 import { FailureType } from '../src/core/failures';
-import { describe, fail, jobAudit, now, type JobContext, type Undo } from './context';
+import { GENERATION_2, describe, fail, jobAudit, now, type JobContext, type Undo } from './context';
 import { recordVote, validateVote } from './approval-round';
 import { compensate, type CompensationFailure } from './compensate';
 import { finish } from './finish';
@@ -110,7 +110,9 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
   // With a budget, calls decide and act one at a time (JobContext.actionLock): side by side, each would check the
   // budget before the others had counted their spending, and together they could exceed it.
   const budgeted = input.budget.maxActions !== undefined || input.budget.maxCost !== undefined;
-  const actionLock = budgeted && patched(SESSION_BUDGET_LOCK) ? {} : undefined;
+  // Runs of generation 2 ask no older patch (context.ts).
+  const generation2 = patched(GENERATION_2);
+  const actionLock = budgeted && (generation2 || patched(SESSION_BUDGET_LOCK)) ? {} : undefined;
   const ctx: JobContext = {
     jobId,
     input,
@@ -122,6 +124,7 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
     honourFreeze,
     closing,
     faults: true,
+    generation2,
     ...(actionLock ? { actionLock } : {}),
   };
   /** Output bytes the calls have put into history so far (bounded as a job's: OUTPUTS_TOTAL_BYTES). */
@@ -284,8 +287,14 @@ export async function sessionWorkflow(input: SessionInput): Promise<SessionEnd> 
         ending = { reason: 'idle' };
         break;
       }
+      // Generation 2: a call does not restart the idle timer (two timer commands on each of its workflow tasks); the
+      // timer fires when the idle time from the last call seen at the start would be over, and the loop looks again.
+      // Before: a call woke the loop, which restarted it.
       const touched = lastTouched;
-      const wake = () => !!ending || state.frozen?.mode === 'abort' || lastTouched !== touched;
+      const busy = inFlight > 0;
+      const wake = generation2
+        ? () => !!ending || state.frozen?.mode === 'abort' || (busy && inFlight === 0)
+        : () => !!ending || state.frozen?.mode === 'abort' || lastTouched !== touched;
       const wait = Math.min(left, idleLeft);
       if (wait === Infinity) await condition(wake);
       else await condition(wake, Math.max(wait, 1));

@@ -34,7 +34,7 @@ import {
 } from '../src/core/job';
 import { FailureType } from '../src/core/failures';
 import { OUTPUTS_TOTAL_BYTES, OUTPUT_INLINE_BYTES, jsonBytes } from '../src/core/outputs';
-import { describe, fail, generationOf, jobOutcome, now, tools, type JobContext } from './context';
+import { describe, fail, jobOutcome, now, openTrail, tools, type JobContext } from './context';
 import { askHumans } from './approval-round';
 import { decideThenAct } from './pre-patch';
 
@@ -65,7 +65,7 @@ export interface StepMode {
   decideInAction: boolean;
   /** Output bytes the run's steps have put into history (faults-v1 bounds it: OUTPUTS_TOTAL_BYTES); runStep adds. */
   outputBytes: { inline: number };
-  /** The job's last step (jobs of generation 2): its action, if it succeeds, closes the job's trail with its own end. */
+  /** The job's last step (GENERATION_2): its action, if it succeeds, closes the job's trail with its own end. */
   closes?: boolean;
 }
 
@@ -127,9 +127,10 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
     } catch (err) {
       stepState.status = StepStatus.Failed;
       stepState.error = describe(err);
-      // Never scheduled (its scope was cancelled first): only jobs of generation 2 know it, older runs compensated it.
-      const neverScheduled = err instanceof CancelledFailure && generationOf(input) >= 2;
-      if ((faults && refusedBeforeActing(err)) || neverScheduled) {
+      // Never scheduled (its scope was cancelled first): generation 2 knows it (older runs compensated it), and keeps
+      // the compensation when an earlier attempt may have acted.
+      const notActed = (faults && refusedBeforeActing(err)) || (ctx.generation2 && err instanceof CancelledFailure);
+      if (notActed && !(ctx.generation2 && mayHaveActed)) {
         // Refused before acting (on every attempt alike), or never started: there is nothing to undo.
         const i = undo.findIndex((u) => u.step.id === step.id);
         if (i >= 0) undo.splice(i, 1);
@@ -175,13 +176,14 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
         context: input.context,
         gate: gateInput,
       };
-      // The job's trail opened and closed by its own actions (jobs of generation 2): no activity of their own.
+      // The job's trail opened and closed by its own actions (GENERATION_2): no activity of their own.
       const trail: Pick<ToolCall, 'opening' | 'closing'> = {
         ...(ctx.opening ? { opening: ctx.opening } : {}),
         ...(mode.closes ? { closing: jobOutcome(ctx, JobStatus.Succeeded) } : {}),
       };
       const result = (await runActivity({ ...bounded, decide, ...trail }, options)) as ActionResult;
-      ctx.opening = undefined; // written: the activity returned
+      // Written by it (a worker from before generation 2 writes no submission: the next one, or the end, will).
+      if (result.opened) ctx.opening = undefined;
       if (result.closedAt) ctx.closedAt = result.closedAt;
       return result;
     }
@@ -197,6 +199,8 @@ export async function runStep(ctx: JobContext, run: StepRun, mode: StepMode): Pr
     stepState.status = StepStatus.Unknown;
     state.spent = { ...state.spent, actions: state.spent.actions + 1 };
     const why = `step ${step.id} (${step.action}) may or may not have acted: ${describe(err).message}`;
+    // The submission first, if no action wrote it, before the question and what follows enter the trail.
+    await openTrail(ctx);
     const rule = await unknownOutcomePolicy['policy.onUnknownOutcome']({
       agent: input.agent,
       action: step.action,

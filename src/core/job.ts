@@ -80,17 +80,7 @@ export interface JobBudget {
 }
 
 /** The workflow's input: a job after validation and planning. */
-/**
- * The job workflow's generation that planJob plans for. 2: every patch of job.ts up to it holds without asking (no
- * patch markers), and the job's actions open and close its audit trail (ToolCall.opening and closing). Jobs without
- * one (planned before) are generation 1 and ask `patched()` as they always did. A new generation is for a change too
- * large for one patch; it never changes what an older generation does.
- */
-export const JOB_GENERATION = 2;
-
 export interface JobInput {
-  /** The job workflow's generation it was planned for (JOB_GENERATION); absent: 1. */
-  generation?: number;
   agent: string;
   title: string;
   /** The person who asked for the job (`requestedBy`), or the calling system when nobody was named. */
@@ -201,11 +191,11 @@ export interface ToolCall {
   outputLimit?: number;
   /**
    * The job's submission, the first event of its trail, when no earlier action of the job has written it
-   * (jobs of generation 2): written first, in the same write as the decision.
+   * (GENERATION_2): written first, in the same write as the decision.
    */
   opening?: AuditEventInput;
   /**
-   * The job's end if this action acts and succeeds, its last (jobs of generation 2): written in the same write as the
+   * The job's end if this action acts and succeeds, its last (GENERATION_2): written in the same write as the
    * action's end, the trail's head signed with it. `spent` is before this action; the activity adds it and the time.
    */
   closing?: Omit<JobOutcome, 'endedAt'>;
@@ -232,6 +222,8 @@ export interface ActionResult {
   /** The attempt that returned: when > 1 and nothing acted, an earlier attempt may have. */
   attempt: number;
   output?: unknown;
+  /** The activity wrote the job's submission (`opening`). */
+  opened?: boolean;
   /** The activity closed the job's trail (`closing`): the job's end time, as written there. */
   closedAt?: string;
 }

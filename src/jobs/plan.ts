@@ -13,7 +13,7 @@ import {
   type ToolDefinition,
 } from '../../activities/tool';
 import { findRefs, parseRef } from '../core/refs';
-import { JOB_GENERATION, compensationActivityName, type JobInput, type PlannedStep } from '../core/job';
+import { compensationActivityName, type JobInput, type PlannedStep } from '../core/job';
 import { jobSchema, stepSchema, type Step } from '../core/job-schema';
 import { toolQueue, type ToolQueues } from '../core/tool-queues';
 
@@ -191,7 +191,6 @@ export function planJob(
   if (!parsed.success || issues.length) throw new JobValidationError(issues);
   const job = parsed.data;
   return {
-    generation: JOB_GENERATION,
     agent: job.agent,
     title: job.title,
     requester,

@@ -12,7 +12,7 @@ import type { ToolRegistry } from '../../activities/registry';
 import { AuditEventType, operationsTrailId, type AuditSink } from '../core/audit';
 import type { AttestationKey } from '../core/attestation';
 import type { FreezeReader } from '../core/contracts';
-import { JOB_GENERATION, JobStatus, type JobInput, type RetryOrigin, type StepError } from '../core/job';
+import { JobStatus, type JobInput, type RetryOrigin, type StepError } from '../core/job';
 import { jobIdSchema } from '../core/job-schema';
 import { airlockRetryOfKey } from '../core/search-attributes';
 import { decideAction } from '../policy/decide';
@@ -79,8 +79,6 @@ export async function planRetry(
   const retried = await retriesOf(deps.client, jobId);
   const input2: JobInput = {
     ...input,
-    // A retry is a job started now: it runs as jobs planned now do.
-    generation: JOB_GENERATION,
     budget: shiftedBudget(input, job),
     attestationKeys: deps.attestationKeys,
     retryOf,

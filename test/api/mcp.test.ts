@@ -475,6 +475,31 @@ test('the session budget holds across calls, and an idle session ends keeping wh
   expect(gitOk(repo, 'rev-parse', '--verify', 'refs/heads/mcp-brief')).toBe(true);
 });
 
+test('calls keep a session open past its idle timeout without restarting its timer; it ends idle after the last', async () => {
+  const { client, sessionId } = await connect('brief-bot'); // idleTimeout: 2s, maxActions 1
+  const started = Date.now();
+  expect(
+    structured(await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-idle' } })).status,
+  ).toBe('succeeded');
+  // Calls every 0.7 s for 3.5 s (refused for the budget: they act not, but they are calls).
+  while (Date.now() - started < 3_500) {
+    const r = await client.callTool({ name: 'git.create_branch', arguments: { repo, branch: 'mcp-idle-more' } });
+    expect(structured(r)).toMatchObject({ type: 'BudgetExceeded' });
+    await new Promise((resolve) => setTimeout(resolve, 700));
+  }
+  expect((await api('GET', `/v1/jobs/${sessionId}`, 'alice')).body.status).toBe('running');
+  const lastCall = Date.now();
+  await eventually(
+    async () => (await api('GET', `/v1/jobs/${sessionId}`, 'alice')).body.status === 'succeeded',
+    'idle end',
+  );
+  expect(Date.now() - lastCall).toBeGreaterThan(1_000);
+  // No call restarted the idle timer (generation 2): its timers fired, none was cancelled.
+  const events = (await temporal.env.client.workflow.getHandle(sessionId).fetchHistory()).events ?? [];
+  expect(events.filter((e) => e.timerCanceledEventAttributes)).toEqual([]);
+  expect(events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length).toBeGreaterThanOrEqual(5);
+});
+
 test('calls sent side by side do not overrun the budget: exactly maxActions act, the rest are refused for it', async () => {
   // pair-bot: maxActions 2. Five calls at once, each over its own HTTP request and each with its own branch.
   const { client, sessionId } = await connect('pair-bot');

@@ -21,8 +21,8 @@ const temporal = useTemporalServer();
 const LOOP = '    for (const [index, step] of input.steps.entries()) {';
 const EXTRA_ACTIVITY = "await tools({ startToCloseTimeoutMs: 1000, maximumAttempts: 1 })['shell.run']({} as never);";
 /** The job workflow reaches tools through context.ts's proxy; the edits import it where they add a call. */
-const IMPORT = "import { describe, fail, generationOf, jobAudit, now, type JobContext, type Undo } from './context';";
-const withTools: [string, string] = [IMPORT, IMPORT.replace('now,', 'now, tools,')];
+const IMPORT = 'openTrail, type JobContext';
+const withTools: [string, string] = [IMPORT, 'openTrail, tools, type JobContext'];
 /** An activity added before the first step. */
 const beforeFirstStep = () => modifiedWorkflows('job.ts', [withTools, [LOOP, `    ${EXTRA_ACTIVITY}\n${LOOP}`]]);
 /** An activity added before the second step (`commit`). */

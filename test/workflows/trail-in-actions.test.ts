@@ -1,14 +1,15 @@
 /**
- * Jobs of generation 2 (JobInput.generation): the job's own actions open and close its audit trail, on a real dev
+ * Jobs of generation 2 (GENERATION_2, workflows/context.ts): the job's own actions open and close its audit trail, on a real dev
  * server and PostgreSQL. The trail reads as it always did (submitted first, the end last, the head signed); the
- * history holds no local activity and no patch marker; a job that ends before any action closes the trail with its
+ * history holds no local activity and one patch marker; a job that ends before any action closes the trail with its
  * submission; and an end the job never heard of is corrected beside the sealed trail.
  */
 import { randomUUID } from 'node:crypto';
 import { builtinRegistry } from '../../activities';
+import { failingForGood } from '../../activities/audit-sink';
 import { createJobActivities } from '../../activities/job';
 import { besideSealedTrail } from '../../src/core/audit';
-import { JOB_GENERATION, JobStatus, finishedEvent, submittedEvent, type JobOutcome } from '../../src/core/job';
+import { JobStatus, finishedEvent, submittedEvent, type JobOutcome } from '../../src/core/job';
 import { planJob } from '../../src/jobs/plan';
 import { submitJob } from '../../src/jobs/submit';
 import { jobStateQuery } from '../../workflows/messages';
@@ -32,18 +33,17 @@ const twoSteps = (repo: string) => ({
   ],
 });
 
-test('a job that succeeds: its actions open and close the trail; no local activity, no patch marker', async () => {
+test('a job that succeeds: its actions open and close the trail; no local activity, one patch marker', async () => {
   const { repo, cleanup } = makeRepo();
   const { worker, taskQueue } = await testWorker(temporal.env);
   try {
     await worker.runUntil(async () => {
-      const { handle, jobId, plan } = await submitJob(temporal.env.client, twoSteps(repo), {
+      const { handle, jobId } = await submitJob(temporal.env.client, twoSteps(repo), {
         registry,
         taskQueue,
         requester: 'tester',
         jobId: uniqueId('job'),
       });
-      expect(plan.generation).toBe(JOB_GENERATION);
       expect(await handle.result()).toMatchObject({ status: 'succeeded' });
       const state = await handle.query(jobStateQuery);
 
@@ -73,7 +73,10 @@ test('a job that succeeds: its actions open and close the trail; no local activi
       expect(await temporal.audit().verify(jobId)).toMatchObject({ ok: true, events: 8, signed: true });
 
       const events = (await handle.fetchHistory()).events ?? [];
-      expect(events.filter((e) => e.markerRecordedEventAttributes)).toEqual([]);
+      // One marker: the generation-2 patch's (no local activity, no older patch).
+      const markers = events.filter((e) => e.markerRecordedEventAttributes).map((e) => e.markerRecordedEventAttributes);
+      expect(markers).toHaveLength(1);
+      expect(markers[0]?.markerName).toBe('core_patch');
       expect(events.filter((e) => e.activityTaskScheduledEventAttributes)).toHaveLength(2);
     });
   } finally {
@@ -112,7 +115,8 @@ test('a job cancelled before its first action: the trail holds its submission an
 });
 
 test('an end the job never heard of: the trail its last action sealed stays, the end it reached is kept beside', async () => {
-  const audit = besideSealedTrail(temporal.audit());
+  // As the worker wraps its sink (src/worker.ts, src/compose.ts).
+  const audit = failingForGood(besideSealedTrail(temporal.audit()));
   const { 'job.finished': finished } = createJobActivities({ audit, outbound: { allowedHosts: [] } });
   const jobId = `job-${randomUUID()}`;
   const plan = planJob(twoSteps('/tmp/none'), registry, 'tester');
