@@ -428,6 +428,8 @@ test('the same store runs on embedded PGlite (airlock dev), in a real Node proce
   expect(JSON.parse(out)).toEqual({
     idempotent: true,
     noteKept: true,
+    shared: true,
+    sharedNoteKept: true,
     verified: { ok: true, events: 3, head: expect.stringMatching(/^sha256:/), signed: true },
     offline: {
       ok: true,
