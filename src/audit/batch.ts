@@ -63,6 +63,20 @@ SELECT e.* FROM unnest($8::text[], $9::integer[], $10::text[], $11::text[], $12:
  WHERE e.job_id IN (SELECT job_id FROM moved UNION ALL SELECT job_id FROM created)
 RETURNING job_id`;
 
+/** An event's columns as audit_events orders them (job_id first). */
+const eventRow = (e: ChainedEvent): unknown[] => [
+  e.jobId,
+  e.seq,
+  e.key,
+  e.type,
+  e.at,
+  e.actor ?? null,
+  e.requestId ?? null,
+  JSON.stringify(e.data),
+  e.prevHash,
+  e.hash,
+];
+
 interface Pending {
   write: HeadWrite;
   done: (written: boolean) => void;
@@ -138,19 +152,7 @@ export class AppendBatcher {
       [w.jobId, w.from.seq, w.from.hash, last.seq, last.hash, w.seal?.signature ?? null, w.seal?.keyId ?? null].forEach(
         (x, i) => heads[i].push(x),
       );
-      for (const e of w.events)
-        [
-          e.jobId,
-          e.seq,
-          e.key,
-          e.type,
-          e.at,
-          e.actor ?? null,
-          e.requestId ?? null,
-          JSON.stringify(e.data),
-          e.prevHash,
-          e.hash,
-        ].forEach((x, i) => events[i].push(x));
+      for (const e of w.events) eventRow(e).forEach((x, i) => events[i].push(x));
     }
     const rows = (await this.db.query<{ job_id: string }>(WRITE, [...heads, ...events], 'airlock.audit.append')).rows;
     const count = new Map<string, number>();
@@ -180,8 +182,7 @@ export class AppendBatcher {
     if (w.from.seq > 0) params.push(w.from.seq, w.from.hash);
     const values = w.events.map((e) => {
       const at = params.length;
-      params.push(e.seq, e.key, e.type, e.at, e.actor ?? null, e.requestId ?? null, JSON.stringify(e.data));
-      params.push(e.prevHash, e.hash);
+      params.push(...eventRow(e).slice(1)); // the job is $1
       const $ = (n: number) => `$${at + n}`;
       return `($1::text, ${$(1)}::integer, ${$(2)}::text, ${$(3)}::text, ${$(4)}::timestamptz, ${$(5)}::text, ${$(6)}::text, ${$(7)}::jsonb, ${$(8)}::text, ${$(9)}::text)`;
     });

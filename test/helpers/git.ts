@@ -55,3 +55,20 @@ export function commitOnBranch(
   git(['update-ref', `refs/heads/${branch}`, commit]);
   return commit;
 }
+
+/** A job of two steps on `repo`: branch `bump` from main, then commit VERSION 2 on it (release-bot). */
+export function bumpVersionJob(repo: string) {
+  return {
+    agent: 'release-bot',
+    title: 'Bump version',
+    context: {},
+    steps: [
+      { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'bump', from: 'main' } },
+      {
+        id: 'commit',
+        action: 'git.commit',
+        input: { repo, branch: 'bump', message: 'Bump', files: [{ path: 'VERSION', content: '2\n' }] },
+      },
+    ],
+  };
+}

@@ -12,7 +12,7 @@ import { builtinRegistry } from '../../activities';
 import { submitJob } from '../../src/jobs/submit';
 import { bundleWorkflows, savedHistoryFile, type ReplayOutcome } from '../../src/operations/replay';
 import { runCli } from '../helpers/cli';
-import { makeRepo } from '../helpers/git';
+import { bumpVersionJob, makeRepo } from '../helpers/git';
 import { modifiedWorkflows, replayIdOf } from '../helpers/histories';
 import { testWorker, uniqueId, useTemporalServer, workflowBundle } from '../helpers/temporal';
 
@@ -40,23 +40,12 @@ beforeAll(async () => {
   const { worker, taskQueue } = await testWorker(temporal.env);
   jobId = uniqueId('job');
   await worker.runUntil(async () => {
-    const { handle } = await submitJob(
-      temporal.env.client,
-      {
-        agent: 'release-bot',
-        title: 'Bump version',
-        context: {},
-        steps: [
-          { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'bump', from: 'main' } },
-          {
-            id: 'commit',
-            action: 'git.commit',
-            input: { repo, branch: 'bump', message: 'Bump', files: [{ path: 'VERSION', content: '2\n' }] },
-          },
-        ],
-      },
-      { registry: builtinRegistry(), taskQueue, requester: 'tester', jobId },
-    );
+    const { handle } = await submitJob(temporal.env.client, bumpVersionJob(repo), {
+      registry: builtinRegistry(),
+      taskQueue,
+      requester: 'tester',
+      jobId,
+    });
     await handle.result();
   });
 });

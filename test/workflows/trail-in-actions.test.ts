@@ -13,32 +13,18 @@ import { JobStatus, finishedEvent, submittedEvent, type JobOutcome } from '../..
 import { planJob } from '../../src/jobs/plan';
 import { submitJob } from '../../src/jobs/submit';
 import { jobStateQuery } from '../../workflows/messages';
-import { makeRepo } from '../helpers/git';
+import { bumpVersionJob, makeRepo } from '../helpers/git';
 import { testWorker, uniqueId, useTemporalServer } from '../helpers/temporal';
 
 const temporal = useTemporalServer();
 const registry = builtinRegistry();
-
-const twoSteps = (repo: string) => ({
-  agent: 'release-bot',
-  title: 'Bump version',
-  context: {},
-  steps: [
-    { id: 'branch', action: 'git.create_branch', input: { repo, branch: 'bump', from: 'main' } },
-    {
-      id: 'commit',
-      action: 'git.commit',
-      input: { repo, branch: 'bump', message: 'Bump', files: [{ path: 'VERSION', content: '2\n' }] },
-    },
-  ],
-});
 
 test('a job that succeeds: its actions open and close the trail; no local activity, one patch marker', async () => {
   const { repo, cleanup } = makeRepo();
   const { worker, taskQueue } = await testWorker(temporal.env);
   try {
     await worker.runUntil(async () => {
-      const { handle, jobId } = await submitJob(temporal.env.client, twoSteps(repo), {
+      const { handle, jobId } = await submitJob(temporal.env.client, bumpVersionJob(repo), {
         registry,
         taskQueue,
         requester: 'tester',
@@ -89,7 +75,7 @@ test('a job cancelled before its first action: the trail holds its submission an
   const { worker, taskQueue } = await testWorker(temporal.env);
   try {
     const jobId = uniqueId('job');
-    const plan = planJob(twoSteps(repo), registry, 'tester');
+    const plan = planJob(bumpVersionJob(repo), registry, 'tester');
     // Cancelled before its first workflow task: the first action is never scheduled.
     const handle = await temporal.env.client.workflow.start('jobWorkflow', {
       workflowId: jobId,
@@ -119,7 +105,7 @@ test('an end the job never heard of: the trail its last action sealed stays, the
   const audit = failingForGood(besideSealedTrail(temporal.audit()));
   const { 'job.finished': finished } = createJobActivities({ audit, outbound: { allowedHosts: [] } });
   const jobId = `job-${randomUUID()}`;
-  const plan = planJob(twoSteps('/tmp/none'), registry, 'tester');
+  const plan = planJob(bumpVersionJob('/tmp/none'), registry, 'tester');
   const base: Omit<JobOutcome, 'status' | 'endedAt'> = {
     jobId,
     agent: plan.agent,
