@@ -113,7 +113,7 @@ export async function mcpLatency(h: Harness) {
     const d = summarize(directMs);
     const g = summarize(governedMs);
     const floor = await bareUpdateFloor(stack.env.client, taskQueue, n, warmup);
-    const phases = await sessionPhases(stack.env.client, transport.sessionId!, warmup);
+    const phases = await updatePhases(stack.env.client, transport.sessionId!, warmup);
     record('mcpToolCall', {
       calls: n,
       directMs: d,
@@ -161,25 +161,35 @@ async function bareUpdateFloor(client: Client, taskQueue: string, n: number, war
       });
       check((await u.result()) !== undefined, 'a bare update answered');
     });
-    return { executeUpdate: summarize(execute), acceptedThenResult: summarize(acceptedThenResult) };
+    return {
+      executeUpdate: summarize(execute),
+      acceptedThenResult: summarize(acceptedThenResult),
+      phases: await updatePhases(client, handle.workflowId, warmup),
+    };
   } finally {
     await handle.terminate();
   }
 }
 
-/** Median phases of the session's calls from its history (server timestamps, ms): where the worker side goes. */
-async function sessionPhases(client: Client, sessionId: string, warmup: number) {
-  const events = (await client.workflow.getHandle(sessionId).fetchHistory()).events ?? [];
+/**
+ * Median phases of a workflow's updates (the session's calls; the floor's, both ways of sending them) from its history
+ * (server timestamps, ms): where the time between the update reaching the server and its result goes. The update's
+ * workflow task is the one before its acceptance; the second, the one after its activity.
+ */
+async function updatePhases(client: Client, workflowId: string, warmup: number) {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
   const at = (e: (typeof events)[number]) =>
     Number(e.eventTime!.seconds) * 1000 + Math.round(e.eventTime!.nanos! / 1e6);
   const calls: Record<string, number>[] = [];
   const bySchedule = new Map<string, Record<string, number>>();
   const byUpdate = new Map<string, Record<string, number>>();
   let current: Record<string, number> | undefined;
+  let taskScheduled = 0;
   for (const e of events) {
+    if (e.workflowTaskScheduledEventAttributes) taskScheduled = at(e);
     const accepted = e.workflowExecutionUpdateAcceptedEventAttributes;
     if (accepted) {
-      current = { accepted: at(e) };
+      current = { arrived: taskScheduled, accepted: at(e) };
       byUpdate.set(accepted.protocolInstanceId ?? '', current);
       calls.push(current);
     }
@@ -187,6 +197,8 @@ async function sessionPhases(client: Client, sessionId: string, warmup: number) 
       current.scheduled = at(e);
       bySchedule.set(String(e.eventId), current);
     }
+    if (e.workflowTaskStartedEventAttributes && current?.completed !== undefined && current.wftStarted === undefined)
+      current.wftStarted = at(e);
     const started = e.activityTaskStartedEventAttributes;
     if (started) bySchedule.get(String(started.scheduledEventId))!.started = at(e);
     const completed = e.activityTaskCompletedEventAttributes;
@@ -198,10 +210,12 @@ async function sessionPhases(client: Client, sessionId: string, warmup: number) 
   const median = (f: (c: Record<string, number>) => number) => summarize(measured.map(f)).median;
   return {
     calls: measured.length,
+    arrivedToAccepted: median((c) => c.accepted - c.arrived),
     acceptedToScheduled: median((c) => c.scheduled - c.accepted),
     scheduledToStarted: median((c) => c.started - c.scheduled),
     activity: median((c) => c.completed - c.started),
     completedToUpdateCompleted: median((c) => c.updateCompleted - c.completed),
+    completedToTaskStarted: median((c) => c.wftStarted - c.completed),
     acceptedToUpdateCompleted: median((c) => c.updateCompleted - c.accepted),
   };
 }

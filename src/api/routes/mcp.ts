@@ -10,6 +10,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 import {
   CallToolRequestSchema,
   ListToolsRequestSchema,
@@ -124,6 +125,9 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (app, opts)
   const { sessions, registry } = opts;
   const base = (req: FastifyRequest) => `${req.protocol}://${req.host}`;
   const metadataPath = '/.well-known/oauth-protected-resource/mcp';
+  // One for the route: an SDK server builds its own otherwise (an Ajv instance, ~0.6 ms of each request's CPU), and
+  // it serves only elicitation, which Airlock does not use.
+  const jsonSchemaValidator = new AjvJsonSchemaValidator();
   // RFC 9728 / the MCP authorization spec: a 401 names where the resource's metadata is.
   const auth: RouteAuth = {
     accepts: ['agent'],
@@ -200,6 +204,7 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (app, opts)
       { name: 'airlock', version: '1' },
       {
         capabilities: { tools: {} },
+        jsonSchemaValidator,
         instructions:
           'Every tool call is decided by Airlock\'s policy right before it acts; some wait for human approval. A call that answers {"status":"awaiting_approval"} has not acted yet: call airlock_wait with its callId to wait for the decision (the action runs once). airlock_rollback undoes the session.',
       },
