@@ -7,7 +7,7 @@ COPY package.json package-lock.json ./
 COPY patches ./patches
 # The postinstall fetches the Temporal CLI for `airlock dev`; a production image talks to a real cluster instead. Its
 # other half, the dependency patches (patches/, README "Dependency patches"), runs on its own.
-RUN npm ci --no-audit --no-fund --ignore-scripts && npx patch-package
+RUN npm ci --no-audit --no-fund --ignore-scripts && npx patch-package --error-on-fail
 COPY . .
 RUN npm run build
 
@@ -19,7 +19,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends git openssh-cli
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY patches ./patches
-RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npx patch-package && npm cache clean --force
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npx patch-package --error-on-fail && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY config ./config

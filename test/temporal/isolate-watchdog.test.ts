@@ -1,44 +1,74 @@
 /**
  * The isolate execution limit as patched (patches/@temporalio+worker+*.patch): no watchdog thread per call into the
- * workflow VM (Node starts and joins one per call that has a timeout), one check per workflow thread instead. Healthy
- * workflows run as before; workflow code that never returns stops the worker loudly, with the limit named, instead of
- * holding its workflow thread forever.
+ * workflow VM (Node starts and joins one for every call that has a timeout), one check per workflow thread instead.
+ * Healthy workflows run as before, slow activations queued together included; workflow code that never returns stops
+ * the worker loudly, naming the limit and the run, instead of holding its workflow thread forever.
  */
 import { randomUUID } from 'node:crypto';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { fixture, useTemporalServer } from '../helpers/temporal';
+import { spin } from '../fixtures/workflows/runaway';
 
 const server = useTemporalServer();
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } as never;
+/** The SDK's default isolateExecutionTimeout; Airlock's workers set none. */
+const LIMIT_MS = 5_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('workflow code that never returns stops the worker within the limit, naming it; workflows that return run as before', async () => {
+test('healthy workflows, slow activations queued together among them, run as before; one that never returns stops the worker within the limit, naming it and its run', async () => {
   const workflowBundle = await bundleWorkflowCode({ workflowsPath: fixture('workflows/runaway.ts'), logger: quiet });
   const taskQueue = `watchdog-${randomUUID().slice(0, 8)}`;
-  const worker = await Worker.create({
-    connection: server.env.nativeConnection,
-    taskQueue,
-    workflowBundle,
-  });
+  const worker = await Worker.create({ connection: server.env.nativeConnection, taskQueue, workflowBundle });
   const running = worker.run();
   const failed = running.then(
     () => undefined,
     (err: Error) => err,
   );
   const { client } = server.env;
-  // Several tasks in a row: the watchdog counts silence while the thread has work, not time since the worker started.
-  for (let i = 0; i < 3; i++) {
-    await new Promise((r) => setTimeout(r, 2_000));
-    expect(await client.workflow.execute('returns', { taskQueue, workflowId: `returns-${randomUUID()}` })).toBe(1);
-  }
-  const started = Date.now();
-  await client.workflow.start('neverReturns', { taskQueue, workflowId: `loops-${randomUUID()}` });
-  const err = await Promise.race([failed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 20_000))]);
-  if (!err) {
-    // Old behaviour: the task fails and is retried; the worker goes on. Stop it for the next test.
-    worker.shutdown();
+  const loopId = `loops-${randomUUID()}`;
+  try {
+    // Idle longer than the limit between tasks: silence counts only while the thread has work.
+    for (let i = 0; i < 2; i++) {
+      expect(await client.workflow.execute('returns', { taskQueue, workflowId: `returns-${randomUUID()}` })).toBe(1);
+      await sleep(LIMIT_MS + 1_000);
+    }
+    // 30 activations of ~300 ms each at once: the thread runs what is queued before it answers any, so it is silent
+    // for longer than the limit in all; each is well within it, as the limit was per call before.
+    let iterations = 1_000_000;
+    for (;;) {
+      const t = performance.now();
+      spin(iterations);
+      const took = performance.now() - t;
+      if (took >= 50) {
+        iterations = Math.ceil((iterations * 300) / took);
+        break;
+      }
+      iterations *= 2;
+    }
+    const count = 30;
+    const results = await Promise.race([
+      Promise.all(
+        Array.from({ length: count }, () =>
+          client.workflow.execute('busy', { taskQueue, workflowId: `busy-${randomUUID()}`, args: [iterations] }),
+        ),
+      ),
+      // A worker stopped by a false alarm fails the test now, not at its timeout.
+      failed.then((err) => Promise.reject(err ?? new Error('the worker stopped'))),
+    ]);
+    expect(results).toEqual(Array(count).fill(spin(iterations)));
+    expect(worker.getState()).toBe('RUNNING');
+
+    const started = Date.now();
+    const loop = await client.workflow.start('neverReturns', { taskQueue, workflowId: loopId });
+    const err = await Promise.race([failed, sleep(4 * LIMIT_MS).then(() => undefined)]);
+    expect(err?.message).toMatch(new RegExp(`isolateExecutionTimeout ${LIMIT_MS} ms.*run ${loop.firstExecutionRunId}`));
+    expect(Date.now() - started).toBeLessThan(3 * LIMIT_MS);
+  } finally {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
     await running.catch(() => undefined);
+    await client.workflow
+      .getHandle(loopId)
+      .terminate('test over')
+      .catch(() => undefined);
   }
-  expect(err?.message).toMatch(/isolateExecutionTimeout 5000 ms/);
-  // The SDK's default limit (5 s; the worker sets none), checked every second.
-  expect(Date.now() - started).toBeLessThan(15_000);
-}, 60_000);
+}, 120_000);
