@@ -74,8 +74,12 @@ async function waitForShutdown(stop: () => Promise<void>, worker?: Promise<void>
       resolve();
     });
   });
-  await stop();
-  if (failure !== undefined) throw failure;
+  try {
+    await stop();
+  } finally {
+    // The worker's failure is the news; a stop that failed after it does not hide it.
+    if (failure !== undefined) throw failure;
+  }
 }
 
 export function buildCli(config: () => Config = loadConfig): Command {

@@ -148,7 +148,9 @@ test('the image: a multi-stage build, production dependencies only (patched), a 
   expect(stages[1]).toMatch(/npm ci --omit=dev/);
   // Scripts are off in the image: the dependency patches (patches/) are applied by hand, in both stages.
   for (const stage of stages)
-    expect(stage).toMatch(/COPY patches \.\/patches\n[\s\S]*RUN npm ci [^\n]*--ignore-scripts && npx patch-package --error-on-fail/);
+    expect(stage).toMatch(
+      /COPY patches \.\/patches\n[\s\S]*RUN npm ci [^\n]*--ignore-scripts && npx patch-package --error-on-fail/,
+    );
   expect(stages[1]).toMatch(/^USER (?!root)\w+/m);
   expect(stages[1]).toMatch(/ENTRYPOINT \["node", "bin\/airlock\.js"\]/);
 });
