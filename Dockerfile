@@ -4,10 +4,8 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-COPY patches ./patches
-# The postinstall fetches the Temporal CLI for `airlock dev`; a production image talks to a real cluster instead. Its
-# other half, the dependency patches (patches/, README "Dependency patches"), runs on its own.
-RUN npm ci --no-audit --no-fund --ignore-scripts && npx patch-package --error-on-fail
+# The postinstall fetches the Temporal CLI for `airlock dev`; a production image talks to a real cluster instead.
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY . .
 RUN npm run build
 
@@ -18,8 +16,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends git openssh-cli
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-COPY patches ./patches
-RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npx patch-package --error-on-fail && npm cache clean --force
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY config ./config

@@ -60,26 +60,12 @@ async function withClient<T>(cfg: Config, fn: (client: Client) => Promise<T>): P
   }
 }
 
-/**
- * Until SIGINT/SIGTERM, then `stop`. With `worker` (a worker's run): if it ends by itself first (failed: the isolate
- * execution limit, a lost server), `stop` too, and its error is the command's.
- */
-async function waitForShutdown(stop: () => Promise<void>, worker?: Promise<void>) {
-  let failure: unknown;
+async function waitForShutdown(stop: () => Promise<void>) {
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
-    worker?.then(resolve, (err: unknown) => {
-      failure = err;
-      resolve();
-    });
   });
-  try {
-    await stop();
-  } finally {
-    // The worker's failure is the news; a stop that failed after it does not hide it.
-    if (failure !== undefined) throw failure;
-  }
+  await stop();
 }
 
 export function buildCli(config: () => Config = loadConfig): Command {
@@ -108,7 +94,7 @@ export function buildCli(config: () => Config = loadConfig): Command {
       await waitForShutdown(async () => {
         await api.close();
         await stack.stop();
-      }, stack.running);
+      });
     });
 
   /** A worker for the configured cluster, with the API in the same process when asked (or the API alone). */
