@@ -126,7 +126,8 @@ export const mcpRoutes: FastifyPluginAsync<McpRoutesOptions> = async (app, opts)
   const base = (req: FastifyRequest) => `${req.protocol}://${req.host}`;
   const metadataPath = '/.well-known/oauth-protected-resource/mcp';
   // One for the route: an SDK server builds its own otherwise (an Ajv instance, ~0.6 ms of each request's CPU), and
-  // it serves only elicitation, which Airlock does not use.
+  // it serves only elicitation, which Airlock does not use. Should it ever: Ajv keeps every schema object it compiled
+  // (and one per `$id`), so elicitation schemas must be built once, not per request.
   const jsonSchemaValidator = new AjvJsonSchemaValidator();
   // RFC 9728 / the MCP authorization spec: a 401 names where the resource's metadata is.
   const auth: RouteAuth = {
